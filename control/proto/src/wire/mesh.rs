@@ -1,0 +1,204 @@
+//! What nodes tell the Conductor on its heartbeat socket (UDP 7770): heartbeats and deaths.
+//!
+//! ```text
+//! skr8tr_node ──HEARTBEAT (every second) / DIED (at once)──▶ skr8tr_sched :7770   (no reply)
+//! ```
+//! Fire-and-forget: the Conductor never answers on 7770. A lost HEARTBEAT is repaired by the
+//! next one, a lost DIED by the next heartbeat's replica list (which shows the state). Both are
+//! mesh-signed.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::error::WireError;
+use super::fields::{self, Encoder, Fields, part, parts, write_parts};
+use super::types::{CpuPercent, Exit, ReplicaState};
+use super::{Auth, Message, Request};
+use crate::name::{AppName, NodeId, ReplicaId};
+
+/// A datagram sent to the Conductor's heartbeat socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeshEvent {
+    /// `HEARTBEAT|<node_id>|<cpu_pct>|<ram_free_mb>[|<detail…>]`.
+    Heartbeat(Heartbeat),
+    /// `DIED|<node_id>|<replica_id>|<app>|<exit>|<restarting>`.
+    Died(Died),
+}
+
+/// A node's periodic report. The seed sends only the first three fields; skr8tr nodes always
+/// add the [`HeartbeatDetail`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub node: NodeId,
+    /// Whole-node CPU load (0–100, all cores together).
+    pub cpu: CpuPercent,
+    pub ram_free_mb: u64,
+    pub detail: Option<HeartbeatDetail>,
+}
+
+/// The fields a skr8tr node adds to the seed's heartbeat:
+/// `|<advertise_ip>|<agent_port>|<ram_total_mb>|<cpu_millicores>|<seq>|<replica entries>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatDetail {
+    /// The address at which its replicas are registered with the Tower.
+    pub advertise: IpAddr,
+    /// The UDP port its agent takes LAUNCH/KILL/LOGS/EXEC on (7775 by default).
+    pub agent_port: u16,
+    pub ram_total_mb: u64,
+    /// CPU capacity in thousandths of a core (4 cores: 4000).
+    pub cpu_millicores: u32,
+    /// Increases by one per heartbeat since the agent started, so the Conductor can drop a
+    /// late datagram that arrives after a newer one.
+    pub seq: u64,
+    /// Every replica the node knows, running or recently ended (may be empty).
+    pub replicas: Vec<ReplicaReport>,
+}
+
+/// One replica in a heartbeat:
+/// `<replica_id>:<app>:<generation>:<pid>:<state>:<port>:<cpu_pct>:<rss_kb>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaReport {
+    pub replica: ReplicaId,
+    pub app: AppName,
+    pub generation: u64,
+    /// 0 when no process runs.
+    pub pid: u32,
+    pub state: ReplicaState,
+    /// The port it listens on; 0 when none.
+    pub port: u16,
+    /// CPU load in percent of one core.
+    pub cpu: CpuPercent,
+    /// Resident memory in KiB.
+    pub rss_kb: u64,
+}
+
+/// A replica's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Died {
+    pub node: NodeId,
+    pub replica: ReplicaId,
+    pub app: AppName,
+    pub exit: Exit,
+    /// Whether the node restarts it itself (restart policy, after back-off); when false the
+    /// Conductor decides.
+    pub restarting: bool,
+}
+
+const VERBS: &[&str] = &["HEARTBEAT", "DIED"];
+
+impl Request for MeshEvent {
+    fn verb(&self) -> &'static str {
+        match self {
+            Self::Heartbeat(_) => "HEARTBEAT",
+            Self::Died(_) => "DIED",
+        }
+    }
+
+    fn auth(&self) -> Auth {
+        Auth::Mesh
+    }
+}
+
+impl Message for MeshEvent {
+    fn encode(&self) -> String {
+        let enc = Encoder::new(self.verb());
+        match self {
+            Self::Heartbeat(hb) => {
+                let enc = enc.field(&hb.node).field(hb.cpu).field(hb.ram_free_mb);
+                match &hb.detail {
+                    None => enc,
+                    Some(d) => enc
+                        .field(d.advertise)
+                        .field(d.agent_port)
+                        .field(d.ram_total_mb)
+                        .field(d.cpu_millicores)
+                        .field(d.seq)
+                        .list(&d.replicas, ReplicaReport::write),
+                }
+            }
+            Self::Died(d) => enc
+                .field(&d.node)
+                .field(&d.replica)
+                .field(&d.app)
+                .field(d.exit)
+                .field(u8::from(d.restarting)),
+        }
+        .finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let text = fields::check(bytes)?;
+        let (verb, rest) = fields::split_verb(text);
+        let verb = fields::lookup(VERBS, verb).ok_or_else(|| fields::unknown_verb(verb))?;
+        let mut f = Fields::new(verb, rest);
+        let msg = match verb {
+            "HEARTBEAT" => Self::Heartbeat(Heartbeat {
+                node: f.parse("node_id")?,
+                cpu: f.parse("cpu_pct")?,
+                ram_free_mb: f.parse("ram_free_mb")?,
+                detail: if f.has_more() {
+                    Some(HeartbeatDetail::decode(&mut f)?)
+                } else {
+                    None
+                },
+            }),
+            "DIED" => Self::Died(Died {
+                node: f.parse("node_id")?,
+                replica: f.parse("replica_id")?,
+                app: f.parse("app")?,
+                exit: f.parse("exit")?,
+                restarting: f.parse("restarting")?,
+            }),
+            _ => return Err(fields::unknown_verb(verb)),
+        };
+        f.finish()?;
+        Ok(msg)
+    }
+}
+
+impl HeartbeatDetail {
+    fn decode(f: &mut Fields<'_>) -> Result<Self, WireError> {
+        let verb = f.verb();
+        Ok(Self {
+            advertise: f.parse("advertise_ip")?,
+            agent_port: f.parse("agent_port")?,
+            ram_total_mb: f.parse("ram_total_mb")?,
+            cpu_millicores: f.parse("cpu_millicores")?,
+            seq: f.parse("seq")?,
+            replicas: fields::list(f.next("replicas")?, |e| ReplicaReport::parse(verb, e))?,
+        })
+    }
+}
+
+impl ReplicaReport {
+    fn write(out: &mut String, e: &Self) -> fmt::Result {
+        write_parts(
+            out,
+            &[
+                &e.replica,
+                &e.app,
+                &e.generation,
+                &e.pid,
+                &e.state,
+                &e.port,
+                &e.cpu,
+                &e.rss_kb,
+            ],
+        )
+    }
+
+    fn parse(verb: &'static str, entry: &str) -> Result<Self, WireError> {
+        let [replica, app, generation, pid, state, port, cpu, rss] =
+            parts(verb, "replicas", entry)?;
+        Ok(Self {
+            replica: part(verb, "replica_id", replica)?,
+            app: part(verb, "app", app)?,
+            generation: part(verb, "generation", generation)?,
+            pid: part(verb, "pid", pid)?,
+            state: part(verb, "state", state)?,
+            port: part(verb, "port", port)?,
+            cpu: part(verb, "cpu_pct", cpu)?,
+            rss_kb: part(verb, "rss_kb", rss)?,
+        })
+    }
+}

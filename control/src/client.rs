@@ -1,0 +1,178 @@
+//! The operator CLI's side of the wire: one request, one reply, over a blocking UDP socket,
+//! retried with back-off when a datagram is lost, signed afresh on every attempt.
+//!
+//! It owns no protocol knowledge beyond "a reply starts with `OK|` or `ERR|` and comes from the
+//! address we asked": callers encode requests and decode replies with `skr8tr_proto::wire`.
+//! Retrying is safe because every mutating command is idempotent, and re-signing (hedged
+//! signatures differ every time) keeps a retry from being refused as a replay.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use skr8tr_proto::auth::{AuthError, SigningKey, SystemClock, sign_command};
+use skr8tr_proto::wire::MAX_DATAGRAM;
+
+/// First wait for a reply; doubled after each lost attempt.
+const FIRST_WAIT: Duration = Duration::from_millis(250);
+
+/// Why a request got no usable reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no reply from {target} within {timeout_ms} ms ({attempts} attempts): is the daemon running there?"
+    )]
+    Timeout {
+        target: SocketAddr,
+        timeout_ms: u128,
+        attempts: u32,
+    },
+    #[error("cannot talk to {target}")]
+    Io {
+        target: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot sign the command")]
+    Sign(#[source] AuthError),
+    #[error("{target} sent a reply that is not UTF-8 text")]
+    NotText { target: SocketAddr },
+}
+
+/// Sends requests to one daemon.
+#[derive(Debug)]
+pub struct Client<'k> {
+    target: SocketAddr,
+    timeout: Duration,
+    key: Option<&'k SigningKey>,
+}
+
+impl<'k> Client<'k> {
+    /// A client for the daemon at `target`, giving up after `timeout` in total; commands are
+    /// signed with `key` when one is given.
+    #[must_use]
+    pub fn new(target: SocketAddr, timeout: Duration, key: Option<&'k SigningKey>) -> Self {
+        Self {
+            target,
+            timeout,
+            key,
+        }
+    }
+
+    /// Sends `command` (signed when `sign` is set and a key is configured) and returns the first
+    /// reply from the target, retrying lost datagrams until the timeout.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] when nothing came back in time; I/O and signing errors.
+    pub fn request(&self, command: &str, sign: bool) -> Result<String, ClientError> {
+        let io_err = |source| ClientError::Io {
+            target: self.target,
+            source,
+        };
+        let bind: SocketAddr = if self.target.is_ipv6() {
+            "[::]:0"
+                .parse()
+                .map_err(|_| io_err(io::Error::other("bad bind address")))?
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        };
+        let socket = UdpSocket::bind(bind).map_err(io_err)?;
+        socket.connect(self.target).map_err(io_err)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut wait = FIRST_WAIT;
+        let mut attempts = 0;
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    target: self.target,
+                    timeout_ms: self.timeout.as_millis(),
+                    attempts,
+                });
+            }
+            let datagram = match (sign, self.key) {
+                (true, Some(key)) => {
+                    sign_command(key, command, SystemClock::now()).map_err(ClientError::Sign)?
+                }
+                _ => command.to_string(),
+            };
+            attempts += 1;
+            match socket.send(datagram.as_bytes()) {
+                Ok(_) => {}
+                // A previous attempt's ICMP "port unreachable" surfaces here; keep trying.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(io_err(e)),
+            }
+            let attempt_end = (now + wait).min(deadline);
+            loop {
+                let left = attempt_end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                socket.set_read_timeout(Some(left)).map_err(io_err)?;
+                match socket.recv(&mut buf) {
+                    Ok(n) => {
+                        let text = std::str::from_utf8(buf.get(..n).unwrap_or_default()).map_err(
+                            |_| ClientError::NotText {
+                                target: self.target,
+                            },
+                        )?;
+                        if text.starts_with("OK|") || text.starts_with("ERR|") {
+                            return Ok(text.to_string());
+                        }
+                        // Not a reply (a stray push): keep waiting.
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::ConnectionRefused
+                        ) =>
+                    {
+                        if e.kind() == io::ErrorKind::ConnectionRefused {
+                            // Nobody listens yet: wait out this attempt, then retry.
+                            std::thread::sleep(left.min(Duration::from_millis(50)));
+                        }
+                    }
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
+            wait = (wait * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_until_the_server_answers_and_gives_up_at_the_timeout() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 128];
+            // Drop the first datagram, answer the second.
+            let (_, _) = server.recv_from(&mut buf).unwrap();
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"PING");
+            server.send_to(b"OK|PONG|tower", from).unwrap();
+        });
+        let client = Client::new(addr, Duration::from_secs(5), None);
+        assert_eq!(client.request("PING", false).unwrap(), "OK|PONG|tower");
+        t.join().unwrap();
+
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = Client::new(
+            silent.local_addr().unwrap(),
+            Duration::from_millis(600),
+            None,
+        );
+        match client.request("PING", false) {
+            Err(ClientError::Timeout { attempts, .. }) => assert!(attempts >= 2),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+}

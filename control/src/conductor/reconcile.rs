@@ -1,0 +1,263 @@
+//! Reconciliation: from a snapshot of desired apps, placed replicas and live nodes to the list of
+//! actions that make the cluster match. A pure function; the daemon applies the plan.
+//!
+//! ```text
+//! records on a silent node ─────────────▶ Forget(NodeLost)    → replaced below
+//! records the node no longer reports ──▶ Forget(Vanished)    → replaced below
+//! reported but unknown / elsewhere ─────▶ KillStray          (a returning lost node's stale copies)
+//! app has fewer than desired ───────────▶ Launch (placement) or Pending
+//! app has more than desired / evicted ──▶ Stop (drain on the node, then forgotten)
+//! ```
+//! Invariant: the plan never launches a replica id that exists, and never counts a replica on a
+//! lost node, so a node that returns cannot leave duplicates behind.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use skr8tr_proto::manifest::WorkloadKind;
+use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
+
+use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord};
+use super::placement::choose_node;
+
+/// Why a replica record is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgetReason {
+    /// Its node stopped sending heartbeats.
+    NodeLost,
+    /// Its node no longer reports it (it was stopped, or the node restarted without it).
+    Vanished,
+    /// The node gave up on it (restart policy exhausted): a fresh one is placed.
+    Failed,
+}
+
+/// Why a replica is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The app has more replicas than desired.
+    ScaleDown,
+    /// The app was evicted.
+    Evicted,
+    /// A newer generation has enough healthy replicas.
+    Superseded,
+    /// A node reports a replica the Conductor does not know there (stale after a loss,
+    /// or from an evicted app).
+    Stray,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Persist this new record, then send LAUNCH to its node.
+    Launch(ReplicaRecord),
+    /// Send KILL for `replica` to `node` (the record, if any, becomes `Stopping`).
+    Stop {
+        replica: ReplicaId,
+        node: NodeId,
+        reason: StopReason,
+    },
+    /// Drop the record.
+    Forget {
+        replica: ReplicaId,
+        reason: ForgetReason,
+    },
+    /// `missing` replicas of `app` fit on no live node.
+    Pending { app: AppName, missing: u32 },
+}
+
+/// Everything the planner looks at.
+#[derive(Debug)]
+pub struct Snapshot<'a> {
+    pub now: Instant,
+    pub now_ms: u64,
+    pub apps: &'a BTreeMap<AppName, AppRecord>,
+    pub replicas: &'a [ReplicaRecord],
+    pub nodes: &'a [NodeView],
+    /// A node silent this long is lost (SPEC: 5 s).
+    pub node_expiry: Duration,
+    /// A placed replica its node has not reported after this long is presumed gone.
+    pub launch_grace: Duration,
+    /// Apps whose launches are backing off, until when.
+    pub backoff: &'a HashMap<AppName, Instant>,
+}
+
+/// Computes the plan. `next_seq` numbers new replicas and is advanced by the launches made.
+#[must_use]
+pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let live: Vec<NodeView> = s
+        .nodes
+        .iter()
+        .filter(|n| s.now.saturating_duration_since(n.last_seen) <= s.node_expiry)
+        .cloned()
+        .collect();
+    let live_by_id: HashMap<&NodeId, &NodeView> = live.iter().map(|n| (&n.id, n)).collect();
+
+    // 1. Records whose replica is gone.
+    let mut kept: Vec<ReplicaRecord> = Vec::new();
+    let mut stopped: HashSet<ReplicaId> = HashSet::new();
+    for r in s.replicas {
+        let Some(node) = live_by_id.get(&r.node) else {
+            actions.push(Action::Forget {
+                replica: r.id.clone(),
+                reason: ForgetReason::NodeLost,
+            });
+            continue;
+        };
+        match node.replicas.iter().find(|rep| rep.id == r.id) {
+            None => {
+                let age = s.now_ms.saturating_sub(r.placed_at_ms);
+                let grace = u64::try_from(s.launch_grace.as_millis()).unwrap_or(u64::MAX);
+                if r.phase == ReplicaPhase::Stopping || age > grace {
+                    actions.push(Action::Forget {
+                        replica: r.id.clone(),
+                        reason: ForgetReason::Vanished,
+                    });
+                    continue;
+                }
+            }
+            Some(rep) if rep.state == "failed" && r.phase != ReplicaPhase::Stopping => {
+                stopped.insert(r.id.clone());
+                actions.push(Action::Stop {
+                    replica: r.id.clone(),
+                    node: r.node.clone(),
+                    reason: StopReason::Stray,
+                });
+                actions.push(Action::Forget {
+                    replica: r.id.clone(),
+                    reason: ForgetReason::Failed,
+                });
+                continue;
+            }
+            Some(_) => {}
+        }
+        kept.push(r.clone());
+    }
+
+    // 2. Replicas a node runs that the Conductor does not know there.
+    let known: HashSet<(&NodeId, &ReplicaId)> = kept.iter().map(|r| (&r.node, &r.id)).collect();
+    for node in &live {
+        for rep in &node.replicas {
+            if !known.contains(&(&node.id, &rep.id))
+                && rep.state != "stopping"
+                && !stopped.contains(&rep.id)
+            {
+                actions.push(Action::Stop {
+                    replica: rep.id.clone(),
+                    node: node.id.clone(),
+                    reason: StopReason::Stray,
+                });
+            }
+        }
+    }
+
+    // 3. Evicted apps.
+    for r in &kept {
+        if !s.apps.contains_key(&r.app) && r.phase != ReplicaPhase::Stopping {
+            actions.push(Action::Stop {
+                replica: r.id.clone(),
+                node: r.node.clone(),
+                reason: StopReason::Evicted,
+            });
+        }
+    }
+
+    // 4. Per app: replace, scale, supersede.
+    for (name, app) in s.apps {
+        let is_current = |r: &ReplicaRecord| {
+            &r.app == name && r.generation == app.generation && r.phase != ReplicaPhase::Stopping
+        };
+        let have = u32::try_from(kept.iter().filter(|r| is_current(r)).count()).unwrap_or(u32::MAX);
+        if have < app.desired {
+            if s.backoff.get(name).is_some_and(|until| *until > s.now) {
+                continue;
+            }
+            let mut missing = 0;
+            for _ in have..app.desired {
+                match choose_node(&live, &kept, &app.spec) {
+                    Some(node) => {
+                        *next_seq += 1;
+                        let id = replica_id(name, app.generation, *next_seq);
+                        let record = ReplicaRecord {
+                            id,
+                            app: name.clone(),
+                            generation: app.generation,
+                            node: node.clone(),
+                            phase: ReplicaPhase::Launching,
+                            pid: None,
+                            port: None,
+                            port_spec: app.spec.port,
+                            ram: app.spec.ram.map_or(0, |r| r.0),
+                            cpu_millis: app.spec.cpu.map_or(0, |c| c.millicores),
+                            placed_at_ms: s.now_ms,
+                        };
+                        kept.push(record.clone());
+                        actions.push(Action::Launch(record));
+                    }
+                    None => missing += 1,
+                }
+            }
+            if missing > 0 {
+                actions.push(Action::Pending {
+                    app: name.clone(),
+                    missing,
+                });
+            }
+        } else if have > app.desired {
+            let mut extra: Vec<&ReplicaRecord> = kept.iter().filter(|r| is_current(r)).collect();
+            // Stop the least useful first: not yet healthy, then the newest.
+            extra.sort_by_key(|r| {
+                (
+                    r.phase == ReplicaPhase::Healthy,
+                    std::cmp::Reverse(r.placed_at_ms),
+                )
+            });
+            for r in extra.iter().take((have - app.desired) as usize) {
+                actions.push(Action::Stop {
+                    replica: r.id.clone(),
+                    node: r.node.clone(),
+                    reason: StopReason::ScaleDown,
+                });
+            }
+        }
+        // Older generations go once the current one is fully healthy (jobs: once placed).
+        let healthy = kept
+            .iter()
+            .filter(|r| is_current(r))
+            .filter(|r| r.phase == ReplicaPhase::Healthy || app.spec.kind == WorkloadKind::Job)
+            .count();
+        if u32::try_from(healthy).unwrap_or(u32::MAX) >= app.desired {
+            for r in kept.iter().filter(|r| {
+                &r.app == name
+                    && r.generation != app.generation
+                    && r.phase != ReplicaPhase::Stopping
+            }) {
+                actions.push(Action::Stop {
+                    replica: r.id.clone(),
+                    node: r.node.clone(),
+                    reason: StopReason::Superseded,
+                });
+            }
+        }
+    }
+    actions
+}
+
+/// `app.gN.rM`, trimmed to the name limit by shortening the app part.
+#[must_use]
+pub fn replica_id(app: &AppName, generation: u64, seq: u64) -> ReplicaId {
+    let suffix = format!(".g{generation}.r{seq}");
+    let room = skr8tr_proto::name::MAX_NAME_LEN.saturating_sub(suffix.len());
+    let base: String = app.as_str().chars().take(room).collect();
+    ReplicaId::new(format!("{base}{suffix}"))
+        .or_else(|_| ReplicaId::new(format!("r{seq}")))
+        .unwrap_or_else(|_| unreachable_replica_id())
+}
+
+/// `r0` is always a valid name; kept separate so the fallback chain above stays total.
+fn unreachable_replica_id() -> ReplicaId {
+    ReplicaId::new("r0").unwrap_or_else(|_| unreachable!("`r0` is a valid name"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,308 @@
+//! Table-style tests of the planner: each builds a small cluster and checks the plan.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use skr8tr_proto::manifest::{App, PortSpec};
+
+use super::super::model::ReportedReplica;
+use super::*;
+
+const EXPIRY: Duration = Duration::from_secs(5);
+const GRACE: Duration = Duration::from_secs(3);
+
+struct World {
+    now: Instant,
+    apps: BTreeMap<AppName, AppRecord>,
+    replicas: Vec<ReplicaRecord>,
+    nodes: Vec<NodeView>,
+    backoff: HashMap<AppName, Instant>,
+    seq: u64,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            now: Instant::now() + Duration::from_secs(100),
+            apps: BTreeMap::new(),
+            replicas: Vec::new(),
+            nodes: Vec::new(),
+            backoff: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    fn app(&mut self, name: &str, desired: u32, port: Option<PortSpec>) -> &mut Self {
+        let mut spec = App::with_defaults(AppName::new(name).unwrap(), Some("/bin/true".into()));
+        spec.port = port;
+        self.apps.insert(
+            spec.name.clone(),
+            AppRecord {
+                spec,
+                generation: 1,
+                desired,
+            },
+        );
+        self
+    }
+
+    fn node(&mut self, id: &str, silent_for: Duration) -> &mut Self {
+        self.nodes.push(NodeView {
+            id: NodeId::new(id).unwrap(),
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            agent_port: 7775,
+            cpu_pct: 0.0,
+            ram_free_mb: 8000,
+            ram_total_mb: 8000,
+            cpu_millis: 2000,
+            last_seen: self.now - silent_for,
+            replicas: Vec::new(),
+        });
+        self
+    }
+
+    /// A record, reported by its node unless `reported` is false.
+    fn replica(
+        &mut self,
+        id: &str,
+        app: &str,
+        node: &str,
+        phase: ReplicaPhase,
+        reported: bool,
+    ) -> &mut Self {
+        let rec = ReplicaRecord {
+            id: ReplicaId::new(id).unwrap(),
+            app: AppName::new(app).unwrap(),
+            generation: 1,
+            node: NodeId::new(node).unwrap(),
+            phase,
+            pid: Some(100),
+            port: None,
+            port_spec: self
+                .apps
+                .get(&AppName::new(app).unwrap())
+                .and_then(|a| a.spec.port),
+            ram: 0,
+            cpu_millis: 0,
+            placed_at_ms: 0,
+        };
+        if reported {
+            self.report(node, id, app, "healthy");
+        }
+        self.replicas.push(rec);
+        self
+    }
+
+    fn report(&mut self, node: &str, id: &str, app: &str, state: &str) -> &mut Self {
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.id.as_str() == node)
+            .unwrap();
+        n.replicas.push(ReportedReplica {
+            id: ReplicaId::new(id).unwrap(),
+            app: AppName::new(app).unwrap(),
+            generation: 1,
+            pid: 100,
+            state: state.into(),
+            port: 0,
+            cpu_pct: 0.0,
+            rss_kb: 0,
+        });
+        self
+    }
+
+    fn plan(&mut self) -> Vec<Action> {
+        let snap = Snapshot {
+            now: self.now,
+            now_ms: 1_000_000,
+            apps: &self.apps,
+            replicas: &self.replicas,
+            nodes: &self.nodes,
+            node_expiry: EXPIRY,
+            launch_grace: GRACE,
+            backoff: &self.backoff,
+        };
+        plan(&snap, &mut self.seq)
+    }
+}
+
+fn launches(plan: &[Action]) -> Vec<(String, String)> {
+    plan.iter()
+        .filter_map(|a| match a {
+            Action::Launch(r) => Some((r.id.to_string(), r.node.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stops(plan: &[Action]) -> Vec<(String, StopReason)> {
+    plan.iter()
+        .filter_map(|a| match a {
+            Action::Stop {
+                replica, reason, ..
+            } => Some((replica.to_string(), *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn three_replicas_spread_over_two_nodes() {
+    let mut w = World::new();
+    w.app("api", 3, Some(PortSpec::Auto))
+        .node("n1", Duration::ZERO)
+        .node("n2", Duration::ZERO);
+    let plan = w.plan();
+    assert_eq!(
+        launches(&plan),
+        vec![
+            ("api.g1.r1".into(), "n1".into()),
+            ("api.g1.r2".into(), "n2".into()),
+            ("api.g1.r3".into(), "n1".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_satisfied_app_plans_nothing() {
+    let mut w = World::new();
+    w.app("api", 2, None)
+        .node("n1", Duration::ZERO)
+        .replica("api.g1.r1", "api", "n1", ReplicaPhase::Healthy, true)
+        .replica("api.g1.r2", "api", "n1", ReplicaPhase::Running, true);
+    assert_eq!(w.plan(), vec![]);
+}
+
+#[test]
+fn a_fixed_port_app_with_more_replicas_than_nodes_is_pending() {
+    let mut w = World::new();
+    w.app("web", 3, Some(PortSpec::Fixed(8080)))
+        .node("n1", Duration::ZERO)
+        .node("n2", Duration::ZERO);
+    let plan = w.plan();
+    assert_eq!(launches(&plan).len(), 2);
+    assert!(plan.contains(&Action::Pending {
+        app: AppName::new("web").unwrap(),
+        missing: 1
+    }));
+}
+
+#[test]
+fn replicas_of_a_lost_node_are_forgotten_and_placed_elsewhere() {
+    let mut w = World::new();
+    w.app("api", 2, None)
+        .node("n1", Duration::from_secs(6))
+        .node("n2", Duration::ZERO)
+        .replica("api.g1.r1", "api", "n1", ReplicaPhase::Healthy, true)
+        .replica("api.g1.r2", "api", "n2", ReplicaPhase::Healthy, true);
+    w.seq = 2;
+    let plan = w.plan();
+    assert!(plan.contains(&Action::Forget {
+        replica: ReplicaId::new("api.g1.r1").unwrap(),
+        reason: ForgetReason::NodeLost
+    }));
+    assert_eq!(launches(&plan), vec![("api.g1.r3".into(), "n2".into())]);
+}
+
+#[test]
+fn a_returning_node_has_its_stale_replicas_stopped() {
+    let mut w = World::new();
+    // r1 was forgotten when n1 was lost and replaced by r3 on n2; n1 is back and still runs r1.
+    w.app("api", 2, None)
+        .node("n1", Duration::ZERO)
+        .node("n2", Duration::ZERO)
+        .replica("api.g1.r2", "api", "n2", ReplicaPhase::Healthy, true)
+        .replica("api.g1.r3", "api", "n2", ReplicaPhase::Healthy, true)
+        .report("n1", "api.g1.r1", "api", "healthy");
+    let plan = w.plan();
+    assert_eq!(stops(&plan), vec![("api.g1.r1".into(), StopReason::Stray)]);
+    assert_eq!(launches(&plan), vec![]);
+}
+
+#[test]
+fn a_replica_its_node_stopped_reporting_is_replaced_after_the_grace() {
+    let mut w = World::new();
+    w.app("api", 1, None).node("n1", Duration::ZERO).replica(
+        "api.g1.r1",
+        "api",
+        "n1",
+        ReplicaPhase::Healthy,
+        false,
+    );
+    w.seq = 1;
+    let plan = w.plan();
+    assert!(plan.contains(&Action::Forget {
+        replica: ReplicaId::new("api.g1.r1").unwrap(),
+        reason: ForgetReason::Vanished
+    }));
+    assert_eq!(launches(&plan), vec![("api.g1.r2".into(), "n1".into())]);
+}
+
+#[test]
+fn a_just_launched_replica_is_not_presumed_gone() {
+    let mut w = World::new();
+    w.app("api", 1, None).node("n1", Duration::ZERO).replica(
+        "api.g1.r1",
+        "api",
+        "n1",
+        ReplicaPhase::Launching,
+        false,
+    );
+    w.replicas[0].placed_at_ms = 1_000_000 - 500;
+    assert_eq!(w.plan(), vec![]);
+}
+
+#[test]
+fn scale_down_stops_the_least_useful_and_eviction_stops_all() {
+    let mut w = World::new();
+    w.app("api", 1, None)
+        .node("n1", Duration::ZERO)
+        .replica("api.g1.r1", "api", "n1", ReplicaPhase::Healthy, true)
+        .replica("api.g1.r2", "api", "n1", ReplicaPhase::Running, true);
+    assert_eq!(
+        stops(&w.plan()),
+        vec![("api.g1.r2".into(), StopReason::ScaleDown)]
+    );
+    w.apps.clear();
+    assert_eq!(
+        stops(&w.plan()),
+        vec![
+            ("api.g1.r1".into(), StopReason::Evicted),
+            ("api.g1.r2".into(), StopReason::Evicted)
+        ]
+    );
+}
+
+#[test]
+fn backoff_delays_replacements() {
+    let mut w = World::new();
+    w.app("api", 1, None).node("n1", Duration::ZERO);
+    let until = w.now + Duration::from_secs(1);
+    w.backoff.insert(AppName::new("api").unwrap(), until);
+    assert_eq!(w.plan(), vec![]);
+}
+
+#[test]
+fn a_failed_replica_is_cleaned_up_and_replaced() {
+    let mut w = World::new();
+    w.app("api", 1, None).node("n1", Duration::ZERO).replica(
+        "api.g1.r1",
+        "api",
+        "n1",
+        ReplicaPhase::Running,
+        false,
+    );
+    w.report("n1", "api.g1.r1", "api", "failed");
+    w.seq = 1;
+    let plan = w.plan();
+    assert_eq!(stops(&plan), vec![("api.g1.r1".into(), StopReason::Stray)]);
+    assert_eq!(launches(&plan), vec![("api.g1.r2".into(), "n1".into())]);
+}
+
+#[test]
+fn replica_ids_fit_the_name_limit() {
+    let long = AppName::new("a".repeat(63)).unwrap();
+    let id = replica_id(&long, 12, 345);
+    assert!(id.as_str().len() <= 63);
+    assert!(id.as_str().ends_with(".g12.r345"));
+}

@@ -1,0 +1,385 @@
+//! The Conductor's durable state: desired apps and placed replicas in an embedded, crash-safe
+//! database (redb: copy-on-write B-trees, a commit is atomic and durable once it returns).
+//!
+//! It owns the file `conductor.redb` under `--state-dir` and the text encoding of records in it;
+//! it makes no decisions. The daemon applies every change of a reconcile pass as one
+//! transaction, so a crash leaves the state before or after the pass, never half of it. Apps are
+//! stored as their normalised manifest text (secrets included: the state directory is 0700).
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use skr8tr_proto::manifest::{self, Manifest, PortSpec, PrintOptions};
+use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
+
+use super::model::{AppRecord, ReplicaPhase, ReplicaRecord};
+
+const APPS: TableDefinition<&str, &str> = TableDefinition::new("apps");
+const REPLICAS: TableDefinition<&str, &str> = TableDefinition::new("replicas");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SEQ: &str = "replica_seq";
+
+/// A small page cache: the Conductor reads the database once at start.
+const CACHE_BYTES: usize = 256 * 1024;
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the state directory {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state database {}", path.display())]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("state database {}: record {key:?} is corrupt: {reason}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+/// One change to persist.
+#[derive(Debug, Clone)]
+pub enum Change {
+    PutApp(Box<AppRecord>),
+    DeleteApp(AppName),
+    PutReplica(ReplicaRecord),
+    DeleteReplica(ReplicaId),
+    Seq(u64),
+}
+
+/// What a restarted Conductor reads back.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub apps: Vec<AppRecord>,
+    pub replicas: Vec<ReplicaRecord>,
+    pub seq: u64,
+}
+
+/// The open database.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) `DIR/conductor.redb`, creating DIR with mode 0700.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the path.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let path = dir.join("conductor.redb");
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| db_err(&path, e))?;
+        let store = Self { db, path };
+        // Make sure the tables exist so that reads of a fresh store succeed.
+        store.apply(&[])?;
+        Ok(store)
+    }
+
+    /// Reads everything back.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a corrupt record.
+    pub fn load(&self) -> Result<Loaded, StoreError> {
+        let p = &self.path;
+        let tx = self.db.begin_read().map_err(|e| db_err(p, e))?;
+        let mut loaded = Loaded::default();
+        let apps = tx.open_table(APPS).map_err(|e| db_err(p, e))?;
+        for item in apps.iter().map_err(|e| db_err(p, e))? {
+            let (k, v) = item.map_err(|e| db_err(p, e))?;
+            let record = decode_app(v.value()).map_err(|reason| StoreError::Corrupt {
+                path: p.clone(),
+                key: k.value().to_string(),
+                reason,
+            })?;
+            loaded.apps.push(record);
+        }
+        let replicas = tx.open_table(REPLICAS).map_err(|e| db_err(p, e))?;
+        for item in replicas.iter().map_err(|e| db_err(p, e))? {
+            let (k, v) = item.map_err(|e| db_err(p, e))?;
+            let record =
+                decode_replica(k.value(), v.value()).map_err(|reason| StoreError::Corrupt {
+                    path: p.clone(),
+                    key: k.value().to_string(),
+                    reason,
+                })?;
+            loaded.replicas.push(record);
+        }
+        let meta = tx.open_table(META).map_err(|e| db_err(p, e))?;
+        loaded.seq = meta
+            .get(SEQ)
+            .map_err(|e| db_err(p, e))?
+            .map_or(0, |v| v.value());
+        Ok(loaded)
+    }
+
+    /// Applies `changes` in one durable transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O; nothing of `changes` is then persisted.
+    pub fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let p = &self.path;
+        let tx = self.db.begin_write().map_err(|e| db_err(p, e))?;
+        {
+            let mut apps = tx.open_table(APPS).map_err(|e| db_err(p, e))?;
+            let mut replicas = tx.open_table(REPLICAS).map_err(|e| db_err(p, e))?;
+            let mut meta = tx.open_table(META).map_err(|e| db_err(p, e))?;
+            for change in changes {
+                match change {
+                    Change::PutApp(app) => {
+                        apps.insert(app.spec.name.as_str(), encode_app(app).as_str())
+                            .map_err(|e| db_err(p, e))?;
+                    }
+                    Change::DeleteApp(name) => {
+                        apps.remove(name.as_str()).map_err(|e| db_err(p, e))?;
+                    }
+                    Change::PutReplica(r) => {
+                        replicas
+                            .insert(r.id.as_str(), encode_replica(r).as_str())
+                            .map_err(|e| db_err(p, e))?;
+                    }
+                    Change::DeleteReplica(id) => {
+                        replicas.remove(id.as_str()).map_err(|e| db_err(p, e))?;
+                    }
+                    Change::Seq(seq) => {
+                        meta.insert(SEQ, *seq).map_err(|e| db_err(p, e))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| db_err(p, e))
+    }
+}
+
+fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Database {
+        path: path.to_path_buf(),
+        source: Box::new(e.into()),
+    }
+}
+
+/// `<generation>\n<desired>\n<normalised manifest>`.
+fn encode_app(app: &AppRecord) -> String {
+    let text = manifest::print(
+        &Manifest {
+            apps: vec![app.spec.clone()],
+        },
+        &PrintOptions {
+            redact_secrets: false,
+        },
+    );
+    format!("{}\n{}\n{text}", app.generation, app.desired)
+}
+
+fn decode_app(text: &str) -> Result<AppRecord, String> {
+    let mut parts = text.splitn(3, '\n');
+    let generation = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad generation")?;
+    let desired = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad desired count")?;
+    let body = parts.next().ok_or("no manifest")?;
+    let mut m = manifest::parse("<state>", body).map_err(|e| e.to_string())?;
+    if m.apps.len() != 1 {
+        return Err(format!("{} apps in one record", m.apps.len()));
+    }
+    let spec = m.apps.remove(0);
+    Ok(AppRecord {
+        spec,
+        generation,
+        desired,
+    })
+}
+
+/// `app|generation|node|phase|pid|port|port_spec|ram|cpu_millis|placed_at_ms`.
+fn encode_replica(r: &ReplicaRecord) -> String {
+    let port_spec = match r.port_spec {
+        None => "-".to_string(),
+        Some(PortSpec::Auto) => "auto".to_string(),
+        Some(PortSpec::Fixed(p)) => p.to_string(),
+    };
+    format!(
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        r.app,
+        r.generation,
+        r.node,
+        r.phase.word(),
+        r.pid.map_or(String::from("-"), |p| p.to_string()),
+        r.port.map_or(String::from("-"), |p| p.to_string()),
+        port_spec,
+        r.ram,
+        r.cpu_millis,
+        r.placed_at_ms
+    )
+}
+
+fn decode_replica(id: &str, text: &str) -> Result<ReplicaRecord, String> {
+    let f: Vec<&str> = text.split('|').collect();
+    let [
+        app,
+        generation,
+        node,
+        phase,
+        pid,
+        port,
+        port_spec,
+        ram,
+        cpu,
+        placed,
+    ] = f.as_slice()
+    else {
+        return Err(format!("{} fields, expected 10", f.len()));
+    };
+    let opt = |s: &str| -> Result<Option<u32>, String> {
+        if s == "-" {
+            Ok(None)
+        } else {
+            s.parse().map(Some).map_err(|_| format!("bad number {s:?}"))
+        }
+    };
+    Ok(ReplicaRecord {
+        id: ReplicaId::new(id).map_err(|e| e.to_string())?,
+        app: AppName::new(*app).map_err(|e| e.to_string())?,
+        generation: generation.parse().map_err(|_| "bad generation")?,
+        node: NodeId::new(*node).map_err(|e| e.to_string())?,
+        phase: match *phase {
+            "launching" => ReplicaPhase::Launching,
+            "running" => ReplicaPhase::Running,
+            "healthy" => ReplicaPhase::Healthy,
+            "stopping" => ReplicaPhase::Stopping,
+            other => return Err(format!("bad phase {other:?}")),
+        },
+        pid: opt(pid)?,
+        port: opt(port)?
+            .map(|p| u16::try_from(p).map_err(|_| "bad port"))
+            .transpose()?,
+        port_spec: match *port_spec {
+            "-" => None,
+            "auto" => Some(PortSpec::Auto),
+            n => Some(PortSpec::Fixed(n.parse().map_err(|_| "bad port spec")?)),
+        },
+        ram: ram.parse().map_err(|_| "bad ram")?,
+        cpu_millis: cpu.parse().map_err(|_| "bad cpu")?,
+        placed_at_ms: placed.parse().map_err(|_| "bad time")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use skr8tr_proto::manifest::{App, SecretValue, SecretVar};
+
+    use super::*;
+
+    fn app() -> AppRecord {
+        let mut spec = App::with_defaults(AppName::new("api").unwrap(), Some("/bin/api".into()));
+        spec.port = Some(PortSpec::Auto);
+        spec.secrets.push(SecretVar {
+            key: "TOKEN".into(),
+            value: SecretValue::new("s3cret"),
+        });
+        AppRecord {
+            spec,
+            generation: 3,
+            desired: 2,
+        }
+    }
+
+    fn replica(n: u32) -> ReplicaRecord {
+        ReplicaRecord {
+            id: ReplicaId::new(format!("api.g3.r{n}")).unwrap(),
+            app: AppName::new("api").unwrap(),
+            generation: 3,
+            node: NodeId::new("node-a").unwrap(),
+            phase: ReplicaPhase::Healthy,
+            pid: Some(4242),
+            port: Some(41000),
+            port_spec: Some(PortSpec::Fixed(8080)),
+            ram: 1 << 20,
+            cpu_millis: 500,
+            placed_at_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn survives_a_reopen_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .apply(&[
+                    Change::PutApp(Box::new(app())),
+                    Change::PutReplica(replica(1)),
+                    Change::PutReplica(replica(2)),
+                    Change::Seq(2),
+                ])
+                .unwrap();
+            store
+                .apply(&[Change::DeleteReplica(ReplicaId::new("api.g3.r1").unwrap())])
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.apps, vec![app()]);
+        assert_eq!(loaded.replicas, vec![replica(2)]);
+        assert_eq!(loaded.seq, 2);
+        store
+            .apply(&[Change::DeleteApp(AppName::new("api").unwrap())])
+            .unwrap();
+        assert!(store.load().unwrap().apps.is_empty());
+    }
+
+    #[test]
+    fn a_fresh_store_is_empty_and_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let store = Store::open(&state).unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.apps.is_empty() && loaded.replicas.is_empty() && loaded.seq == 0);
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn corrupt_records_are_named() {
+        assert!(
+            decode_replica("r1", "api|1|node|healthy")
+                .unwrap_err()
+                .contains("4 fields")
+        );
+        assert!(
+            decode_replica("r1", "api|1|node|zombie|-|-|-|0|0|0")
+                .unwrap_err()
+                .contains("zombie")
+        );
+        assert!(decode_app("x\n1\napp a").is_err());
+        let r = replica(7);
+        assert_eq!(
+            decode_replica(r.id.as_str(), &encode_replica(&r)).unwrap(),
+            r
+        );
+    }
+}

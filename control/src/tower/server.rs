@@ -1,0 +1,380 @@
+//! The Tower daemon: datagrams in, [`Registry`] calls, replies and pushes out.
+//!
+//! ```text
+//! datagram ─Gate(mesh)─▶ TowerRequest ─handle()─▶ TowerReply ─▶ sender
+//!                                          └──▶ Push(UPDATE, mesh-signed) ─▶ watchers
+//! tick (250 ms): expire entries and leases ─▶ Push; every second re-send unacked UPDATEs
+//! ```
+//! `handle` is a pure function of the registry and the request, so it is unit-tested without
+//! sockets; [`run`] only moves bytes. Unparseable datagrams and replies are logged and dropped,
+//! never answered.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use skr8tr_daemon::{Admission, Gate, UdpEndpoint};
+use skr8tr_proto::auth::{SigningKey, SystemClock, sign_command};
+use skr8tr_proto::wire::{
+    Backend, DrainStatus, ErrorCode, ErrorReply, Message, Request, TowerEntry, TowerPush,
+    TowerReply, TowerRequest,
+};
+
+use super::registry::{DEFAULT_TTL, MAX_TTL, Push, Registry};
+
+/// How often entries and leases are expired.
+const TICK: Duration = Duration::from_millis(250);
+/// How often an UPDATE a watcher has not acknowledged is sent again.
+const RESEND: Duration = Duration::from_secs(1);
+
+/// What the Tower is started with.
+#[derive(Debug)]
+pub struct TowerConfig {
+    /// Verifies mesh-signed requests; `None` is dev mode (loopback only, nothing checked).
+    pub gate: Gate,
+    /// Signs UPDATE pushes; `None` in dev mode.
+    pub mesh_key: Option<SigningKey>,
+    /// TTL of a REGISTER that names none.
+    pub default_ttl: Duration,
+}
+
+impl TowerConfig {
+    /// Dev mode: no keys, default TTL.
+    #[must_use]
+    pub fn dev() -> Self {
+        Self {
+            gate: Gate::new(None),
+            mesh_key: None,
+            default_ttl: DEFAULT_TTL,
+        }
+    }
+}
+
+/// Answers one request. Returns the reply and the pushes the request caused.
+pub fn handle(
+    registry: &mut Registry,
+    request: TowerRequest,
+    from: SocketAddr,
+    default_ttl: Duration,
+    now: Instant,
+) -> (TowerReply, Vec<Push>) {
+    match request {
+        TowerRequest::Register {
+            service,
+            backend,
+            ttl_s,
+        } => {
+            if backend.port == 0 {
+                return (bad_request("port 0 cannot be registered"), Vec::new());
+            }
+            let ttl = ttl_s.map_or(default_ttl, |s| Duration::from_secs(u64::from(s)));
+            if ttl.is_zero() {
+                return (bad_request("a TTL of 0 s would expire at once"), Vec::new());
+            }
+            let pushes = registry.register(&service, addr(backend), ttl, now);
+            (TowerReply::Registered(service), pushes)
+        }
+        TowerRequest::Deregister { service, backend } => {
+            let pushes = registry.deregister(&service, addr(backend), now);
+            (TowerReply::Deregistered(service), pushes)
+        }
+        TowerRequest::Lookup(service) => match registry.lookup(&service, now) {
+            Some(b) => (
+                TowerReply::Lookup {
+                    service,
+                    backend: backend(b),
+                },
+                Vec::new(),
+            ),
+            None => (
+                TowerReply::Error(ErrorReply::lossy(ErrorCode::NotFound, service.as_str())),
+                Vec::new(),
+            ),
+        },
+        TowerRequest::List => {
+            let entries = registry
+                .list(now)
+                .into_iter()
+                .map(|l| TowerEntry {
+                    service: l.service,
+                    backend: backend(l.backend),
+                    ttl_s: u32::try_from(l.ttl_left.as_secs()).unwrap_or(u32::MAX),
+                })
+                .collect();
+            (TowerReply::List(entries), Vec::new())
+        }
+        TowerRequest::Ping => (TowerReply::Pong, Vec::new()),
+        TowerRequest::Watch { services, lease_s } => {
+            let lease =
+                Duration::from_secs(u64::from(lease_s)).clamp(Duration::from_secs(1), MAX_TTL);
+            match registry.watch(from, &services, lease, now) {
+                Ok(pushes) => (
+                    TowerReply::Watching {
+                        lease_s: u32::try_from(lease.as_secs()).unwrap_or(u32::MAX),
+                    },
+                    pushes,
+                ),
+                Err(e) => (
+                    TowerReply::Error(ErrorReply::lossy(ErrorCode::Busy, &e.to_string())),
+                    Vec::new(),
+                ),
+            }
+        }
+        TowerRequest::Unwatch(service) => {
+            registry.unwatch(from, &service);
+            (TowerReply::Unwatched(service), Vec::new())
+        }
+        TowerRequest::Ack {
+            service,
+            version,
+            drained,
+        } => {
+            if drained {
+                registry.ack(from, &service, version);
+            }
+            (TowerReply::Acked { service, version }, Vec::new())
+        }
+        TowerRequest::Drained { service, version } => {
+            let state = registry.drained(&service, version, now);
+            (
+                TowerReply::Drained(DrainStatus {
+                    service,
+                    version,
+                    acked: u32::try_from(state.acked).unwrap_or(u32::MAX),
+                    subscribers: u32::try_from(state.subscribers).unwrap_or(u32::MAX),
+                }),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+fn bad_request(detail: &str) -> TowerReply {
+    TowerReply::Error(ErrorReply::lossy(ErrorCode::BadRequest, detail))
+}
+
+fn addr(b: Backend) -> SocketAddr {
+    SocketAddr::new(b.ip, b.port)
+}
+
+fn backend(a: SocketAddr) -> Backend {
+    Backend::new(a.ip(), a.port())
+}
+
+/// Serves the Tower on `socket` until `shutdown` resolves.
+///
+/// # Errors
+/// Only a receive error that is not about one datagram (the socket itself failed).
+pub async fn run(
+    socket: UdpEndpoint,
+    mut config: TowerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let socket = Rc::new(socket);
+    let registry = Rc::new(std::cell::RefCell::new(Registry::new()));
+    let mesh_key = Rc::new(config.mesh_key.take());
+
+    // Expiry and re-send of unacknowledged updates.
+    let ticker = {
+        let (socket, registry, mesh_key) = (socket.clone(), registry.clone(), mesh_key.clone());
+        skr8tr_daemon::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            let mut last_resend = Instant::now();
+            loop {
+                tick.tick().await;
+                let now = Instant::now();
+                let mut pushes = registry.borrow_mut().expire(now);
+                if now.duration_since(last_resend) >= RESEND {
+                    last_resend = now;
+                    pushes.extend(registry.borrow().unacked(now));
+                }
+                send_pushes(&socket, mesh_key.as_ref().as_ref(), pushes).await;
+            }
+        })
+    };
+
+    let serve = async {
+        let mut buf = Vec::with_capacity(skr8tr_proto::wire::MAX_DATAGRAM + 1);
+        loop {
+            let (res, data) = socket.recv_from(buf).await;
+            let from = match res {
+                Ok(from) => from,
+                Err(e) if is_transient(&e) => {
+                    buf = data;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let admission = config.gate.admit(&data);
+            let reply = match admission {
+                Admission::Drop => None,
+                Admission::Refused(ref e) => {
+                    tracing::warn!(%from, reason = e.code(), "refused a signed request");
+                    Some(TowerReply::Error(ErrorReply::lossy(ErrorCode::Unauthorized, "")).encode())
+                }
+                Admission::Signed(text) | Admission::Unsigned(text) => {
+                    match TowerRequest::decode(text.as_bytes()) {
+                        Err(e) => {
+                            tracing::warn!(%from, error = %e, "dropped an unparseable datagram");
+                            None
+                        }
+                        Ok(request) if !config.gate.allows(request.auth(), &admission) => {
+                            tracing::warn!(%from, verb = request.verb(), "refused an unsigned request");
+                            Some(
+                                TowerReply::Error(ErrorReply::lossy(ErrorCode::Unauthorized, ""))
+                                    .encode(),
+                            )
+                        }
+                        Ok(request) => {
+                            tracing::debug!(%from, verb = request.verb(), "request");
+                            let (reply, pushes) = handle(
+                                &mut registry.borrow_mut(),
+                                request,
+                                from,
+                                config.default_ttl,
+                                Instant::now(),
+                            );
+                            if let TowerReply::Registered(s) | TowerReply::Deregistered(s) = &reply
+                            {
+                                tracing::info!(%from, service = %s, watchers_told = pushes.len(), "{}", reply_word(&reply));
+                            }
+                            // The reply first, so a watcher learns its lease before the first UPDATE.
+                            let reply = reply.encode();
+                            if let Err(e) = socket.send_to(reply.into_bytes(), from).await {
+                                tracing::debug!(%from, error = %e, "reply not sent");
+                            }
+                            send_pushes(&socket, mesh_key.as_ref().as_ref(), pushes).await;
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(reply) = reply
+                && let Err(e) = socket.send_to(reply.into_bytes(), from).await
+            {
+                tracing::debug!(%from, error = %e, "reply not sent");
+            }
+            buf = data;
+        }
+    };
+    let result = tokio::select! {
+        r = serve => r,
+        () = shutdown => Ok(()),
+    };
+    ticker.abort();
+    result
+}
+
+fn reply_word(reply: &TowerReply) -> &'static str {
+    match reply {
+        TowerReply::Registered(_) => "registered",
+        TowerReply::Deregistered(_) => "deregistered",
+        _ => "answered",
+    }
+}
+
+/// Errors that concern one datagram (e.g. an ICMP error from an earlier send), not the socket.
+pub(crate) fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+    )
+}
+
+async fn send_pushes(socket: &UdpEndpoint, key: Option<&SigningKey>, pushes: Vec<Push>) {
+    for p in pushes {
+        let update = TowerPush::Update {
+            service: p.service,
+            version: p.version,
+            backends: p.backends.into_iter().map(backend).collect(),
+        }
+        .encode();
+        let datagram = match key {
+            Some(key) => match sign_command(key, &update, SystemClock::now()) {
+                Ok(signed) => signed,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot sign an UPDATE");
+                    continue;
+                }
+            },
+            None => update,
+        };
+        if let Err(e) = socket.send_to(datagram.into_bytes(), p.to).await {
+            tracing::debug!(to = %p.to, error = %e, "UPDATE not sent");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use skr8tr_proto::name::ServiceName;
+
+    use super::*;
+
+    fn req(text: &str) -> TowerRequest {
+        TowerRequest::decode(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_seed_exchange() {
+        let mut r = Registry::new();
+        let from: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let t = Instant::now();
+        let mut say = |text: &str| handle(&mut r, req(text), from, DEFAULT_TTL, t).0.encode();
+        assert_eq!(say("PING"), "OK|PONG|tower");
+        assert_eq!(say("REGISTER|api|127.0.0.1|8080"), "OK|REGISTERED|api");
+        assert_eq!(say("REGISTER|api|127.0.0.1|8081"), "OK|REGISTERED|api");
+        assert_eq!(say("LOOKUP|api"), "OK|LOOKUP|api|127.0.0.1|8080");
+        assert_eq!(say("LOOKUP|api"), "OK|LOOKUP|api|127.0.0.1|8081");
+        assert_eq!(
+            say("LIST"),
+            "OK|LIST|2|api:127.0.0.1:8080:30,api:127.0.0.1:8081:30"
+        );
+        assert_eq!(say("DEREGISTER|api|127.0.0.1|8080"), "OK|DEREGISTERED|api");
+        assert_eq!(say("LOOKUP|nope"), "ERR|NOT_FOUND|nope");
+        assert!(say("REGISTER|api|127.0.0.1|0").starts_with("ERR|BAD_REQUEST"));
+    }
+
+    #[test]
+    fn watch_ack_drained() {
+        let mut r = Registry::new();
+        let edge: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let node: SocketAddr = "127.0.0.1:6001".parse().unwrap();
+        let t = Instant::now();
+        handle(
+            &mut r,
+            req("REGISTER|api|10.0.0.1|80"),
+            node,
+            DEFAULT_TTL,
+            t,
+        );
+        let (reply, pushes) = handle(&mut r, req("WATCH|api|10"), edge, DEFAULT_TTL, t);
+        assert_eq!(reply.encode(), "OK|WATCHING|10");
+        assert_eq!(pushes.len(), 1);
+        let (_, pushes) = handle(
+            &mut r,
+            req("DEREGISTER|api|10.0.0.1|80"),
+            node,
+            DEFAULT_TTL,
+            t,
+        );
+        assert_eq!(pushes.len(), 1);
+        let v = pushes[0].version;
+        let drained = |r: &mut Registry| {
+            handle(r, req(&format!("DRAINED|api|{v}")), node, DEFAULT_TTL, t)
+                .0
+                .encode()
+        };
+        assert_eq!(drained(&mut r), format!("OK|DRAINED|api|{v}|0|0|1"));
+        // Routing by it but requests still in flight: not drained yet.
+        handle(&mut r, req(&format!("ACK|api|{v}|0")), edge, DEFAULT_TTL, t);
+        assert_eq!(drained(&mut r), format!("OK|DRAINED|api|{v}|0|0|1"));
+        handle(&mut r, req(&format!("ACK|api|{v}|1")), edge, DEFAULT_TTL, t);
+        assert_eq!(drained(&mut r), format!("OK|DRAINED|api|{v}|1|1|1"));
+        let svc = ServiceName::new("api").unwrap();
+        assert_eq!(r.backends(&svc, t).1, vec![]);
+    }
+}

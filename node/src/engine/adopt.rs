@@ -1,0 +1,122 @@
+//! Adoption at engine start: each replica recorded by an earlier agent is either supervised
+//! again (its pid is alive, is a process-group leader, and has the recorded start time) or
+//! forgotten and reported as exited. Never both, never neither: no orphan, no duplicate.
+//!
+//! An adopted process is not our child: it is watched through a pidfd, opened *before* the
+//! final identity check so the check and the watch are about the same process even if the pid
+//! is reused meanwhile. Its ring of log lines is rebuilt from its log file.
+
+use std::sync::Arc;
+
+use skr8tr_proto::manifest::App;
+
+use super::{Engine, StartReport};
+use crate::events::Event;
+use crate::limits;
+use crate::logs::LogTail;
+use crate::process::ProcHandle;
+use crate::replica::Running;
+use crate::state::{Loaded, ReplicaRecord};
+use crate::stats;
+use crate::supervise::{Phase, Termination};
+
+/// Why a record is not adopted (traced, then the record is forgotten).
+#[derive(Debug, thiserror::Error)]
+enum NotAdopted {
+    #[error("the recorded app spec is invalid")]
+    BadSpec(#[from] crate::state::AppRecordError),
+    #[error("process {pid} is gone or is another process now")]
+    Gone { pid: u32 },
+    #[error("cannot watch process {pid}")]
+    Watch {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("its port {port} is held by another replica")]
+    Port { port: u16 },
+}
+
+impl Engine {
+    pub(super) fn adopt_all(&self, loaded: Loaded) -> StartReport {
+        let mut report = StartReport::default();
+        for record in loaded.records {
+            let id = record.replica.clone();
+            match self.adopt_one(&record) {
+                Ok(()) => {
+                    tracing::info!(replica = %id, pid = record.pid, "adopted running replica");
+                    report.adopted.push(id);
+                }
+                Err(reason) => {
+                    tracing::info!(replica = %id, pid = record.pid, %reason, "forgetting replica");
+                    self.forget(record);
+                    report.forgotten.push(id);
+                }
+            }
+        }
+        for record in loaded.stale {
+            report.forgotten.push(record.replica.clone());
+            self.forget(record);
+        }
+        report
+    }
+
+    fn adopt_one(&self, record: &ReplicaRecord) -> Result<(), NotAdopted> {
+        let app = App::try_from(record.app.clone())?;
+        let pid = record.pid;
+        let is_leader = stats::read_pid_stat(pid).is_some_and(|s| s.pgrp == pid);
+        if !is_leader || !stats::is_same_process(pid, record.start_time) {
+            return Err(NotAdopted::Gone { pid });
+        }
+        let handle = ProcHandle::adopt(pid).map_err(|source| NotAdopted::Watch { pid, source })?;
+        if !stats::is_same_process(pid, record.start_time) {
+            return Err(NotAdopted::Gone { pid });
+        }
+        let ctx = self.ctx();
+        if let Some(port) = record.port {
+            ctx.ports
+                .hold_fixed(port, &record.replica)
+                .map_err(|_| NotAdopted::Port { port })?;
+        }
+        let running = Running {
+            handle,
+            pid,
+            start_time: record.start_time,
+            started: tokio::time::Instant::now(),
+            limits: record.limits,
+            cgroup_dirs: record.cgroup_dirs.clone(),
+        };
+        let logs = LogTail::from_start(&record.log_path);
+        self.insert_running(
+            &record.replica,
+            record.generation,
+            Arc::new(app),
+            record.port,
+            logs,
+            running,
+            true,
+            record.restarts,
+        );
+        Ok(())
+    }
+
+    /// The record's process is gone: drop its cgroups, report it exited, keep its logs readable.
+    fn forget(&self, record: ReplicaRecord) {
+        limits::remove_cgroup_dirs(&record.cgroup_dirs);
+        let Ok(app) = App::try_from(record.app) else {
+            return;
+        };
+        self.events()
+            .send(Event::forgotten(record.replica.clone(), app.name.clone()));
+        let logs = LogTail::from_start(&record.log_path);
+        let ended = (Phase::Exited, Termination::Unknown);
+        self.insert_ended(
+            &record.replica,
+            record.generation,
+            Arc::new(app),
+            record.port,
+            logs,
+            ended,
+        );
+    }
+}

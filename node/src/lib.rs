@@ -1,0 +1,45 @@
+//! The skr8tr node agent's engine: it turns an app spec into supervised processes.
+//!
+//! ```text
+//! Engine (facade for the daemon glue: launch, kill, status, logs, exec, node_stats, Events)
+//!   ├── spawn     App → command plan → build steps → fork+exec (own process group, limits)
+//!   ├── limits    cgroup v2 / cgroup v1 / rlimit, and which one applied
+//!   ├── replica   one task per replica: select! over exit, probes, back-off, logs, commands
+//!   │     ├── supervise  the lifecycle state machine and back-off (pure)
+//!   │     ├── health     HTTP/TCP probes and their verdicts
+//!   │     ├── process    waiting (child or pidfd) and group stop: SIGTERM, drain, SIGKILL
+//!   │     └── logs       per-replica log file → ring of the newest 200 lines
+//!   ├── state     state file (adoption after an agent restart) and the stable node id
+//!   ├── stats     node and per-replica CPU% / memory from /proc
+//!   ├── exec      `sh -c` in a replica's environment, output capped, timeout
+//!   └── sys       the only unsafe code: signals, pidfd, pre-exec setup
+//! ```
+//! What this crate does not do: the UDP protocol, signing, Tower registration and Conductor
+//! reports. The daemon glue does those, driven by [`Event`]s. Everything here runs on a
+//! current-thread tokio runtime (tokio-uring's included) and starts no thread.
+
+pub mod engine;
+pub mod events;
+pub mod exec;
+pub mod health;
+pub mod limits;
+pub mod logs;
+pub mod ports;
+pub mod process;
+mod replica;
+pub mod spawn;
+pub mod state;
+pub mod stats;
+pub mod supervise;
+mod sys;
+
+pub use engine::{
+    Engine, EngineConfig, EngineError, ExecRequestError, KillOutcome, LaunchError, Launched,
+    ReplicaStatus, StartReport,
+};
+pub use events::{Event, Events, StopGate};
+pub use exec::ExecOutput;
+pub use limits::{AppliedLimits, CgroupMode, LimitEnforcement};
+pub use spawn::SpawnError;
+pub use stats::NodeStats;
+pub use supervise::{BackoffPolicy, Phase, Termination};

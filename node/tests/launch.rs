@@ -1,0 +1,469 @@
+//! Launching: exit status and reaping, environment, descriptors, launch errors, idempotency,
+//! ports, jobs, build steps, volumes, serve/wasm/vm program lookup.
+
+use std::os::unix::fs::PermissionsExt;
+
+use skr8tr_node::{KillOutcome, LaunchError, Phase, SpawnError, Termination};
+use skr8tr_proto::manifest::{
+    Build, EnvVar, PortSpec, SecretValue, SecretVar, Serve, Volume, WorkloadKind,
+};
+
+use crate::util::*;
+
+#[tokio::test]
+async fn true_exits_zero_and_is_reaped() {
+    let n = node().await;
+    let l = n
+        .engine
+        .launch(rid("t1"), 1, app("t", "/bin/true", &[]))
+        .await
+        .unwrap();
+    let pid = l.pid.unwrap();
+    assert!(!l.already_running);
+    let seen = n
+        .events
+        .wait_for(|s| matches!(s, Seen::Exited { .. }))
+        .await;
+    assert_eq!(
+        seen,
+        Seen::Exited {
+            replica: "t1".into(),
+            termination: Termination::Code(0),
+            restarting: false
+        }
+    );
+    assert!(eventually(|| reaped(pid)).await, "no zombie left");
+    let st = &n.engine.status()[0];
+    assert_eq!(
+        (st.phase, st.last_exit, st.pid),
+        (Phase::Exited, Some(Termination::Code(0)), None)
+    );
+}
+
+#[tokio::test]
+async fn false_under_never_fails_with_its_exit_code() {
+    let n = node().await;
+    let pid = n
+        .engine
+        .launch(rid("f1"), 1, app("f", "/bin/false", &[]))
+        .await
+        .unwrap()
+        .pid
+        .unwrap();
+    n.events
+        .wait_for(|s| {
+            matches!(
+                s,
+                Seen::Exited {
+                    termination: Termination::Code(1),
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(eventually(|| reaped(pid)).await);
+    assert!(eventually(|| n.engine.status()[0].phase == Phase::Failed).await);
+}
+
+#[tokio::test]
+async fn environment_has_port_app_replica_env_and_secrets_only() {
+    let n = node().await;
+    let mut a = app("envy", "/usr/bin/env", &[]);
+    a.port = Some(PortSpec::Auto);
+    a.env = vec![EnvVar {
+        key: "MODE".into(),
+        value: "prod value".into(),
+    }];
+    a.secrets = vec![SecretVar {
+        key: "TOKEN".into(),
+        value: SecretValue::new("s3cr3t"),
+    }];
+    let port = n
+        .engine
+        .launch(rid("envy.g3.r1"), 3, a)
+        .await
+        .unwrap()
+        .port
+        .unwrap();
+    n.events
+        .wait_for(|s| matches!(s, Seen::Exited { .. }))
+        .await;
+    let lines = n.engine.logs(&rid("envy.g3.r1")).unwrap();
+    for want in [
+        format!("PORT={port}"),
+        "SKR8TR_APP=envy".into(),
+        "SKR8TR_REPLICA=envy.g3.r1".into(),
+        "SKR8TR_GENERATION=3".into(),
+        "MODE=prod value".into(),
+        "TOKEN=s3cr3t".into(),
+    ] {
+        assert!(lines.contains(&want), "{want} missing from {lines:?}");
+    }
+    // The agent's own environment (cargo sets these for the test binary) stays out.
+    assert!(!lines.iter().any(|l| l.starts_with("CARGO_")), "{lines:?}");
+}
+
+/// Clears `FD_CLOEXEC` on a descriptor, as a careless library might.
+#[allow(unsafe_code)]
+fn make_inheritable(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a descriptor this test owns; F_SETFD takes an integer flag word.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    assert_eq!(rc, 0);
+}
+
+#[tokio::test]
+async fn no_agent_descriptor_leaks_into_the_child() {
+    use std::os::fd::AsRawFd;
+    let n = node().await;
+    let sentinel = std::fs::File::create(n.dir.path().join("leak-sentinel")).unwrap();
+    make_inheritable(sentinel.as_raw_fd());
+    let a = app("fds", "/bin/ls", &["-l", "/proc/self/fd/"]);
+    n.engine.launch(rid("fds1"), 1, a).await.unwrap();
+    n.events
+        .wait_for(|s| matches!(s, Seen::Exited { .. }))
+        .await;
+    let lines = n.engine.logs(&rid("fds1")).unwrap();
+    let fds: Vec<(u32, String)> = lines
+        .iter()
+        .filter_map(|l| {
+            let (left, target) = l.split_once(" -> ")?;
+            Some((left.rsplit(' ').next()?.parse().ok()?, target.to_owned()))
+        })
+        .collect();
+    assert!(fds.len() >= 3, "{lines:?}");
+    for (fd, target) in &fds {
+        match fd {
+            0 => assert_eq!(target, "/dev/null"),
+            1 | 2 => assert!(target.ends_with("logs/fds1.log"), "{target}"),
+            // ls's own handle on the directory it lists.
+            _ => assert!(
+                target.starts_with("/proc/") && target.ends_with("/fd"),
+                "leaked fd {fd} -> {target}"
+            ),
+        }
+    }
+    drop(sentinel);
+}
+
+#[tokio::test]
+async fn missing_and_non_executable_programs_are_launch_errors() {
+    let n = node().await;
+    let err = n
+        .engine
+        .launch(rid("m1"), 1, app("m", "/nonexistent/bin", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaunchError::Spawn {
+                source: SpawnError::NotFound { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = n
+        .engine
+        .launch(rid("m2"), 1, app("m", "no-such-command-xyz", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaunchError::Spawn {
+                source: SpawnError::NotFound { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let script = n.dir.path().join("plain.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = n
+        .engine
+        .launch(rid("m3"), 1, app("m", script.to_str().unwrap(), &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaunchError::Spawn {
+                source: SpawnError::NotExecutable { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = n
+        .engine
+        .launch(rid("m4"), 1, app("m", "/tmp", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaunchError::Spawn {
+                source: SpawnError::NotExecutable { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // The failure is visible in status and logs, and nothing was started.
+    let st = n.engine.status();
+    assert!(
+        st.iter()
+            .all(|s| s.phase == Phase::Failed && s.pid.is_none())
+    );
+    assert!(
+        n.engine
+            .logs(&rid("m3"))
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("launch failed"))
+    );
+    assert_eq!(n.events.count(|s| matches!(s, Seen::Started { .. })), 0);
+}
+
+#[tokio::test]
+async fn launch_and_kill_are_idempotent() {
+    let n = node().await;
+    let a = app("idem", "/bin/sleep", &["30"]);
+    let first = n.engine.launch(rid("i1"), 1, a.clone()).await.unwrap();
+    let again = n.engine.launch(rid("i1"), 1, a).await.unwrap();
+    assert!(again.already_running);
+    assert_eq!(again.pid, first.pid);
+    n.events
+        .wait_for(|s| matches!(s, Seen::Started { .. }))
+        .await;
+    assert_eq!(n.events.count(|s| matches!(s, Seen::Started { .. })), 1);
+    assert_eq!(
+        bounded(n.engine.kill(&rid("i1"))).await,
+        KillOutcome::Stopped
+    );
+    assert_eq!(n.engine.kill(&rid("i1")).await, KillOutcome::AlreadyEnded);
+    assert_eq!(n.engine.kill(&rid("nope")).await, KillOutcome::NotFound);
+    assert!(eventually(|| reaped(first.pid.unwrap())).await);
+}
+
+#[tokio::test]
+async fn ports_auto_are_distinct_and_fixed_ports_conflict() {
+    let n = node().await;
+    let mut a = app("p", "/bin/sleep", &["30"]);
+    a.port = Some(PortSpec::Auto);
+    let mut ports = Vec::new();
+    for i in 0..3 {
+        ports.push(
+            n.engine
+                .launch(rid(&format!("p{i}")), 1, a.clone())
+                .await
+                .unwrap()
+                .port
+                .unwrap(),
+        );
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 3);
+    a.port = Some(PortSpec::Fixed(ports[0]));
+    let err = n.engine.launch(rid("p9"), 1, a).await.unwrap_err();
+    assert!(matches!(err, LaunchError::Port { .. }), "{err:?}");
+    bounded(n.engine.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_job_reports_its_exit_code() {
+    let n = node().await;
+    let mut a = sh("job", "exit 3");
+    a.kind = WorkloadKind::Job;
+    n.engine.launch(rid("job1"), 1, a.clone()).await.unwrap();
+    n.events
+        .wait_for(|s| {
+            matches!(
+                s,
+                Seen::Exited {
+                    termination: Termination::Code(3),
+                    restarting: false,
+                    ..
+                }
+            )
+        })
+        .await;
+    a.args = vec!["-c".into(), "exit 0".into()];
+    a.restart = a.kind.default_restart();
+    n.engine.launch(rid("job2"), 1, a).await.unwrap();
+    n.events
+        .wait_for(|s| s.replica() == "job2" && matches!(s, Seen::Exited { .. }))
+        .await;
+    let st = n.engine.status();
+    let job2 = st.iter().find(|s| s.replica.as_str() == "job2").unwrap();
+    assert_eq!(
+        (job2.phase, job2.last_exit),
+        (Phase::Exited, Some(Termination::Code(0)))
+    );
+}
+
+#[tokio::test]
+async fn build_runs_before_exec_and_its_failure_is_a_launch_error() {
+    let n = node().await;
+    let out = n.dir.path().join("built.sh");
+    let out_s = out.to_str().unwrap().to_owned();
+    let mut a = app("b", "unused", &[]);
+    a.exec = None;
+    a.build = Some(Build {
+        run: vec![
+            "echo building".into(),
+            format!("printf '#!/bin/sh\\necho built-ok\\n' > {out_s} && chmod +x {out_s}"),
+        ],
+        out: Some(out_s),
+    });
+    n.engine.launch(rid("b1"), 1, a.clone()).await.unwrap();
+    n.events
+        .wait_for(|s| {
+            matches!(
+                s,
+                Seen::Exited {
+                    termination: Termination::Code(0),
+                    ..
+                }
+            )
+        })
+        .await;
+    let lines = n.engine.logs(&rid("b1")).unwrap();
+    let building = lines.iter().position(|l| l == "building").unwrap();
+    let built = lines.iter().position(|l| l == "built-ok").unwrap();
+    assert!(building < built, "{lines:?}");
+
+    a.build = Some(Build {
+        run: vec!["echo oops; exit 7".into()],
+        out: Some("/nonexistent".into()),
+    });
+    let err = n.engine.launch(rid("b2"), 1, a).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaunchError::Spawn {
+                source: SpawnError::BuildFailed {
+                    step: 1,
+                    termination: Termination::Code(7),
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        n.engine
+            .logs(&rid("b2"))
+            .unwrap()
+            .contains(&"oops".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn volumes_are_created_and_passed() {
+    let n = node().await;
+    let mut a = sh(
+        "vol",
+        "echo \"data=$DATA\"; test -d \"$DATA\" && echo is-dir",
+    );
+    a.volumes = vec![Volume {
+        path: "data/v1".into(),
+        env: Some("DATA".into()),
+    }];
+    n.engine.launch(rid("v1"), 1, a).await.unwrap();
+    n.events
+        .wait_for(|s| matches!(s, Seen::Exited { .. }))
+        .await;
+    let dir = n.dir.path().join("volumes/data/v1");
+    let lines = n.engine.logs(&rid("v1")).unwrap();
+    assert!(
+        lines.contains(&format!("data={}", dir.display())),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"is-dir".to_owned()), "{lines:?}");
+}
+
+#[tokio::test]
+async fn serve_wasm_and_vm_find_their_programs_on_path() {
+    let n = node().await;
+    let bin = n.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("skr8tr_serve");
+    std::fs::write(&fake, "#!/bin/sh\necho \"serve $*\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = EnvVar {
+        key: "PATH".into(),
+        value: format!("{}:/usr/bin:/bin", bin.display()),
+    };
+
+    let mut a = app("www", "unused", &[]);
+    a.exec = None;
+    a.env = vec![path.clone()];
+    a.serve = Some(Serve {
+        static_dir: "/srv/www".into(),
+        port: None,
+    });
+    a.port = Some(PortSpec::Auto);
+    let port = n
+        .engine
+        .launch(rid("www1"), 1, a)
+        .await
+        .unwrap()
+        .port
+        .unwrap();
+    n.events
+        .wait_for(|s| matches!(s, Seen::Exited { .. }))
+        .await;
+    let want = format!("serve --dir /srv/www --port {port}");
+    assert!(n.engine.logs(&rid("www1")).unwrap().contains(&want));
+
+    let mut w = app("wasm", "/srv/app.wasm", &[]);
+    w.kind = WorkloadKind::Wasm;
+    w.env = vec![path];
+    let err = n.engine.launch(rid("wasm1"), 1, w).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaunchError::Spawn {
+                source: SpawnError::NoWasmRuntime,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_launch_during_build_is_refused_and_a_kill_cancels_it() {
+    let n = node().await;
+    let mut a = app("slow", "/bin/sleep", &["30"]);
+    a.build = Some(Build {
+        run: vec!["sleep 0.5".into()],
+        out: None,
+    });
+    let first = tokio::spawn({
+        let engine = n.engine.clone();
+        let a = a.clone();
+        async move { engine.launch(rid("slow1"), 1, a).await }
+    });
+    assert!(
+        eventually(|| {
+            n.engine.logs(&rid("slow1")).is_none()
+                && std::fs::metadata(n.dir.path().join("logs/slow1.log")).is_ok()
+        })
+        .await
+    );
+    let err = n.engine.launch(rid("slow1"), 1, a).await.unwrap_err();
+    assert!(matches!(err, LaunchError::InProgress { .. }), "{err:?}");
+    assert_eq!(n.engine.kill(&rid("slow1")).await, KillOutcome::Cancelled);
+    let err = bounded(first).await.unwrap().unwrap_err();
+    assert!(matches!(err, LaunchError::Cancelled { .. }), "{err:?}");
+    assert_eq!(n.engine.status()[0].phase, Phase::Exited);
+    assert!(n.engine.status()[0].pid.is_none());
+}
