@@ -45,6 +45,7 @@ pub struct Client<'k> {
     target: SocketAddr,
     timeout: Duration,
     key: Option<&'k SigningKey>,
+    retry: bool,
 }
 
 impl<'k> Client<'k> {
@@ -56,7 +57,16 @@ impl<'k> Client<'k> {
             target,
             timeout,
             key,
+            retry: true,
         }
+    }
+
+    /// Sends each request once and waits the whole timeout for its reply: for requests that
+    /// are not idempotent (EXEC), which must not run twice because a reply was lost.
+    #[must_use]
+    pub fn without_retries(mut self) -> Self {
+        self.retry = false;
+        self
     }
 
     /// Sends `command` (signed when `sign` is set and a key is configured) and returns the first
@@ -79,12 +89,12 @@ impl<'k> Client<'k> {
         let socket = UdpSocket::bind(bind).map_err(io_err)?;
         socket.connect(self.target).map_err(io_err)?;
         let deadline = Instant::now() + self.timeout;
-        let mut wait = FIRST_WAIT;
+        let mut wait = if self.retry { FIRST_WAIT } else { self.timeout };
         let mut attempts = 0;
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         loop {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || (!self.retry && attempts > 0) {
                 return Err(ClientError::Timeout {
                     target: self.target,
                     timeout_ms: self.timeout.as_millis(),
@@ -174,5 +184,26 @@ mod tests {
             Err(ClientError::Timeout { attempts, .. }) => assert!(attempts >= 2),
             other => panic!("expected a timeout, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn without_retries_sends_once_and_waits_the_whole_timeout() {
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = Client::new(
+            silent.local_addr().unwrap(),
+            Duration::from_millis(600),
+            None,
+        )
+        .without_retries();
+        let started = Instant::now();
+        match client.request("EXEC|api|true", false) {
+            Err(ClientError::Timeout { attempts, .. }) => assert_eq!(attempts, 1),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(550));
+        silent.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(silent.recv(&mut buf).is_ok(), "the one datagram arrived");
+        assert!(silent.recv(&mut buf).is_err(), "and no second one");
     }
 }

@@ -1,7 +1,9 @@
-//! skr8tr's control plane. For now: the operator CLI's commands ([`cli`]) that need no daemon
-//! (manifest checking and the key tool); the Tower and the Conductor join here with their issue.
+//! skr8tr's control plane: the Tower ([`tower`], `skr8tr_reg`), the Conductor ([`conductor`],
+//! `skr8tr_sched`), the operator CLI ([`cli`] over [`client`]) and `skr8tr dev` ([`dev`]), which
+//! runs a whole mesh in one process.
 
 pub mod cli;
 pub mod client;
 pub mod conductor;
+pub mod dev;
 pub mod tower;

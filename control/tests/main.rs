@@ -1,5 +1,14 @@
-//! The `skr8tr` CLI's integration tests: each module runs the built binary
-//! (`CARGO_BIN_EXE_skr8tr`) in a temporary directory and checks its output, exit code and files.
+//! The control crate's integration tests: the `skr8tr` CLI run as a binary
+//! (`CARGO_BIN_EXE_skr8tr`) in temporary directories, and the Tower and Conductor daemons
+//! started in-process on loopback ephemeral ports (`util`).
+
+// Test code may panic on anything unexpected: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod check;
+mod cli_daemons;
+mod conductor;
 mod keys;
+mod mesh;
+mod tower;
+mod util;

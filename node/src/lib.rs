@@ -1,6 +1,10 @@
-//! The skr8tr node agent's engine: it turns an app spec into supervised processes.
+//! The skr8tr node agent: the daemon glue ([`agent`]: command socket, heartbeats, Tower
+//! registration, metrics) around the engine that turns an app spec into supervised processes.
 //!
 //! ```text
+//! agent (daemon glue: UDP commands, HEARTBEAT/DIED, REGISTER/DEREGISTER, /metrics)
+//!   │ drives
+//!   ▼
 //! Engine (facade for the daemon glue: launch, kill, status, logs, exec, node_stats, Events)
 //!   ├── spawn     App → command plan → build steps → fork+exec (own process group, limits)
 //!   ├── limits    cgroup v2 / cgroup v1 / rlimit, and which one applied
@@ -14,10 +18,11 @@
 //!   ├── exec      `sh -c` in a replica's environment, output capped, timeout
 //!   └── sys       the only unsafe code: signals, pidfd, pre-exec setup
 //! ```
-//! What this crate does not do: the UDP protocol, signing, Tower registration and Conductor
-//! reports. The daemon glue does those, driven by [`Event`]s. Everything here runs on a
-//! current-thread tokio runtime (tokio-uring's included) and starts no thread.
+//! The engine does not speak the UDP protocol, sign, register with the Tower or report to the
+//! Conductor: [`agent`] does those, driven by the engine's [`Event`]s. Everything here runs on
+//! a current-thread tokio runtime (tokio-uring's included) and starts no thread.
 
+pub mod agent;
 pub mod engine;
 pub mod events;
 pub mod exec;
@@ -33,6 +38,7 @@ pub mod stats;
 pub mod supervise;
 mod sys;
 
+pub use agent::{AgentConfig, AgentError, AgentExit};
 pub use engine::{
     Engine, EngineConfig, EngineError, ExecRequestError, KillOutcome, LaunchError, Launched,
     ReplicaStatus, StartReport,

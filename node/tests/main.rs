@@ -1,9 +1,11 @@
-//! Integration tests of the node engine: real processes (`/bin/true`, `/bin/false`, `sleep`,
-//! `sh -c` scripts), each test on its own state directory and ephemeral ports.
+//! Integration tests of the node engine and the agent daemon: real processes (`/bin/true`,
+//! `/bin/false`, `sleep`, `sh -c` scripts), each test on its own state directory and ephemeral
+//! ports; the agent tests run the real daemon and the real Tower on loopback.
 
 mod util;
 
 mod adopt;
+mod agent;
 mod health;
 mod launch;
 mod limits;

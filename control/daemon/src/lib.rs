@@ -6,12 +6,14 @@
 //! what to answer themselves. Everything here runs on one thread: tasks are spawned with
 //! [`spawn`] (`spawn_local` underneath) under both drivers.
 
+mod call;
 mod driver;
 mod gate;
 mod logging;
 mod policy;
 mod udp;
 
+pub use call::{CallError, Patience, call, notify};
 pub use driver::{Driver, FORCE_EPOLL_VAR, run, run_with, spawn};
 pub use gate::{Admission, Gate};
 pub use logging::init_logging;

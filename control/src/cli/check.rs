@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use skr8tr_proto::manifest::{self, PrintOptions};
+use skr8tr_proto::manifest::{self, Manifest, PrintOptions};
 
 /// Checks every file, in order. Exit code 0 only if every file is valid.
 ///
@@ -61,6 +61,13 @@ pub fn run(files: &[PathBuf], show_secrets: bool) -> anyhow::Result<ExitCode> {
 
 /// The normalised form of one file, or the lines to report.
 fn check_file(path: &Path, name: &str, options: &PrintOptions) -> Result<String, Vec<String>> {
+    load(path, name).map(|(_, m)| manifest::print(&m, options))
+}
+
+/// Reads and validates one manifest file (`name` is how errors call it): its text and the
+/// parsed manifest, or every problem as a `file[:line:col]: message` line. Shared with the
+/// commands that send manifests (`up`, `rollout`), which validate before sending.
+pub(crate) fn load(path: &Path, name: &str) -> Result<(String, Manifest), Vec<String>> {
     let bytes = std::fs::read(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let (line, col) = position(e.as_bytes(), e.utf8_error().valid_up_to());
@@ -69,7 +76,7 @@ fn check_file(path: &Path, name: &str, options: &PrintOptions) -> Result<String,
         )]
     })?;
     match manifest::parse(name, &text) {
-        Ok(m) => Ok(manifest::print(&m, options)),
+        Ok(m) => Ok((text, m)),
         Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
     }
 }

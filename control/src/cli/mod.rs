@@ -1,21 +1,46 @@
 //! The `skr8tr` operator CLI: flag parsing and dispatch to one module per command family.
 //!
-//! Each command returns the process exit code it wants; errors that stop a command are
-//! returned as `anyhow::Error` and printed by `main` on one line.
+//! ```text
+//! check, keygen, sign, verify       no daemon            check.rs, keys.rs
+//! up, down, scale                   Conductor, signed    cluster.rs
+//! rollout                           Conductor, signed    rollout.rs
+//! status, nodes, list, lookup, ping read-only            inspect.rs
+//! logs, exec                        Conductor, signed    workload.rs
+//! ```
+//! Shared pieces: the global options (global.rs), the request/reply door to the daemons
+//! (remote.rs), aligned tables (table.rs) and where output and failures go (output.rs).
+//!
+//! Each command returns the process exit code it wants. The key-tool and `check` commands
+//! return their errors to `main`, which prints them on one line; a daemon-facing command's
+//! error is reported here, in one place ([`output::failure`]): `skr8tr: <command>: <error>`
+//! on stderr (and a JSON error object with `--json`), exit code 1.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use skr8tr_proto::name::{AppName, ReplicaId, ServiceName};
 
 pub mod check;
+pub mod cluster;
+pub mod global;
+pub mod inspect;
 pub mod keys;
+pub mod output;
+pub mod remote;
+pub mod rollout;
+pub mod table;
+pub mod workload;
+
+use global::GlobalArgs;
 
 /// skr8tr: run your own services on your own machines.
 #[derive(Debug, Parser)]
 #[command(name = "skr8tr", version, about, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -58,6 +83,134 @@ pub enum Command {
         /// The signed command `<cmd>|<ts>|<hex sig>`.
         signed: String,
     },
+    /// Run a whole mesh in this process (Tower, Conductor, a node) and deploy the manifests
+    /// (default: the bundled example service); Ctrl-C stops everything it started.
+    Dev {
+        /// Manifest files to deploy (default: the bundled example service).
+        files: Vec<PathBuf>,
+        /// The Tower's UDP port.
+        #[arg(long, default_value_t = 7772)]
+        tower_port: u16,
+        /// The Conductor's UDP command port (its heartbeat port is the next one down).
+        #[arg(long, default_value_t = 7771)]
+        conductor_port: u16,
+        /// The node agent's UDP port.
+        #[arg(long, default_value_t = 7775)]
+        node_port: u16,
+        /// Seconds to wait for every replica to become healthy.
+        #[arg(long, default_value_t = 30)]
+        ready_timeout_s: u64,
+        /// Stop again as soon as everything is deployed and healthy (for scripts and tests).
+        #[arg(long)]
+        exit_when_ready: bool,
+    },
+    /// The example HTTP service that `skr8tr dev` deploys (answers with its replica id).
+    #[command(hide = true)]
+    ExampleService {
+        /// Arguments of the service (`--port N`; default from `PORT`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the apps of manifests: validate each file locally, then submit it to the conductor.
+    Up {
+        /// Manifest files (`.skr8tr`); nothing is sent unless all are valid.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Stop every replica of an app and forget it.
+    Down {
+        /// The app's name.
+        app: AppName,
+    },
+    /// Set the number of replicas of an app.
+    Scale {
+        /// The app's name.
+        app: AppName,
+        /// Replicas wanted (0–10000).
+        #[arg(value_parser = clap::value_parser!(u32).range(0..=10_000))]
+        replicas: u32,
+    },
+    /// Roll an app to a new manifest, one replica at a time, and follow it to the end.
+    ///
+    /// Exit code 0 when complete, 1 when reverted or failed, 2 when still running at
+    /// --wait-timeout-s (the rollout goes on).
+    Rollout {
+        /// A manifest with exactly one app.
+        file: PathBuf,
+        /// Return once the rollout has started instead of following it.
+        #[arg(long)]
+        detach: bool,
+        /// How long to follow the rollout before giving up waiting.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 300,
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        wait_timeout_s: u64,
+    },
+    /// Show every app and its replicas (or one app's).
+    Status {
+        /// Only this app.
+        app: Option<AppName>,
+    },
+    /// Show the live nodes and their load.
+    Nodes,
+    /// Show where replicas run (app, node, pid).
+    List,
+    /// Print an app's newest output lines.
+    Logs {
+        /// The app's name.
+        app: AppName,
+        /// A replica id (default: the app's first replica).
+        #[arg(long)]
+        replica: Option<ReplicaId>,
+        /// Keep printing new lines as they come (every 500 ms) until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Run a command beside one of an app's replicas (through `sh -c`, with its environment);
+    /// exits with the command's exit code.
+    Exec {
+        /// The app's name.
+        app: AppName,
+        /// The command and its arguments, after `--` when they start with `-`.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Ask the Tower for one backend of a service.
+    Lookup {
+        /// The service (app) name.
+        service: ServiceName,
+    },
+    /// Check that the conductor and the tower answer, with their round-trip times.
+    Ping,
+}
+
+impl Command {
+    /// The command's name as typed (for error messages).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Check { .. } => "check",
+            Self::Keygen { .. } => "keygen",
+            Self::Sign { .. } => "sign",
+            Self::Verify { .. } => "verify",
+            Self::Dev { .. } => "dev",
+            Self::ExampleService { .. } => "example-service",
+            Self::Up { .. } => "up",
+            Self::Down { .. } => "down",
+            Self::Scale { .. } => "scale",
+            Self::Rollout { .. } => "rollout",
+            Self::Status { .. } => "status",
+            Self::Nodes => "nodes",
+            Self::List => "list",
+            Self::Logs { .. } => "logs",
+            Self::Exec { .. } => "exec",
+            Self::Lookup { .. } => "lookup",
+            Self::Ping => "ping",
+        }
+    }
 }
 
 /// Parses `args` and runs the command.
@@ -70,16 +223,65 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = Cli::parse_from(args);
-    match cli.command {
+    let g = &cli.global;
+    let name = cli.command.name();
+    let result = match &cli.command {
         Command::Check {
             files,
             show_secrets,
-        } => check::run(&files, show_secrets),
-        Command::Keygen { mesh, out, force } => keys::keygen(mesh, out.as_deref(), force),
+        } => return check::run(files, *show_secrets),
+        Command::Keygen { mesh, out, force } => {
+            return keys::keygen(*mesh, out.as_deref(), *force);
+        }
         Command::Sign {
             secret_key,
             command,
-        } => keys::sign(&secret_key, &command),
-        Command::Verify { public_key, signed } => keys::verify(&public_key, &signed),
-    }
+        } => return keys::sign(secret_key, command),
+        Command::Verify { public_key, signed } => return keys::verify(public_key, signed),
+        Command::Dev {
+            files,
+            tower_port,
+            conductor_port,
+            node_port,
+            ready_timeout_s,
+            exit_when_ready,
+        } => {
+            return crate::dev::run(crate::dev::DevOptions {
+                files: files.clone(),
+                tower_port: *tower_port,
+                conductor_port: *conductor_port,
+                heartbeat_port: conductor_port.saturating_sub(1),
+                node_port: *node_port,
+                ready_timeout: std::time::Duration::from_secs(*ready_timeout_s),
+                exit_when_ready: *exit_when_ready,
+            });
+        }
+        Command::ExampleService { args } => {
+            skr8tr_example_service::main_with_args(args.iter().cloned())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Up { files } => cluster::run_up(g, files),
+        Command::Down { app } => cluster::run_down(g, app),
+        Command::Scale { app, replicas } => cluster::run_scale(g, app, *replicas),
+        Command::Rollout {
+            file,
+            detach,
+            wait_timeout_s,
+        } => rollout::run(g, file, *detach, *wait_timeout_s),
+        Command::Status { app } => inspect::run_status(g, app.as_ref()),
+        Command::Nodes => inspect::run_nodes(g),
+        Command::List => inspect::run_list(g),
+        Command::Logs {
+            app,
+            replica,
+            follow,
+        } => workload::run_logs(g, app, replica.as_ref(), *follow),
+        Command::Exec { app, command } => workload::run_exec(g, app, command),
+        Command::Lookup { service } => inspect::run_lookup(g, service),
+        Command::Ping => inspect::run_ping(g),
+    };
+    Ok(result.unwrap_or_else(|err| output::failure(name, &err, g.json)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,4 +4,6 @@
 pub mod model;
 pub mod placement;
 pub mod reconcile;
+pub mod server;
+pub mod state;
 pub mod store;

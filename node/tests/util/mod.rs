@@ -16,6 +16,8 @@ use skr8tr_proto::manifest::{App, RestartPolicy};
 use skr8tr_proto::name::{AppName, ReplicaId};
 use tempfile::TempDir;
 
+pub mod daemons;
+
 /// Generous upper bound for anything a test waits for.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 

@@ -191,7 +191,8 @@ pub(super) fn health(stmt: &Stmt, c: &mut Checker<'_>) -> Option<ParsedHealth> {
     let interval_given = seen.has("interval");
     let timeout_given = seen.has("timeout");
     let interval_v = interval.unwrap_or(super::DEFAULT_HEALTH_INTERVAL);
-    let timeout_v = timeout.unwrap_or(super::DEFAULT_HEALTH_TIMEOUT);
+    // Without an explicit timeout, a fast interval gets a proportionally short one.
+    let timeout_v = timeout.unwrap_or_else(|| super::DEFAULT_HEALTH_TIMEOUT.min(interval_v / 2));
     let both_valid =
         (interval.is_some() || !interval_given) && (timeout.is_some() || !timeout_given);
     if both_valid && timeout_v >= interval_v {

@@ -414,10 +414,6 @@ fn values_are_checked() {
         "3:16: `check tcp` needs the app to have a `port`"
     );
     assert_eq!(
-        e("health { check GET / 200; interval 1s }"),
-        "3:36: `timeout` (2s, the default) must be shorter than `interval` (1s)"
-    );
-    assert_eq!(
         e("health { check GET / 200; timeout 5s }"),
         "3:35: `timeout` (5s) must be shorter than `interval` (5s)"
     );
@@ -752,4 +748,25 @@ proptest! {
         let text = print(&m, &PrintOptions::default());
         prop_assert_eq!(parse("p", &text).ok(), Some(m), "{}", text);
     }
+}
+
+#[test]
+fn a_fast_interval_without_a_timeout_gets_half_of_it() {
+    let m = parse(
+        "t.skr8tr",
+        "app a\n  exec /bin/a\n  health { check GET / 200; interval 1s }\n",
+    )
+    .unwrap();
+    let h = m.apps[0].health.clone().unwrap();
+    assert_eq!(h.interval, std::time::Duration::from_secs(1));
+    assert_eq!(h.timeout, std::time::Duration::from_millis(500));
+    let m = parse(
+        "t.skr8tr",
+        "app a\n  exec /bin/a\n  health { check GET / 200; interval 10s }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        m.apps[0].health.clone().unwrap().timeout,
+        std::time::Duration::from_secs(2)
+    );
 }

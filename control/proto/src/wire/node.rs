@@ -3,7 +3,11 @@
 //! ```text
 //! skr8tr_sched ──NodeRequest──▶ skr8tr_node :7775 ──NodeReply──▶ skr8tr_sched
 //! ```
-//! Replicas are addressed by their [`ReplicaId`], never by app name. LAUNCH carries the whole
+//! Replicas are addressed by their [`ReplicaId`], never by app name. Every mesh-signed request
+//! names the node it is for (its first field), and a node refuses one addressed to another: a
+//! signature is only remembered by the replay cache of the node that saw it, so without the
+//! target a LAUNCH or KILL recorded on its way to one node could be replayed to another within
+//! the signature's validity window. LAUNCH carries the whole
 //! app spec as the printed single-app manifest (secrets included, so LAUNCH is mesh-signed and
 //! never logged), and decoding parses it with [`crate::manifest::parse`].
 
@@ -23,18 +27,19 @@ const LAUNCH_FILE: &str = "<LAUNCH>";
 /// A request to a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeRequest {
-    /// `LAUNCH|<replica_id>|<generation>|<base64 of the printed single-app manifest>`.
-    /// Idempotent: a replica that already runs with this id is not started twice.
+    /// `LAUNCH|<node_id>|<replica_id>|<generation>|<base64 of the printed single-app
+    /// manifest>`. Idempotent: a replica that already runs with this id is not started twice.
     Launch(Box<LaunchSpec>),
-    /// `KILL|<replica_id>`: deregister, SIGTERM, `drain` grace, SIGKILL. Idempotent.
-    Kill(ReplicaId),
+    /// `KILL|<node_id>|<replica_id>`: deregister, SIGTERM, `drain` grace, SIGKILL. Idempotent.
+    Kill { node: NodeId, replica: ReplicaId },
     /// `STATUS`: the node's replicas and their pids.
     Status,
-    /// `LOGS|<replica_id>`.
-    Logs(ReplicaId),
-    /// `EXEC|<replica_id>|<timeout_ms>|<cmd>`: run `cmd` (last field) with the replica's
-    /// environment; killed after `timeout_ms`.
+    /// `LOGS|<node_id>|<replica_id>`.
+    Logs { node: NodeId, replica: ReplicaId },
+    /// `EXEC|<node_id>|<replica_id>|<timeout_ms>|<cmd>`: run `cmd` (last field) with the
+    /// replica's environment; killed after `timeout_ms`.
     Exec {
+        node: NodeId,
         replica: ReplicaId,
         timeout_ms: u32,
         cmd: String,
@@ -43,9 +48,11 @@ pub enum NodeRequest {
     Ping,
 }
 
-/// What LAUNCH starts: one replica of `app` at `generation`.
+/// What LAUNCH starts: one replica of `app` at `generation`, on `node`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchSpec {
+    /// The node the request is for; any other node refuses it.
+    pub node: NodeId,
     pub replica: ReplicaId,
     pub generation: u64,
     pub app: App,
@@ -53,13 +60,28 @@ pub struct LaunchSpec {
 
 const VERBS: &[&str] = &["LAUNCH", "KILL", "STATUS", "LOGS", "EXEC", "PING"];
 
+impl NodeRequest {
+    /// The node a mesh-signed request is addressed to; `None` for `STATUS` and `PING`, which
+    /// any node answers.
+    #[must_use]
+    pub fn target(&self) -> Option<&NodeId> {
+        match self {
+            Self::Launch(spec) => Some(&spec.node),
+            Self::Kill { node, .. } | Self::Logs { node, .. } | Self::Exec { node, .. } => {
+                Some(node)
+            }
+            Self::Status | Self::Ping => None,
+        }
+    }
+}
+
 impl Request for NodeRequest {
     fn verb(&self) -> &'static str {
         match self {
             Self::Launch(_) => "LAUNCH",
-            Self::Kill(_) => "KILL",
+            Self::Kill { .. } => "KILL",
             Self::Status => "STATUS",
-            Self::Logs(_) => "LOGS",
+            Self::Logs { .. } => "LOGS",
             Self::Exec { .. } => "EXEC",
             Self::Ping => "PING",
         }
@@ -67,7 +89,9 @@ impl Request for NodeRequest {
 
     fn auth(&self) -> Auth {
         match self {
-            Self::Launch(_) | Self::Kill(_) | Self::Logs(_) | Self::Exec { .. } => Auth::Mesh,
+            Self::Launch(_) | Self::Kill { .. } | Self::Logs { .. } | Self::Exec { .. } => {
+                Auth::Mesh
+            }
             Self::Status | Self::Ping => Auth::Unsigned,
         }
     }
@@ -87,16 +111,20 @@ impl Message for NodeRequest {
                         redact_secrets: false,
                     },
                 );
-                enc.field(&spec.replica)
+                enc.field(&spec.node)
+                    .field(&spec.replica)
                     .field(spec.generation)
                     .field(BASE64.encode(text))
             }
-            Self::Kill(replica) | Self::Logs(replica) => enc.field(replica),
+            Self::Kill { node, replica } | Self::Logs { node, replica } => {
+                enc.field(node).field(replica)
+            }
             Self::Exec {
+                node,
                 replica,
                 timeout_ms,
                 cmd,
-            } => enc.field(replica).field(timeout_ms).field(cmd),
+            } => enc.field(node).field(replica).field(timeout_ms).field(cmd),
             Self::Status | Self::Ping => enc,
         }
         .finish()
@@ -109,14 +137,22 @@ impl Message for NodeRequest {
         let mut f = Fields::new(verb, rest);
         let msg = match verb {
             "LAUNCH" => Self::Launch(Box::new(LaunchSpec {
+                node: f.parse("node_id")?,
                 replica: f.parse("replica_id")?,
                 generation: f.parse("generation")?,
                 app: decode_app(&mut f)?,
             })),
-            "KILL" => Self::Kill(f.parse("replica_id")?),
+            "KILL" => Self::Kill {
+                node: f.parse("node_id")?,
+                replica: f.parse("replica_id")?,
+            },
             "STATUS" => Self::Status,
-            "LOGS" => Self::Logs(f.parse("replica_id")?),
+            "LOGS" => Self::Logs {
+                node: f.parse("node_id")?,
+                replica: f.parse("replica_id")?,
+            },
             "EXEC" => Self::Exec {
+                node: f.parse("node_id")?,
                 replica: f.parse("replica_id")?,
                 timeout_ms: f.parse("timeout_ms")?,
                 cmd: f.rest("cmd")?.to_owned(),

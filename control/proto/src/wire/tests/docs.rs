@@ -18,7 +18,14 @@ fn decode(from: &str, to: &str, datagram: &[u8]) -> Result<String, WireError> {
         (Kind::Reply, "tower", _) => debug(TowerReply::decode(datagram)),
         (Kind::Request, "node", "conductor") => debug(MeshEvent::decode(datagram)),
         (Kind::Request, _, "conductor") => debug(ConductorRequest::decode(datagram)),
-        (Kind::Request, _, "node") => debug(NodeRequest::decode(datagram)),
+        (Kind::Request, _, "node") => debug(NodeRequest::decode(datagram).inspect(|req| {
+            // A mesh-signed node request names its target node (replay to another node).
+            assert_eq!(
+                req.auth() == Auth::Mesh,
+                req.target().is_some(),
+                "{req:?} must name its node exactly when it is mesh-signed"
+            );
+        })),
         (Kind::Request, _, "tower") => debug(TowerRequest::decode(datagram)),
         (Kind::Request, "tower", _) => debug(TowerPush::decode(datagram)),
         (kind, from, to) => panic!("no decoder for a {kind:?} from {from} to {to}"),

@@ -77,10 +77,24 @@ fn verbs_and_auth_follow_spec_section_3() {
     for msg in open {
         assert_eq!(msg.auth(), Auth::Unsigned, "{msg:?}");
     }
-    assert_eq!(NodeRequest::Kill(rid("r")).auth(), Auth::Mesh);
-    assert_eq!(NodeRequest::Logs(rid("r")).auth(), Auth::Mesh);
+    let (n, r) = (super::node("n"), rid("r"));
+    let kill = NodeRequest::Kill {
+        node: n.clone(),
+        replica: r.clone(),
+    };
+    assert_eq!(kill.auth(), Auth::Mesh);
+    assert_eq!(kill.target(), Some(&n));
+    let logs = NodeRequest::Logs {
+        node: n.clone(),
+        replica: r,
+    };
+    assert_eq!(logs.auth(), Auth::Mesh);
+    assert_eq!(logs.target(), Some(&n));
+    assert_eq!(NodeRequest::Status.target(), None);
+    assert_eq!(NodeRequest::Ping.target(), None);
     assert_eq!(
         NodeRequest::Exec {
+            node: n,
             replica: rid("r"),
             timeout_ms: 1,
             cmd: String::new()

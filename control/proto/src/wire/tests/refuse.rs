@@ -192,10 +192,22 @@ fn missing_fields() {
         missing("DIED", "restarting")
     );
     assert_eq!(
-        refused::<NodeRequest>("LAUNCH|r|1"),
+        refused::<NodeRequest>("LAUNCH|n|r|1"),
         missing("LAUNCH", "app")
     );
-    assert_eq!(refused::<NodeRequest>("EXEC|r|100"), missing("EXEC", "cmd"));
+    assert_eq!(
+        refused::<NodeRequest>("EXEC|n|r|100"),
+        missing("EXEC", "cmd")
+    );
+    // The seed-era forms without the target node are refused, never misread.
+    assert_eq!(
+        refused::<NodeRequest>("KILL|r"),
+        missing("KILL", "replica_id")
+    );
+    assert_eq!(
+        refused::<NodeRequest>("LOGS|r"),
+        missing("LOGS", "replica_id")
+    );
     assert_eq!(
         refused::<NodeReply>("OK|LAUNCHED|r|1"),
         missing("OK|LAUNCHED", "port")
@@ -241,7 +253,8 @@ fn extra_fields() {
         refused::<MeshEvent>("HEARTBEAT|n|1|2|::1|7775|3|4|5||"),
         extra("HEARTBEAT")
     );
-    assert_eq!(refused::<NodeRequest>("KILL|r|x"), extra("KILL"));
+    assert_eq!(refused::<NodeRequest>("KILL|n|r|x"), extra("KILL"));
+    assert_eq!(refused::<NodeRequest>("LOGS|n|r|x"), extra("LOGS"));
     assert_eq!(
         refused::<TowerRequest>("REGISTER|api|::1|80|30|x"),
         extra("REGISTER")
@@ -485,6 +498,11 @@ fn bad_names() {
     );
     bad_name(
         refused::<NodeRequest>("KILL|"),
+        "node_id",
+        &NameError::Empty,
+    );
+    bad_name(
+        refused::<NodeRequest>("KILL|n|"),
         "replica_id",
         &NameError::Empty,
     );
@@ -530,30 +548,30 @@ fn bad_inline_manifests() {
     let not_utf8 = format!("SUBMIT|b64:{}", BASE64.encode([0xff, 0xfe]));
     bad_field(refused::<ConductorRequest>(not_utf8), "source");
     assert_eq!(
-        refused::<NodeRequest>("LAUNCH|r|1|***"),
+        refused::<NodeRequest>("LAUNCH|n|r|1|***"),
         WireError::BadBase64 {
             verb: "LAUNCH",
             field: "app"
         }
     );
     assert_eq!(
-        refused::<NodeRequest>("LAUNCH|r|1|"),
+        refused::<NodeRequest>("LAUNCH|n|r|1|"),
         WireError::BadManifest {
             verb: "LAUNCH",
             detail: refused_detail(""),
         }
     );
-    let garbage = format!("LAUNCH|r|1|{}", BASE64.encode("this is not a manifest {"));
+    let garbage = format!("LAUNCH|n|r|1|{}", BASE64.encode("this is not a manifest {"));
     assert!(matches!(
         refused::<NodeRequest>(garbage),
         WireError::BadManifest { verb: "LAUNCH", .. }
     ));
     bad_field(
-        refused::<NodeRequest>(format!("LAUNCH|r|1|{}", BASE64.encode([0xc3]))),
+        refused::<NodeRequest>(format!("LAUNCH|n|r|1|{}", BASE64.encode([0xc3]))),
         "app",
     );
     bad_field(
-        refused::<NodeRequest>(format!("LAUNCH|r|x|{}", BASE64.encode("app a"))),
+        refused::<NodeRequest>(format!("LAUNCH|n|r|x|{}", BASE64.encode("app a"))),
         "generation",
     );
 }
@@ -581,7 +599,7 @@ fn launch_needs_exactly_one_app() {
             redact_secrets: false,
         },
     );
-    let datagram = format!("LAUNCH|r|1|{}", BASE64.encode(&text));
+    let datagram = format!("LAUNCH|n|r|1|{}", BASE64.encode(&text));
     assert_eq!(
         refused::<NodeRequest>(datagram),
         WireError::BadManifest {

@@ -449,12 +449,25 @@ fn deaths() {
 
 #[test]
 fn node_requests_and_replies() {
-    exact("KILL|api.g1.r1", NodeRequest::Kill(rid("api.g1.r1")));
-    exact("STATUS", NodeRequest::Status);
-    exact("LOGS|api.g1.r1", NodeRequest::Logs(rid("api.g1.r1")));
     exact(
-        "EXEC|api.g1.r1|5000|cat /etc/hostname | tr a-z A-Z",
+        "KILL|node-a|api.g1.r1",
+        NodeRequest::Kill {
+            node: node("node-a"),
+            replica: rid("api.g1.r1"),
+        },
+    );
+    exact("STATUS", NodeRequest::Status);
+    exact(
+        "LOGS|node-a|api.g1.r1",
+        NodeRequest::Logs {
+            node: node("node-a"),
+            replica: rid("api.g1.r1"),
+        },
+    );
+    exact(
+        "EXEC|node-a|api.g1.r1|5000|cat /etc/hostname | tr a-z A-Z",
         NodeRequest::Exec {
+            node: node("node-a"),
             replica: rid("api.g1.r1"),
             timeout_ms: 5000,
             cmd: "cat /etc/hostname | tr a-z A-Z".into(),
@@ -508,12 +521,13 @@ fn launch_carries_the_whole_app() {
         value: SecretValue::new("s3cr3t"),
     });
     let msg = NodeRequest::Launch(Box::new(LaunchSpec {
+        node: node("node-a"),
         replica: rid("api.g3.r1"),
         generation: 3,
         app: api,
     }));
     let text = msg.encode();
-    assert!(text.starts_with("LAUNCH|api.g3.r1|3|"), "{text}");
+    assert!(text.starts_with("LAUNCH|node-a|api.g3.r1|3|"), "{text}");
     let b64 = text.rsplit('|').next().unwrap();
     let printed = String::from_utf8(BASE64.decode(b64).unwrap()).unwrap();
     assert!(

@@ -284,14 +284,17 @@ pub(super) fn conductor_reply() -> BoxedStrategy<ConductorReply> {
 pub(super) fn node_request(with_launch: bool) -> impl Strategy<Value = NodeRequest> {
     use NodeRequest as R;
     let others = prop_oneof![
-        replica_id().prop_map(R::Kill),
+        (node_id(), replica_id()).prop_map(|(node, replica)| R::Kill { node, replica }),
         Just(R::Status),
-        replica_id().prop_map(R::Logs),
-        (replica_id(), any::<u32>(), free_text()).prop_map(|(replica, timeout_ms, cmd)| R::Exec {
-            replica,
-            timeout_ms,
-            cmd
-        }),
+        (node_id(), replica_id()).prop_map(|(node, replica)| R::Logs { node, replica }),
+        (node_id(), replica_id(), any::<u32>(), free_text()).prop_map(
+            |(node, replica, timeout_ms, cmd)| R::Exec {
+                node,
+                replica,
+                timeout_ms,
+                cmd
+            }
+        ),
         Just(R::Ping),
     ];
     if with_launch {
@@ -302,8 +305,9 @@ pub(super) fn node_request(with_launch: bool) -> impl Strategy<Value = NodeReque
 }
 
 pub(super) fn launch() -> BoxedStrategy<LaunchSpec> {
-    (replica_id(), any::<u64>(), manifest::app())
-        .prop_map(|(replica, generation, app)| LaunchSpec {
+    (node_id(), replica_id(), any::<u64>(), manifest::app())
+        .prop_map(|(node, replica, generation, app)| LaunchSpec {
+            node,
             replica,
             generation,
             app,

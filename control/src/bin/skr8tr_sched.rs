@@ -1,0 +1,119 @@
+//! `skr8tr_sched`, the Conductor: placement, replica enforcement, durable state (UDP 7771 for
+//! commands, 7770 for heartbeats). Logic in `skr8tr_control::conductor`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use skr8tr_control::conductor::server::{ConductorConfig, run};
+use skr8tr_control::conductor::state::Timings;
+use skr8tr_daemon::{Gate, UdpEndpoint};
+use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
+
+/// The skr8tr Conductor: places replicas on nodes and keeps them running.
+#[derive(Debug, Parser)]
+#[command(name = "skr8tr_sched", version)]
+struct Args {
+    /// UDP address for operator commands (`[HOST][:PORT]`, IPv4 or IPv6).
+    #[arg(long, default_value = "0.0.0.0:7771")]
+    listen: String,
+    /// UDP address for node heartbeats.
+    #[arg(long, default_value = "0.0.0.0:7770")]
+    heartbeat_listen: String,
+    /// Where the durable state lives (created 0700).
+    #[arg(long, default_value = "/var/lib/skr8tr/conductor")]
+    state_dir: PathBuf,
+    /// An operator's public key (repeatable: several operators).
+    #[arg(long = "pubkey", value_name = "FILE")]
+    pubkeys: Vec<PathBuf>,
+    /// The mesh secret key (its public half beside it).
+    #[arg(long, value_name = "FILE")]
+    mesh_key: Option<PathBuf>,
+    /// Listen on non-loopback addresses without authentication.
+    #[arg(long)]
+    insecure: bool,
+    /// A node silent this long is lost and its replicas are placed elsewhere.
+    #[arg(long, default_value_t = 5000)]
+    node_expiry_ms: u64,
+    /// How long an EXEC may run.
+    #[arg(long, default_value_t = 10_000)]
+    exec_timeout_ms: u64,
+}
+
+fn main() -> ExitCode {
+    skr8tr_daemon::init_logging();
+    match real_main(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skr8tr_sched: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(args: Args) -> anyhow::Result<()> {
+    let auth = AuthConfig::load(&args.pubkeys, args.mesh_key.as_deref(), args.insecure)
+        .context("loading keys")?;
+    let policy = auth.bind_policy(&[KeyRole::Operator, KeyRole::Mesh]);
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let mut addrs = Vec::new();
+    for (flag, value, port) in [
+        ("--listen", &args.listen, 7771),
+        ("--heartbeat-listen", &args.heartbeat_listen, 7770),
+    ] {
+        let requested =
+            skr8tr_daemon::parse_host_port(value, any, port).with_context(|| flag.to_string())?;
+        let ip = policy
+            .resolve(requested.ip())
+            .with_context(|| flag.to_string())?;
+        if ip != requested.ip() {
+            tracing::warn!(flag, listening = %ip, "no operator and mesh keys: dev mode, loopback only");
+        }
+        addrs.push(SocketAddr::new(ip, requested.port()));
+    }
+    let (listen, hb_listen) = (addrs[0], addrs[1]);
+    if args.node_expiry_ms < 500 {
+        anyhow::bail!("--node-expiry-ms must be at least 500");
+    }
+    let config = ConductorConfig {
+        operator_gate: Gate::new(auth.operator_verifier()),
+        mesh_gate: Gate::new(auth.mesh_verifier()),
+        mesh_key: args
+            .mesh_key
+            .as_deref()
+            .map(SigningKey::load)
+            .transpose()
+            .context("loading the mesh key")?,
+        state_dir: args.state_dir,
+        timings: Timings {
+            node_expiry: Duration::from_millis(args.node_expiry_ms),
+            ..Timings::default()
+        },
+        exec_timeout: Duration::from_millis(args.exec_timeout_ms),
+    };
+    skr8tr_daemon::run("conductor", |driver| async move {
+        let commands = UdpEndpoint::bind(driver, listen)
+            .with_context(|| format!("cannot listen on udp {listen}"))?;
+        let heartbeats = UdpEndpoint::bind(driver, hb_listen)
+            .with_context(|| format!("cannot listen on udp {hb_listen}"))?;
+        tracing::info!(
+            commands = %commands.local_addr()?,
+            heartbeats = %heartbeats.local_addr()?,
+            operator_auth = config.operator_gate.enforcing(),
+            mesh_auth = config.mesh_gate.enforcing(),
+            "conductor ready"
+        );
+        let shutdown = async {
+            match skr8tr_daemon::shutdown_signal().await {
+                Ok(sig) => tracing::info!(signal = sig, "shutting down"),
+                Err(e) => tracing::error!(error = %e, "no signal handler; running until killed"),
+            }
+        };
+        run(driver, commands, heartbeats, config, shutdown)
+            .await
+            .context("conductor stopped")
+    })?
+}

@@ -1,0 +1,579 @@
+//! The Conductor daemon: two sockets (operator commands, node heartbeats), the reconcile loop,
+//! and the calls to node agents. Decisions live in [`State`]; this module moves bytes.
+//!
+//! ```text
+//! :7771 ─Gate(operator)─▶ ConductorRequest ─▶ task ─▶ State ─▶ Store ─▶ reply
+//! :7770 ─Gate(mesh)────▶ MeshEvent ────────▶ State.heartbeat ─▶ Store
+//! every 250 ms or on wake: State.reconcile ─▶ Store ─▶ LAUNCH/KILL to nodes (mesh-signed)
+//! ```
+//! Every request runs in its own task, so a SUBMIT waiting for its launches never holds up a
+//! LIST or a heartbeat. Unparseable datagrams and replies are logged and never answered.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use skr8tr_daemon::{Admission, Driver, Gate, Patience, UdpEndpoint};
+use skr8tr_proto::auth::SigningKey;
+use skr8tr_proto::manifest::{self, MAX_REPLICAS};
+use skr8tr_proto::name::{AppName, ReplicaId};
+use skr8tr_proto::wire::{
+    ConductorReply, ConductorRequest, ErrorCode, ErrorReply, MAX_SIGNED_MESSAGE, ManifestSource,
+    MeshEvent, Message, NodeReply, NodeRequest, OneLine, Placement, Request, RolloutProgress,
+    RolloutState,
+};
+use tokio::sync::Notify;
+
+use super::model::ReplicaPhase;
+use super::state::{Effect, State, Timings};
+use super::store::{Change, Store, StoreError};
+
+/// How often reconcile runs when nothing wakes it.
+const RECONCILE_EVERY: Duration = Duration::from_millis(250);
+/// How long SUBMIT waits for its launches to be confirmed before answering.
+const SUBMIT_WAIT: Duration = Duration::from_secs(5);
+/// Largest manifest file SUBMIT reads from the Conductor's disk.
+const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// What the Conductor is started with.
+#[derive(Debug)]
+pub struct ConductorConfig {
+    /// Verifies operator-signed commands (`None`: dev mode, loopback only).
+    pub operator_gate: Gate,
+    /// Verifies mesh-signed heartbeats.
+    pub mesh_gate: Gate,
+    /// Signs LAUNCH/KILL/LOGS/EXEC to nodes.
+    pub mesh_key: Option<SigningKey>,
+    pub state_dir: PathBuf,
+    pub timings: Timings,
+    /// How long an EXEC may run on the node.
+    pub exec_timeout: Duration,
+}
+
+/// Why the Conductor stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConductorError {
+    #[error("cannot open the state")]
+    Store(#[from] StoreError),
+    #[error("socket failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// What one launch came to, for SUBMIT's answer.
+#[derive(Debug, Clone)]
+enum LaunchOutcome {
+    Launched,
+    Failed(String),
+    Unconfirmed,
+}
+
+struct Ctx {
+    driver: Driver,
+    state: RefCell<State>,
+    store: Store,
+    mesh_key: Option<SigningKey>,
+    commands: UdpEndpoint,
+    wake: Notify,
+    exec_timeout: Duration,
+}
+
+type Shared = Rc<Ctx>;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Runs the Conductor on its two sockets until `shutdown` resolves.
+///
+/// # Errors
+/// The state cannot be opened, or a socket fails as a whole.
+pub async fn run(
+    driver: Driver,
+    commands: UdpEndpoint,
+    heartbeats: UdpEndpoint,
+    config: ConductorConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ConductorError> {
+    let store = Store::open(&config.state_dir)?;
+    let loaded = store.load()?;
+    tracing::info!(
+        apps = loaded.apps.len(),
+        replicas = loaded.replicas.len(),
+        state_dir = %config.state_dir.display(),
+        "state loaded"
+    );
+    let state = State::new(loaded, config.timings, Instant::now());
+    let ctx: Shared = Rc::new(Ctx {
+        driver,
+        state: RefCell::new(state),
+        store,
+        mesh_key: config.mesh_key,
+        commands,
+        wake: Notify::new(),
+        exec_timeout: config.exec_timeout,
+    });
+    let mut operator_gate = config.operator_gate;
+    let mut mesh_gate = config.mesh_gate;
+
+    let reconciler = {
+        let ctx = ctx.clone();
+        skr8tr_daemon::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(RECONCILE_EVERY) => {}
+                    () = ctx.wake.notified() => {}
+                }
+                reconcile(&ctx);
+            }
+        })
+    };
+
+    let heartbeat_loop = {
+        let ctx = ctx.clone();
+        async move {
+            let mut buf = Vec::with_capacity(skr8tr_proto::wire::MAX_DATAGRAM + 1);
+            loop {
+                let (res, data) = heartbeats.recv_from(buf).await;
+                match res {
+                    Ok(from) => on_mesh_datagram(&ctx, &mut mesh_gate, &data, from),
+                    Err(e) if crate::tower::server::is_transient(&e) => {}
+                    Err(e) => return Err::<(), _>(ConductorError::Io(e)),
+                }
+                buf = data;
+            }
+        }
+    };
+
+    let command_loop = {
+        let ctx = ctx.clone();
+        async move {
+            let mut buf = Vec::with_capacity(skr8tr_proto::wire::MAX_DATAGRAM + 1);
+            loop {
+                let (res, data) = ctx.commands.recv_from(buf).await;
+                match res {
+                    Ok(from) => on_command_datagram(&ctx, &mut operator_gate, &data, from),
+                    Err(e) if crate::tower::server::is_transient(&e) => {}
+                    Err(e) => return Err::<(), _>(ConductorError::Io(e)),
+                }
+                buf = data;
+            }
+        }
+    };
+
+    let result = tokio::select! {
+        r = heartbeat_loop => r,
+        r = command_loop => r,
+        () = shutdown => Ok(()),
+    };
+    reconciler.abort();
+    result
+}
+
+fn persist(ctx: &Ctx, changes: &[Change]) {
+    if changes.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.store.apply(changes) {
+        tracing::error!(error = %e, "cannot persist state; continuing from memory");
+    }
+}
+
+/// One reconcile pass: plan, persist, send. Returns the launches it started.
+fn reconcile(ctx: &Shared) -> Vec<(AppName, tokio::task::JoinHandle<LaunchOutcome>)> {
+    let (changes, effects) = ctx.state.borrow_mut().reconcile(Instant::now(), now_ms());
+    persist(ctx, &changes);
+    let mut launches = Vec::new();
+    for effect in effects {
+        match effect {
+            Effect::Launch { to, spec } => {
+                let app = spec.app.name.clone();
+                let replica = spec.replica.clone();
+                let ctx2 = ctx.clone();
+                let request = NodeRequest::Launch(spec);
+                let handle = skr8tr_daemon::spawn(async move {
+                    let outcome = launch(&ctx2, to, &replica, &request).await;
+                    ctx2.wake.notify_one();
+                    outcome
+                });
+                launches.push((app, handle));
+            }
+            Effect::Kill { to, node, replica } => {
+                let ctx2 = ctx.clone();
+                skr8tr_daemon::spawn(async move {
+                    let request = NodeRequest::Kill {
+                        node,
+                        replica: replica.clone(),
+                    };
+                    match node_call(&ctx2, to, &request).await {
+                        Ok(NodeReply::Killed(_)) => tracing::debug!(%replica, "kill acknowledged"),
+                        Ok(other) => {
+                            tracing::warn!(%replica, reply = %other.encode(), "unexpected KILL reply")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%replica, error = %e, "KILL not delivered; retried by reconcile")
+                        }
+                    }
+                });
+            }
+        }
+    }
+    launches
+}
+
+async fn launch(
+    ctx: &Shared,
+    to: std::net::SocketAddr,
+    replica: &ReplicaId,
+    request: &NodeRequest,
+) -> LaunchOutcome {
+    match node_call(ctx, to, request).await {
+        Ok(NodeReply::Launched { pid, port, .. }) => {
+            let changes = ctx.state.borrow_mut().launched(replica, pid, port);
+            persist(ctx, &changes);
+            tracing::info!(%replica, pid, port, "replica launched");
+            LaunchOutcome::Launched
+        }
+        Ok(NodeReply::Error(err)) => {
+            let detail = format!("{}: {}", err.code.keyword(), err.detail.as_str());
+            let changes = ctx
+                .state
+                .borrow_mut()
+                .launch_failed(replica, &detail, Instant::now());
+            persist(ctx, &changes);
+            LaunchOutcome::Failed(detail)
+        }
+        Ok(other) => {
+            tracing::warn!(%replica, reply = %other.encode(), "unexpected LAUNCH reply");
+            LaunchOutcome::Unconfirmed
+        }
+        Err(e) => {
+            tracing::warn!(%replica, error = %e, "LAUNCH unconfirmed; the node's heartbeats will tell");
+            LaunchOutcome::Unconfirmed
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum NodeCallError {
+    #[error(transparent)]
+    Call(#[from] skr8tr_daemon::CallError),
+    #[error("request too large for a datagram: {0}")]
+    TooLarge(skr8tr_proto::wire::WireError),
+    #[error("undecodable reply: {0}")]
+    BadReply(skr8tr_proto::wire::WireError),
+}
+
+async fn node_call(
+    ctx: &Ctx,
+    to: std::net::SocketAddr,
+    request: &NodeRequest,
+) -> Result<NodeReply, NodeCallError> {
+    let text = request
+        .encode_within(MAX_SIGNED_MESSAGE)
+        .map_err(NodeCallError::TooLarge)?;
+    let reply = skr8tr_daemon::call(
+        ctx.driver,
+        to,
+        &text,
+        ctx.mesh_key.as_ref(),
+        Patience::DEFAULT,
+    )
+    .await?;
+    NodeReply::decode(reply.as_bytes()).map_err(NodeCallError::BadReply)
+}
+
+fn on_mesh_datagram(ctx: &Shared, gate: &mut Gate, data: &[u8], from: std::net::SocketAddr) {
+    let admission = gate.admit(data);
+    let text = match admission {
+        Admission::Drop => return,
+        Admission::Refused(ref e) => {
+            tracing::warn!(%from, reason = e.code(), "refused a mesh message");
+            return;
+        }
+        Admission::Signed(t) | Admission::Unsigned(t) => t,
+    };
+    let event = match MeshEvent::decode(text.as_bytes()) {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::warn!(%from, error = %e, "dropped an unparseable mesh datagram");
+            return;
+        }
+    };
+    if !gate.allows(event.auth(), &admission) {
+        tracing::warn!(%from, verb = event.verb(), "refused an unsigned mesh message");
+        return;
+    }
+    match event {
+        MeshEvent::Heartbeat(hb) => {
+            if hb.node.as_str() == "pending" {
+                tracing::warn!(%from, "refused a node named `pending` (reserved)");
+                return;
+            }
+            let now = Instant::now();
+            let is_new = !ctx.state.borrow().live_nodes(now).any(|n| n.id == hb.node);
+            let node = hb.node.clone();
+            let changes = ctx.state.borrow_mut().heartbeat(hb, from.ip(), now);
+            persist(ctx, &changes);
+            if is_new {
+                tracing::info!(%node, %from, "node joined");
+                ctx.wake.notify_one();
+            }
+        }
+        MeshEvent::Died(d) => {
+            tracing::info!(node = %d.node, replica = %d.replica, exit = %d.exit, restarting = d.restarting, "replica died");
+            ctx.wake.notify_one();
+        }
+    }
+}
+
+fn on_command_datagram(ctx: &Shared, gate: &mut Gate, data: &[u8], from: std::net::SocketAddr) {
+    let admission = gate.admit(data);
+    let reply_now = |reply: ConductorReply| {
+        let ctx = ctx.clone();
+        skr8tr_daemon::spawn(async move { send_reply(&ctx, reply, from).await });
+    };
+    let text = match admission {
+        Admission::Drop => return,
+        Admission::Refused(ref e) => {
+            tracing::warn!(%from, reason = e.code(), "refused a signed command");
+            reply_now(err(ErrorCode::Unauthorized, ""));
+            return;
+        }
+        Admission::Signed(t) | Admission::Unsigned(t) => t,
+    };
+    let request = match ConductorRequest::decode(text.as_bytes()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%from, error = %e, "dropped an unparseable command");
+            return;
+        }
+    };
+    if !gate.allows(request.auth(), &admission) {
+        tracing::warn!(%from, verb = request.verb(), "refused an unsigned command");
+        reply_now(err(ErrorCode::Unauthorized, ""));
+        return;
+    }
+    tracing::debug!(%from, verb = request.verb(), signed = matches!(admission, Admission::Signed(_)), "command");
+    let ctx = ctx.clone();
+    skr8tr_daemon::spawn(async move {
+        let reply = handle(&ctx, request).await;
+        send_reply(&ctx, reply, from).await;
+    });
+}
+
+async fn send_reply(ctx: &Ctx, reply: ConductorReply, to: std::net::SocketAddr) {
+    let text = match reply.encode_within(skr8tr_proto::wire::MAX_DATAGRAM) {
+        Ok(t) => t,
+        Err(e) => err(ErrorCode::Internal, &format!("reply too large: {e}")).encode(),
+    };
+    if let Err(e) = ctx.commands.send_to(text.into_bytes(), to).await {
+        tracing::debug!(%to, error = %e, "reply not sent");
+    }
+}
+
+fn err(code: ErrorCode, detail: &str) -> ConductorReply {
+    ConductorReply::Error(ErrorReply::lossy(code, detail))
+}
+
+async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
+    let now = Instant::now();
+    match request {
+        ConductorRequest::Ping => ConductorReply::Pong,
+        ConductorRequest::List => ConductorReply::List(ctx.state.borrow().list()),
+        ConductorRequest::Nodes => ConductorReply::Nodes(ctx.state.borrow().node_entries(now)),
+        ConductorRequest::Status { app } => {
+            ConductorReply::Status(ctx.state.borrow().status(app.as_ref(), now_ms()))
+        }
+        ConductorRequest::Apps => ConductorReply::Apps(ctx.state.borrow().app_entries()),
+        ConductorRequest::Submit(source) | ConductorRequest::Rollout(source) => {
+            submit(ctx, source).await
+        }
+        ConductorRequest::Evict(app) => {
+            let changes = ctx.state.borrow_mut().evict(&app);
+            match changes {
+                Some(changes) => {
+                    persist(ctx, &changes);
+                    tracing::info!(%app, "evicted");
+                    reconcile(ctx);
+                    ConductorReply::Evicted(app)
+                }
+                None => err(ErrorCode::NotFound, app.as_str()),
+            }
+        }
+        ConductorRequest::Scale { app, replicas } => {
+            if replicas > MAX_REPLICAS {
+                return err(
+                    ErrorCode::BadRequest,
+                    &format!("replicas must be at most {MAX_REPLICAS}"),
+                );
+            }
+            let changes = ctx.state.borrow_mut().scale(&app, replicas);
+            match changes {
+                Some(changes) => {
+                    persist(ctx, &changes);
+                    tracing::info!(%app, replicas, "scaled");
+                    reconcile(ctx);
+                    ConductorReply::Scaled { app, replicas }
+                }
+                None => err(ErrorCode::NotFound, app.as_str()),
+            }
+        }
+        ConductorRequest::RolloutStatus(app) => rollout_status(ctx, &app),
+        ConductorRequest::Logs { app, replica } => {
+            let target = pick(ctx, &app, replica.as_ref());
+            let Some((to, node, replica)) = target else {
+                return err(ErrorCode::NotFound, &format!("no replica of {app}"));
+            };
+            match node_call(ctx, to, &NodeRequest::Logs { node, replica }).await {
+                Ok(NodeReply::Logs(logs)) => ConductorReply::Logs(logs),
+                Ok(NodeReply::Error(e)) => ConductorReply::Error(e),
+                Ok(other) => err(
+                    ErrorCode::Internal,
+                    &format!("unexpected node reply {}", other.encode()),
+                ),
+                Err(e) => err(ErrorCode::Timeout, &e.to_string()),
+            }
+        }
+        ConductorRequest::Exec { app, cmd } => {
+            let Some((to, node, replica)) = pick(ctx, &app, None) else {
+                return err(ErrorCode::NotFound, &format!("no replica of {app}"));
+            };
+            let timeout_ms = u32::try_from(ctx.exec_timeout.as_millis()).unwrap_or(u32::MAX);
+            let request = NodeRequest::Exec {
+                node,
+                replica,
+                timeout_ms,
+                cmd,
+            };
+            match node_call(ctx, to, &request).await {
+                Ok(NodeReply::Exec(out)) => ConductorReply::Exec(out),
+                Ok(NodeReply::Error(e)) => ConductorReply::Error(e),
+                Ok(other) => err(
+                    ErrorCode::Internal,
+                    &format!("unexpected node reply {}", other.encode()),
+                ),
+                Err(e) => err(ErrorCode::Timeout, &e.to_string()),
+            }
+        }
+    }
+}
+
+fn pick(
+    ctx: &Ctx,
+    app: &AppName,
+    replica: Option<&ReplicaId>,
+) -> Option<(std::net::SocketAddr, skr8tr_proto::name::NodeId, ReplicaId)> {
+    let state = ctx.state.borrow();
+    let rec = state.pick_replica(app, replica)?;
+    let to = state.agent_addr(&rec.node)?;
+    Some((to, rec.node.clone(), rec.id.clone()))
+}
+
+async fn submit(ctx: &Shared, source: ManifestSource) -> ConductorReply {
+    let (file, text) = match source {
+        ManifestSource::Inline(text) => ("<inline>".to_string(), text),
+        ManifestSource::Path(path) => {
+            let p = PathBuf::from(path.as_str());
+            match read_manifest(&p) {
+                Ok(text) => (p.display().to_string(), text),
+                Err(e) => return err(ErrorCode::BadManifest, &e),
+            }
+        }
+    };
+    let manifest = match manifest::parse(&file, &text) {
+        Ok(m) => m,
+        Err(e) => return err(ErrorCode::BadManifest, &e.to_string().replace('\n', "; ")),
+    };
+    let names: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
+    let changes = ctx.state.borrow_mut().submit(manifest.apps);
+    persist(ctx, &changes);
+    for name in &names {
+        tracing::info!(app = %name, "submitted");
+    }
+    let launches = reconcile(ctx);
+    let mine = launches.into_iter().filter(|(app, _)| names.contains(app));
+    let mut failures = Vec::new();
+    let deadline = tokio::time::Instant::now() + SUBMIT_WAIT;
+    for (app, handle) in mine {
+        match tokio::time::timeout_at(deadline, handle).await {
+            Ok(Ok(LaunchOutcome::Failed(e))) => failures.push(format!("{app}: {e}")),
+            Ok(Ok(LaunchOutcome::Launched | LaunchOutcome::Unconfirmed)) | Ok(Err(_)) | Err(_) => {}
+        }
+    }
+    if !failures.is_empty() {
+        return err(ErrorCode::LaunchFailed, &failures.join("; "));
+    }
+    let state = ctx.state.borrow();
+    let placements = names
+        .iter()
+        .map(|name| Placement {
+            app: name.clone(),
+            nodes: state
+                .replicas
+                .values()
+                .filter(|r| &r.app == name && r.phase != ReplicaPhase::Stopping)
+                .filter(|r| {
+                    state
+                        .apps
+                        .get(name)
+                        .is_some_and(|a| a.generation == r.generation)
+                })
+                .map(|r| r.node.clone())
+                .collect(),
+        })
+        .collect();
+    ConductorReply::Submitted(placements)
+}
+
+fn read_manifest(path: &std::path::Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(format!(
+            "{}: larger than {MAX_MANIFEST_BYTES} bytes",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn rollout_status(ctx: &Ctx, app: &AppName) -> ConductorReply {
+    let state = ctx.state.borrow();
+    let Some(record) = state.apps.get(app) else {
+        return err(ErrorCode::NotFound, app.as_str());
+    };
+    let mine: Vec<_> = state.replicas.values().filter(|r| &r.app == app).collect();
+    let healthy_new = mine
+        .iter()
+        .filter(|r| r.generation == record.generation && r.phase == ReplicaPhase::Healthy)
+        .count();
+    let old = mine
+        .iter()
+        .filter(|r| r.generation != record.generation)
+        .count();
+    let (rollout_state, detail) = if record.generation == 1 {
+        (RolloutState::None, "no rollout yet".to_string())
+    } else if old > 0 {
+        (
+            RolloutState::Running,
+            format!("{old} replicas of older generations still running"),
+        )
+    } else {
+        (
+            RolloutState::Complete,
+            format!("generation {} serving", record.generation),
+        )
+    };
+    ConductorReply::RolloutStatus(RolloutProgress {
+        app: app.clone(),
+        state: rollout_state,
+        done: u32::try_from(healthy_new).unwrap_or(u32::MAX),
+        total: record.desired,
+        detail: OneLine::lossy(&detail),
+    })
+}

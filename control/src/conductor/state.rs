@@ -1,0 +1,504 @@
+//! The Conductor's in-memory state and every decision that changes it, as plain methods: the
+//! daemon calls them with decoded requests and the current time, persists the returned
+//! [`Change`]s and carries out the returned [`Effect`]s (datagrams to nodes).
+//!
+//! ```text
+//! SUBMIT/EVICT/SCALE ─▶ apps ─┐
+//! HEARTBEAT ──────────▶ nodes ├─▶ reconcile() ─▶ plan ─▶ records + Changes + Effects
+//! LAUNCHED / ERR ─────▶ records┘
+//! ```
+//! Owns no socket and no clock. Invariant: a replica record exists before its LAUNCH is sent,
+//! so a crash between the two can only leave a record the node never reports (replaced after
+//! the grace), never a process the Conductor does not know.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use skr8tr_proto::manifest::App;
+use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
+use skr8tr_proto::wire::{
+    AppStatus, CpuPercent, Heartbeat, LaunchSpec, ListEntry, NodeEntry, ReplicaState,
+    ReplicaStatus, RolloutState,
+};
+
+use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
+use super::reconcile::{self, Action, Snapshot};
+use super::store::{Change, Loaded};
+
+/// The node agent's default command port, for seed-style heartbeats that do not name theirs.
+pub const DEFAULT_AGENT_PORT: u16 = 7775;
+/// Longest launch back-off of an app whose launches keep failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Something to send to a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Launch {
+        to: SocketAddr,
+        spec: Box<LaunchSpec>,
+    },
+    Kill {
+        to: SocketAddr,
+        node: NodeId,
+        replica: ReplicaId,
+    },
+}
+
+/// Why an app's launches are paused.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    pub until: Instant,
+    pub failures: u32,
+    pub last_error: String,
+}
+
+/// Timings of the reconcile rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub node_expiry: Duration,
+    pub launch_grace: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            node_expiry: Duration::from_secs(5),
+            launch_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Everything the Conductor knows.
+#[derive(Debug)]
+pub struct State {
+    pub apps: BTreeMap<AppName, AppRecord>,
+    pub replicas: BTreeMap<ReplicaId, ReplicaRecord>,
+    pub nodes: BTreeMap<NodeId, NodeView>,
+    node_seq: HashMap<NodeId, u64>,
+    pub backoff: HashMap<AppName, Backoff>,
+    pub pending: BTreeMap<AppName, u32>,
+    pub seq: u64,
+    pub timings: Timings,
+    /// Until when reconcile waits for the nodes that recorded replicas live on to report
+    /// (after a Conductor restart), so nothing is replaced that merely has not been heard yet.
+    adopt_until: Instant,
+}
+
+impl State {
+    /// State rebuilt from the store at `now`.
+    #[must_use]
+    pub fn new(loaded: Loaded, timings: Timings, now: Instant) -> Self {
+        let adopt_until = if loaded.replicas.is_empty() {
+            now
+        } else {
+            now + timings.node_expiry
+        };
+        Self {
+            apps: loaded
+                .apps
+                .into_iter()
+                .map(|a| (a.spec.name.clone(), a))
+                .collect(),
+            replicas: loaded
+                .replicas
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect(),
+            nodes: BTreeMap::new(),
+            node_seq: HashMap::new(),
+            backoff: HashMap::new(),
+            pending: BTreeMap::new(),
+            seq: loaded.seq,
+            timings,
+            adopt_until,
+        }
+    }
+
+    /// SUBMIT or ROLLOUT of `apps`: new apps are added at generation 1; a changed spec gets
+    /// the next generation (its replicas replace the old ones as they become healthy); an
+    /// unchanged one is left alone (SUBMIT is idempotent).
+    pub fn submit(&mut self, apps: Vec<App>) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for spec in apps {
+            let record = match self.apps.get(&spec.name) {
+                Some(existing) if existing.spec == spec => continue,
+                Some(existing) => AppRecord {
+                    generation: existing.generation + 1,
+                    desired: spec.replicas,
+                    spec,
+                },
+                None => AppRecord {
+                    generation: 1,
+                    desired: spec.replicas,
+                    spec,
+                },
+            };
+            self.backoff.remove(&record.spec.name);
+            changes.push(Change::PutApp(Box::new(record.clone())));
+            self.apps.insert(record.spec.name.clone(), record);
+        }
+        changes
+    }
+
+    /// EVICT: forget the app; reconcile stops its replicas. `None` when it is unknown.
+    pub fn evict(&mut self, app: &AppName) -> Option<Vec<Change>> {
+        self.apps.remove(app)?;
+        self.backoff.remove(app);
+        self.pending.remove(app);
+        Some(vec![Change::DeleteApp(app.clone())])
+    }
+
+    /// SCALE: set the desired count. `None` when the app is unknown.
+    pub fn scale(&mut self, app: &AppName, replicas: u32) -> Option<Vec<Change>> {
+        let record = self.apps.get_mut(app)?;
+        record.desired = replicas;
+        Some(vec![Change::PutApp(Box::new(record.clone()))])
+    }
+
+    /// A heartbeat from `from`: the node's figures and replicas; records follow what the node
+    /// reports (pid, port, health). Stale heartbeats (lower sequence) are ignored.
+    pub fn heartbeat(&mut self, hb: Heartbeat, from: IpAddr, now: Instant) -> Vec<Change> {
+        let (addr, agent_port, ram_total_mb, cpu_millis, replicas) = match &hb.detail {
+            Some(d) => {
+                let last = self.node_seq.get(&hb.node).copied().unwrap_or(0);
+                let live = self.nodes.get(&hb.node).is_some_and(|n| {
+                    now.saturating_duration_since(n.last_seen) <= self.timings.node_expiry
+                });
+                // A late datagram is a little behind; a restarted agent starts again from 1.
+                if live && d.seq <= last && last - d.seq <= 5 {
+                    return Vec::new();
+                }
+                self.node_seq.insert(hb.node.clone(), d.seq);
+                let reps = d
+                    .replicas
+                    .iter()
+                    .map(|r| ReportedReplica {
+                        id: r.replica.clone(),
+                        app: r.app.clone(),
+                        generation: r.generation,
+                        pid: r.pid,
+                        state: r.state.keyword().to_string(),
+                        port: r.port,
+                        cpu_pct: r.cpu.as_f64() as f32,
+                        rss_kb: r.rss_kb,
+                    })
+                    .collect();
+                (
+                    d.advertise,
+                    d.agent_port,
+                    d.ram_total_mb,
+                    d.cpu_millicores,
+                    reps,
+                )
+            }
+            None => (from, DEFAULT_AGENT_PORT, hb.ram_free_mb, 1000, Vec::new()),
+        };
+        let mut changes = Vec::new();
+        for rep in &replicas {
+            if let Some(rec) = self.replicas.get_mut(&rep.id)
+                && rec.node == hb.node
+                && rec.phase != ReplicaPhase::Stopping
+            {
+                let phase = match rep.state.as_str() {
+                    "healthy" => ReplicaPhase::Healthy,
+                    "pending" => ReplicaPhase::Launching,
+                    _ => ReplicaPhase::Running,
+                };
+                let pid = (rep.pid != 0).then_some(rep.pid);
+                let port = (rep.port != 0).then_some(rep.port);
+                if rec.phase != phase || rec.pid != pid || rec.port != port {
+                    rec.phase = phase;
+                    rec.pid = pid;
+                    rec.port = port;
+                    changes.push(Change::PutReplica(rec.clone()));
+                }
+            }
+        }
+        self.nodes.insert(
+            hb.node.clone(),
+            NodeView {
+                id: hb.node,
+                addr,
+                agent_port,
+                cpu_pct: hb.cpu.as_f64() as f32,
+                ram_free_mb: hb.ram_free_mb,
+                ram_total_mb,
+                cpu_millis,
+                last_seen: now,
+                replicas,
+            },
+        );
+        changes
+    }
+
+    /// Whether reconcile may run: not while waiting to hear from the nodes of adopted replicas.
+    #[must_use]
+    pub fn may_reconcile(&self, now: Instant) -> bool {
+        now >= self.adopt_until
+            || self
+                .replicas
+                .values()
+                .all(|r| self.nodes.contains_key(&r.node))
+    }
+
+    /// Plans and applies one reconcile pass; returns what to persist and what to send.
+    pub fn reconcile(&mut self, now: Instant, now_ms: u64) -> (Vec<Change>, Vec<Effect>) {
+        if !self.may_reconcile(now) {
+            return (Vec::new(), Vec::new());
+        }
+        let replicas: Vec<ReplicaRecord> = self.replicas.values().cloned().collect();
+        let nodes: Vec<NodeView> = self.nodes.values().cloned().collect();
+        let backoff: HashMap<AppName, Instant> = self
+            .backoff
+            .iter()
+            .map(|(k, b)| (k.clone(), b.until))
+            .collect();
+        let seq_before = self.seq;
+        let plan = reconcile::plan(
+            &Snapshot {
+                now,
+                now_ms,
+                apps: &self.apps,
+                replicas: &replicas,
+                nodes: &nodes,
+                node_expiry: self.timings.node_expiry,
+                launch_grace: self.timings.launch_grace,
+                backoff: &backoff,
+            },
+            &mut self.seq,
+        );
+        let mut changes = Vec::new();
+        let mut effects = Vec::new();
+        self.pending.clear();
+        for action in plan {
+            match action {
+                Action::Launch(record) => {
+                    let Some(app) = self.apps.get(&record.app) else {
+                        continue;
+                    };
+                    let Some(to) = self.agent_addr(&record.node) else {
+                        continue;
+                    };
+                    tracing::info!(replica = %record.id, node = %record.node, "placing replica");
+                    effects.push(Effect::Launch {
+                        to,
+                        spec: Box::new(LaunchSpec {
+                            node: record.node.clone(),
+                            replica: record.id.clone(),
+                            generation: record.generation,
+                            app: app.spec.clone(),
+                        }),
+                    });
+                    changes.push(Change::PutReplica(record.clone()));
+                    self.replicas.insert(record.id.clone(), record);
+                }
+                Action::Stop {
+                    replica,
+                    node,
+                    reason,
+                } => {
+                    tracing::info!(%replica, %node, ?reason, "stopping replica");
+                    if let Some(rec) = self.replicas.get_mut(&replica) {
+                        rec.phase = ReplicaPhase::Stopping;
+                        changes.push(Change::PutReplica(rec.clone()));
+                    }
+                    if let Some(to) = self.agent_addr(&node) {
+                        effects.push(Effect::Kill { to, node, replica });
+                    }
+                }
+                Action::Forget { replica, reason } => {
+                    tracing::info!(%replica, ?reason, "forgetting replica");
+                    self.replicas.remove(&replica);
+                    changes.push(Change::DeleteReplica(replica));
+                }
+                Action::Pending { app, missing } => {
+                    self.pending.insert(app, missing);
+                }
+            }
+        }
+        if self.seq != seq_before {
+            changes.push(Change::Seq(self.seq));
+        }
+        (changes, effects)
+    }
+
+    /// The node confirmed a launch.
+    pub fn launched(&mut self, replica: &ReplicaId, pid: u32, port: u16) -> Vec<Change> {
+        let Some(rec) = self.replicas.get_mut(replica) else {
+            return Vec::new();
+        };
+        if let Some(b) = self.backoff.get_mut(&rec.app) {
+            b.failures = 0;
+        }
+        if rec.phase == ReplicaPhase::Launching {
+            rec.phase = ReplicaPhase::Running;
+        }
+        rec.pid = (pid != 0).then_some(pid);
+        rec.port = (port != 0).then_some(port);
+        vec![Change::PutReplica(rec.clone())]
+    }
+
+    /// The node refused or failed a launch: the record goes, the app backs off.
+    pub fn launch_failed(&mut self, replica: &ReplicaId, error: &str, now: Instant) -> Vec<Change> {
+        let Some(rec) = self.replicas.remove(replica) else {
+            return Vec::new();
+        };
+        let entry = self.backoff.entry(rec.app.clone()).or_insert(Backoff {
+            until: now,
+            failures: 0,
+            last_error: String::new(),
+        });
+        entry.failures = entry.failures.saturating_add(1);
+        let wait = Duration::from_millis(250)
+            .saturating_mul(1 << entry.failures.min(16).saturating_sub(1))
+            .min(MAX_BACKOFF);
+        entry.until = now + wait;
+        entry.last_error = error.to_string();
+        tracing::warn!(%replica, app = %rec.app, error, retry_in_ms = wait.as_millis(), "launch failed");
+        vec![Change::DeleteReplica(replica.clone())]
+    }
+
+    /// Where a node's agent listens.
+    #[must_use]
+    pub fn agent_addr(&self, node: &NodeId) -> Option<SocketAddr> {
+        self.nodes
+            .get(node)
+            .map(|n| SocketAddr::new(n.addr, n.agent_port))
+    }
+
+    /// Live nodes (heard from within the expiry).
+    pub fn live_nodes(&self, now: Instant) -> impl Iterator<Item = &NodeView> {
+        let expiry = self.timings.node_expiry;
+        self.nodes
+            .values()
+            .filter(move |n| now.saturating_duration_since(n.last_seen) <= expiry)
+    }
+
+    /// `OK|LIST` entries: replicas with a known pid.
+    #[must_use]
+    pub fn list(&self) -> Vec<ListEntry> {
+        self.replicas
+            .values()
+            .filter_map(|r| {
+                r.pid.map(|pid| ListEntry {
+                    app: r.app.clone(),
+                    node: r.node.clone(),
+                    pid,
+                })
+            })
+            .collect()
+    }
+
+    /// `OK|NODES` entries.
+    #[must_use]
+    pub fn node_entries(&self, now: Instant) -> Vec<NodeEntry> {
+        self.live_nodes(now)
+            .map(|n| NodeEntry {
+                node: n.id.clone(),
+                ip: n.addr,
+                cpu: CpuPercent::from_f64(f64::from(n.cpu_pct)),
+                ram_free_mb: n.ram_free_mb,
+            })
+            .collect()
+    }
+
+    /// `OK|STATUS` entries, of one app or all.
+    #[must_use]
+    pub fn status(&self, app: Option<&AppName>, now_ms: u64) -> Vec<ReplicaStatus> {
+        self.replicas
+            .values()
+            .filter(|r| app.is_none_or(|a| &r.app == a))
+            .map(|r| {
+                let reported = self
+                    .nodes
+                    .get(&r.node)
+                    .and_then(|n| n.replicas.iter().find(|rep| rep.id == r.id));
+                let state = match (r.phase, reported) {
+                    (ReplicaPhase::Stopping, _) => ReplicaState::Stopping,
+                    (_, Some(rep)) => {
+                        ReplicaState::from_keyword(&rep.state).unwrap_or(ReplicaState::Starting)
+                    }
+                    (ReplicaPhase::Launching, None) => ReplicaState::Pending,
+                    (ReplicaPhase::Healthy, None) => ReplicaState::Healthy,
+                    (ReplicaPhase::Running, None) => ReplicaState::Starting,
+                };
+                ReplicaStatus {
+                    app: r.app.clone(),
+                    replica: r.id.clone(),
+                    node: Some(r.node.clone()),
+                    pid: r.pid.unwrap_or(0),
+                    state,
+                    generation: r.generation,
+                    port: r.port.unwrap_or(0),
+                    restarts: 0,
+                    uptime_s: now_ms.saturating_sub(r.placed_at_ms) / 1000,
+                    cpu: reported.map_or(CpuPercent::ZERO, |rep| {
+                        CpuPercent::from_f64(f64::from(rep.cpu_pct))
+                    }),
+                    rss_kb: reported.map_or(0, |rep| rep.rss_kb),
+                }
+            })
+            .collect()
+    }
+
+    /// `OK|APPS` entries.
+    #[must_use]
+    pub fn app_entries(&self) -> Vec<AppStatus> {
+        self.apps
+            .values()
+            .map(|a| {
+                let mine = self
+                    .replicas
+                    .values()
+                    .filter(|r| r.app == a.spec.name && r.phase != ReplicaPhase::Stopping);
+                let (mut running, mut healthy) = (0u32, 0u32);
+                for r in mine {
+                    if r.phase != ReplicaPhase::Launching {
+                        running += 1;
+                    }
+                    if r.phase == ReplicaPhase::Healthy {
+                        healthy += 1;
+                    }
+                }
+                AppStatus {
+                    app: a.spec.name.clone(),
+                    desired: a.desired,
+                    running,
+                    healthy,
+                    generation: a.generation,
+                    rollout: if a.generation > 1 {
+                        RolloutState::Complete
+                    } else {
+                        RolloutState::None
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The replica LOGS/EXEC should go to: `wanted` if it belongs to `app`, else the app's
+    /// first healthy (then any) replica.
+    #[must_use]
+    pub fn pick_replica(
+        &self,
+        app: &AppName,
+        wanted: Option<&ReplicaId>,
+    ) -> Option<&ReplicaRecord> {
+        match wanted {
+            Some(id) => self.replicas.get(id).filter(|r| &r.app == app),
+            None => {
+                let mut mine = self.replicas.values().filter(|r| &r.app == app);
+                let all: Vec<&ReplicaRecord> = mine.by_ref().collect();
+                all.iter()
+                    .find(|r| r.phase == ReplicaPhase::Healthy)
+                    .or_else(|| all.iter().find(|r| r.phase != ReplicaPhase::Stopping))
+                    .or_else(|| all.first())
+                    .copied()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

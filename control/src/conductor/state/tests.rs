@@ -1,0 +1,192 @@
+//! State transitions: submit idempotency and generations, heartbeats updating records,
+//! launch failures backing off, and the adoption wait after a restart.
+
+use std::net::Ipv4Addr;
+
+use skr8tr_proto::manifest::PortSpec;
+use skr8tr_proto::wire::{CpuPercent, HeartbeatDetail, ReplicaReport};
+
+use super::*;
+
+fn app(name: &str, replicas: u32) -> App {
+    let mut a = App::with_defaults(AppName::new(name).unwrap(), Some("/bin/sleep".into()));
+    a.args = vec!["60".into()];
+    a.replicas = replicas;
+    a.port = Some(PortSpec::Auto);
+    a
+}
+
+fn heartbeat(node: &str, seq: u64, replicas: Vec<ReplicaReport>) -> Heartbeat {
+    Heartbeat {
+        node: NodeId::new(node).unwrap(),
+        cpu: CpuPercent::ZERO,
+        ram_free_mb: 4000,
+        detail: Some(HeartbeatDetail {
+            advertise: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            agent_port: 17775,
+            ram_total_mb: 8000,
+            cpu_millicores: 2000,
+            seq,
+            replicas,
+        }),
+    }
+}
+
+fn report(id: &ReplicaId, app: &str, state: ReplicaState, pid: u32) -> ReplicaReport {
+    ReplicaReport {
+        replica: id.clone(),
+        app: AppName::new(app).unwrap(),
+        generation: 1,
+        pid,
+        state,
+        port: 41000,
+        cpu: CpuPercent::ZERO,
+        rss_kb: 1000,
+    }
+}
+
+fn fresh() -> (State, Instant) {
+    let now = Instant::now();
+    (State::new(Loaded::default(), Timings::default(), now), now)
+}
+
+#[test]
+fn submit_is_idempotent_and_a_changed_spec_is_a_new_generation() {
+    let (mut s, _) = fresh();
+    assert_eq!(s.submit(vec![app("api", 2)]).len(), 1);
+    assert!(
+        s.submit(vec![app("api", 2)]).is_empty(),
+        "unchanged: nothing to do"
+    );
+    let mut changed = app("api", 2);
+    changed.args = vec!["120".into()];
+    assert_eq!(s.submit(vec![changed]).len(), 1);
+    let rec = &s.apps[&AppName::new("api").unwrap()];
+    assert_eq!((rec.generation, rec.desired), (2, 2));
+}
+
+#[test]
+fn reconcile_places_on_live_nodes_and_heartbeats_confirm() {
+    let (mut s, now) = fresh();
+    s.submit(vec![app("api", 1)]);
+    let (_, effects) = s.reconcile(now, 1000);
+    assert!(effects.is_empty(), "no node yet");
+    assert_eq!(s.pending.get(&AppName::new("api").unwrap()), Some(&1));
+    s.heartbeat(
+        heartbeat("n1", 1, vec![]),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    let (changes, effects) = s.reconcile(now, 1000);
+    assert_eq!(effects.len(), 1);
+    let Effect::Launch { to, spec } = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(to.port(), 17775);
+    assert!(changes.iter().any(|c| matches!(c, Change::Seq(1))));
+    let id = spec.replica.clone();
+    s.launched(&id, 4242, 41000);
+    assert_eq!(s.replicas[&id].phase, ReplicaPhase::Running);
+    let changes = s.heartbeat(
+        heartbeat(
+            "n1",
+            2,
+            vec![report(&id, "api", ReplicaState::Healthy, 4242)],
+        ),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    assert_eq!(changes.len(), 1);
+    assert_eq!(s.replicas[&id].phase, ReplicaPhase::Healthy);
+    assert_eq!(s.list().len(), 1);
+    assert_eq!(s.app_entries()[0].healthy, 1);
+    // an older heartbeat arriving late changes nothing
+    let stale = s.heartbeat(
+        heartbeat("n1", 1, vec![]),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    assert!(stale.is_empty());
+    assert_eq!(s.nodes[&NodeId::new("n1").unwrap()].replicas.len(), 1);
+}
+
+#[test]
+fn a_failed_launch_removes_the_record_and_backs_off() {
+    let (mut s, now) = fresh();
+    s.submit(vec![app("api", 1)]);
+    s.heartbeat(
+        heartbeat("n1", 1, vec![]),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    let (_, effects) = s.reconcile(now, 1000);
+    let Effect::Launch { spec, .. } = &effects[0] else {
+        panic!()
+    };
+    s.launch_failed(&spec.replica, "no such file: /bin/nope", now);
+    assert!(s.replicas.is_empty());
+    let (_, effects) = s.reconcile(now, 1000);
+    assert!(effects.is_empty(), "backing off");
+    let (_, effects) = s.reconcile(now + Duration::from_secs(1), 2000);
+    assert_eq!(effects.len(), 1, "retried after the back-off");
+}
+
+#[test]
+fn after_a_restart_nothing_is_replaced_before_its_node_reports() {
+    let now = Instant::now();
+    let rec = ReplicaRecord {
+        id: ReplicaId::new("api.g1.r1").unwrap(),
+        app: AppName::new("api").unwrap(),
+        generation: 1,
+        node: NodeId::new("n1").unwrap(),
+        phase: ReplicaPhase::Healthy,
+        pid: Some(4242),
+        port: Some(41000),
+        port_spec: Some(PortSpec::Auto),
+        ram: 0,
+        cpu_millis: 0,
+        placed_at_ms: 0,
+    };
+    let loaded = Loaded {
+        apps: vec![AppRecord {
+            spec: app("api", 1),
+            generation: 1,
+            desired: 1,
+        }],
+        replicas: vec![rec.clone()],
+        seq: 1,
+    };
+    let mut s = State::new(loaded, Timings::default(), now);
+    assert!(!s.may_reconcile(now));
+    let (changes, effects) = s.reconcile(now, 5000);
+    assert!(changes.is_empty() && effects.is_empty());
+    s.heartbeat(
+        heartbeat(
+            "n1",
+            7,
+            vec![report(&rec.id, "api", ReplicaState::Healthy, 4242)],
+        ),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    assert!(s.may_reconcile(now));
+    let (changes, effects) = s.reconcile(now, 5000);
+    assert!(
+        effects.is_empty(),
+        "adopted, nothing launched twice: {effects:?}"
+    );
+    assert!(changes.is_empty());
+}
+
+#[test]
+fn evict_and_scale() {
+    let (mut s, _) = fresh();
+    let name = AppName::new("api").unwrap();
+    assert!(s.evict(&name).is_none());
+    assert!(s.scale(&name, 3).is_none());
+    s.submit(vec![app("api", 1)]);
+    assert!(s.scale(&name, 3).is_some());
+    assert_eq!(s.apps[&name].desired, 3);
+    assert!(s.evict(&name).is_some());
+    assert!(s.apps.is_empty());
+}

@@ -1,0 +1,332 @@
+//! `skr8tr dev`: a whole mesh in one process — Tower, Conductor and one node agent, each on its
+//! own thread and runtime exactly as the separate daemons run — then the given manifests (or the
+//! bundled example service) deployed through the real Conductor, and everything, workloads
+//! included, stopped on Ctrl-C.
+//!
+//! Dev mode has no keys, so every daemon listens on loopback only. State lives in a temporary
+//! directory that is removed on exit.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use skr8tr_daemon::{Gate, UdpEndpoint};
+use skr8tr_proto::manifest;
+use skr8tr_proto::wire::{ConductorReply, Message as _, TowerReply};
+use tokio::sync::oneshot;
+
+use crate::client::Client;
+use crate::conductor::server::{ConductorConfig, run as run_conductor};
+use crate::conductor::state::Timings;
+use crate::tower::server::{TowerConfig, run as run_tower};
+
+/// Where the dev mesh listens.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    pub files: Vec<PathBuf>,
+    pub tower_port: u16,
+    pub conductor_port: u16,
+    pub heartbeat_port: u16,
+    pub node_port: u16,
+    /// How long to wait for every replica to become healthy.
+    pub ready_timeout: Duration,
+    /// Stop right after deploying (for tests and scripts) instead of waiting for Ctrl-C.
+    pub exit_when_ready: bool,
+}
+
+impl Default for DevOptions {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            tower_port: 7772,
+            conductor_port: 7771,
+            heartbeat_port: 7770,
+            node_port: 7775,
+            ready_timeout: Duration::from_secs(30),
+            exit_when_ready: false,
+        }
+    }
+}
+
+/// One daemon thread and the way to stop it.
+struct Daemon {
+    name: &'static str,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Daemon {
+    fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("skr8tr dev: {} stopped with an error: {e:#}", self.name),
+                Err(_) => eprintln!("skr8tr dev: {} panicked", self.name),
+            }
+        }
+    }
+}
+
+/// Starts `serve` on its own thread with its own runtime; returns once it is listening (or
+/// failed to bind, which is returned as the error).
+fn spawn_daemon<F, Fut>(name: &'static str, serve: F) -> anyhow::Result<Daemon>
+where
+    F: FnOnce(
+            skr8tr_daemon::Driver,
+            oneshot::Receiver<()>,
+            std::sync::mpsc::Sender<anyhow::Result<()>>,
+        ) -> Fut
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || -> anyhow::Result<()> {
+            let ready_err = ready_tx.clone();
+            let result = skr8tr_daemon::run(name, |driver| serve(driver, stop_rx, ready_tx))?;
+            if let Err(e) = &result {
+                let _ = ready_err.send(Err(anyhow::anyhow!("{e:#}")));
+            }
+            result
+        })
+        .with_context(|| format!("cannot start the {name} thread"))?;
+    match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => Ok(Daemon {
+            name,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e.context(format!("{name} failed to start")))
+        }
+        Err(_) => bail!("{name} did not start within 10 s"),
+    }
+}
+
+fn lo(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+/// The bundled example: the example service (this very binary, `skr8tr example-service`),
+/// two replicas on automatic ports, health-checked.
+fn example_manifest(exe: &Path) -> String {
+    format!(
+        "# The example service bundled with skr8tr dev.\n\
+         app hello\n  exec \"{}\"\n  args example-service\n  port auto\n  replicas 2\n  health GET /healthz 200\n",
+        exe.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
+}
+
+/// Runs the dev mesh. Returns when interrupted (or, with `exit_when_ready`, once deployed).
+///
+/// # Errors
+/// A port is busy, a manifest is invalid, or the deployment does not become healthy in time.
+pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let mut sources = Vec::new();
+    if options.files.is_empty() {
+        sources.push(("<bundled example>".to_string(), example_manifest(&exe)));
+    }
+    for file in &options.files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        sources.push((file.display().to_string(), text));
+    }
+    let mut app_names = Vec::new();
+    for (name, text) in &sources {
+        match manifest::parse(name, text) {
+            Ok(m) => app_names.extend(m.apps.into_iter().map(|a| a.name)),
+            Err(e) => bail!("invalid manifest:\n{e}"),
+        }
+    }
+
+    let state = tempfile::Builder::new()
+        .prefix("skr8tr-dev-")
+        .tempdir()
+        .context("cannot make a state directory")?;
+    let conductor_state = state.path().join("conductor");
+    let node_state = state.path().join("node");
+
+    let tower = {
+        let addr = lo(options.tower_port);
+        spawn_daemon("tower", move |driver, stop, ready| async move {
+            let socket = UdpEndpoint::bind(driver, addr)
+                .with_context(|| format!("udp {addr} (tower) is busy"))?;
+            let _ = ready.send(Ok(()));
+            run_tower(socket, TowerConfig::dev(), async {
+                let _ = stop.await;
+            })
+            .await
+            .context("tower")
+        })?
+    };
+    let conductor = {
+        let (cmd, hb) = (lo(options.conductor_port), lo(options.heartbeat_port));
+        spawn_daemon("conductor", move |driver, stop, ready| async move {
+            let commands = UdpEndpoint::bind(driver, cmd)
+                .with_context(|| format!("udp {cmd} (conductor) is busy"))?;
+            let heartbeats = UdpEndpoint::bind(driver, hb)
+                .with_context(|| format!("udp {hb} (heartbeats) is busy"))?;
+            let _ = ready.send(Ok(()));
+            let config = ConductorConfig {
+                operator_gate: Gate::new(None),
+                mesh_gate: Gate::new(None),
+                mesh_key: None,
+                state_dir: conductor_state,
+                timings: Timings::default(),
+                exec_timeout: Duration::from_secs(10),
+            };
+            run_conductor(driver, commands, heartbeats, config, async {
+                let _ = stop.await;
+            })
+            .await
+            .context("conductor")
+        })?
+    };
+    let node = {
+        let (listen, hb, tower_addr) = (
+            lo(options.node_port),
+            lo(options.heartbeat_port),
+            lo(options.tower_port),
+        );
+        spawn_daemon("node", move |driver, stop, ready| async move {
+            let socket = UdpEndpoint::bind(driver, listen)
+                .with_context(|| format!("udp {listen} (node) is busy"))?;
+            let _ = ready.send(Ok(()));
+            let mut config = skr8tr_node::agent::AgentConfig::new(node_state);
+            config.conductor = hb;
+            config.tower = tower_addr;
+            config.stop_workloads_on_exit = true;
+            skr8tr_node::agent::run(driver, socket, config, async {
+                let _ = stop.await;
+            })
+            .await
+            .map(|_| ())
+            .context("node")
+        })?
+    };
+    let daemons = [node, conductor, tower];
+    let outcome = deploy(&options, &sources, &app_names, started);
+    let code = match outcome {
+        Ok(()) if options.exit_when_ready => ExitCode::SUCCESS,
+        Ok(()) => {
+            println!("\nskr8tr dev is running; Ctrl-C stops the mesh and every workload.");
+            wait_for_interrupt()?;
+            println!("\nstopping…");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("skr8tr dev: {e:#}");
+            ExitCode::FAILURE
+        }
+    };
+    // Node first, so its workloads are deregistered and stopped while the Tower still runs.
+    for d in daemons {
+        d.stop();
+    }
+    drop(state);
+    Ok(code)
+}
+
+fn deploy(
+    options: &DevOptions,
+    sources: &[(String, String)],
+    apps: &[skr8tr_proto::name::AppName],
+    started: Instant,
+) -> anyhow::Result<()> {
+    let conductor = Client::new(lo(options.conductor_port), Duration::from_secs(10), None);
+    let tower = Client::new(lo(options.tower_port), Duration::from_secs(2), None);
+    // The node's first heartbeat makes it schedulable.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = conductor.request("NODES", false)?;
+        if matches!(ConductorReply::decode(reply.as_bytes()), Ok(ConductorReply::Nodes(n)) if !n.is_empty())
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the node did not join the Conductor within 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let submitted = Instant::now();
+    for (name, text) in sources {
+        let request = format!(
+            "SUBMIT|b64:{}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        );
+        let reply = conductor.request(&request, false)?;
+        match ConductorReply::decode(reply.as_bytes()) {
+            Ok(ConductorReply::Submitted(_)) => {}
+            Ok(ConductorReply::Error(e)) => {
+                bail!("{name}: {}: {}", e.code.keyword(), e.detail.as_str())
+            }
+            _ => bail!("{name}: unexpected reply {reply}"),
+        }
+    }
+    let deadline = Instant::now() + options.ready_timeout;
+    loop {
+        let reply = conductor.request("APPS", false)?;
+        if let Ok(ConductorReply::Apps(list)) = ConductorReply::decode(reply.as_bytes()) {
+            let ready = apps.iter().all(|name| {
+                list.iter()
+                    .any(|a| &a.app == name && a.healthy >= a.desired)
+            });
+            if ready {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "not every replica became healthy within {:?}; `skr8tr status` and `skr8tr logs APP` tell why",
+                options.ready_timeout
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ready_in = submitted.elapsed();
+    println!(
+        "skr8tr dev: tower {}, conductor {}, node {} (loopback, dev mode: no keys)",
+        lo(options.tower_port),
+        lo(options.conductor_port),
+        lo(options.node_port)
+    );
+    println!(
+        "deployed {} app(s), every replica healthy {} ms after submit ({} ms after start)",
+        apps.len(),
+        ready_in.as_millis(),
+        started.elapsed().as_millis()
+    );
+    for app in apps {
+        if let Ok(reply) = tower.request(&format!("LOOKUP|{app}"), false)
+            && let Ok(TowerReply::Lookup { backend, .. }) = TowerReply::decode(reply.as_bytes())
+        {
+            println!("  {app}: curl http://{backend}/");
+        }
+    }
+    println!("next: skr8tr status · skr8tr logs APP · skr8tr list · skr8tr nodes");
+    Ok(())
+}
+
+fn wait_for_interrupt() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(skr8tr_daemon::shutdown_signal())?;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The Conductor daemon on loopback against fake node agents (a UDP socket that heartbeats and
+//! answers LAUNCH/KILL like a node): placement and spreading, node loss, restart adoption,
+//! launch errors and operator authentication.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use skr8tr_control::conductor::server::{ConductorConfig, run};
+use skr8tr_control::conductor::state::Timings;
+use skr8tr_daemon::Gate;
+use skr8tr_proto::auth::{KeyRole, SigningKey, SystemClock, Verifier, sign_command};
+use skr8tr_proto::wire::{Message, NodeRequest};
+
+use crate::util::{Running, ask, eventually, start};
+
+const MANIFEST: &str = "app api\n  exec /bin/sleep\n  args 60\n  port auto\n  replicas 3\n";
+
+fn conductor(state: &Path, operator: Option<Verifier>) -> Running {
+    let state = state.to_path_buf();
+    start(
+        "conductor",
+        false,
+        2,
+        move |driver, mut sockets, stop| async move {
+            let heartbeats = sockets.remove(1);
+            let commands = sockets.remove(0);
+            let config = ConductorConfig {
+                operator_gate: Gate::new(operator),
+                mesh_gate: Gate::new(None),
+                mesh_key: None,
+                state_dir: state,
+                timings: Timings {
+                    node_expiry: Duration::from_millis(1500),
+                    launch_grace: Duration::from_secs(2),
+                },
+                exec_timeout: Duration::from_secs(2),
+            };
+            run(driver, commands, heartbeats, config, async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        },
+    )
+}
+
+/// A node agent stand-in: heartbeats every 200 ms listing what it runs, answers LAUNCH/KILL.
+struct FakeNode {
+    stop: Arc<AtomicBool>,
+    launches: Arc<Mutex<Vec<String>>>,
+    running: Arc<Mutex<Vec<(String, String, u32)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeNode {
+    fn start(id: &'static str, conductor_hb: SocketAddr, fail_launch: bool) -> Self {
+        Self::start_with(id, conductor_hb, fail_launch, Vec::new())
+    }
+
+    /// A node that already runs `preset` (replica id, app, pid): an agent the Conductor had
+    /// placed replicas on before it restarted.
+    fn start_with(
+        id: &'static str,
+        conductor_hb: SocketAddr,
+        fail_launch: bool,
+        preset: Vec<(String, String, u32)>,
+    ) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let launches = Arc::new(Mutex::new(Vec::new()));
+        let running = Arc::new(Mutex::new(preset));
+        let pids = Arc::new(AtomicU32::new(1000));
+        let (stop2, launches2, running2) = (stop.clone(), launches.clone(), running.clone());
+        let thread = std::thread::spawn(move || {
+            let port = socket.local_addr().unwrap().port();
+            let mut seq = 0u64;
+            let mut buf = vec![0u8; 65536];
+            while !stop2.load(Ordering::SeqCst) {
+                seq += 1;
+                let reps: Vec<String> = running2
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(r, app, pid)| {
+                        format!("{r}:{app}:1:{pid}:healthy:{}:1.5:1000", 40000 + pid)
+                    })
+                    .collect();
+                let hb = format!(
+                    "HEARTBEAT|{id}|5|4000|127.0.0.1|{port}|8000|2000|{seq}|{}",
+                    reps.join(",")
+                );
+                socket.send_to(hb.as_bytes(), conductor_hb).unwrap();
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(req) = NodeRequest::decode(&buf[..n]) else {
+                    continue;
+                };
+                let reply = match req {
+                    NodeRequest::Launch(spec) => {
+                        launches2.lock().unwrap().push(spec.replica.to_string());
+                        if fail_launch {
+                            "ERR|LAUNCH_FAILED|/bin/nope: no such file".to_string()
+                        } else {
+                            let pid = pids.fetch_add(1, Ordering::SeqCst);
+                            let mut r = running2.lock().unwrap();
+                            if !r.iter().any(|(id, _, _)| *id == spec.replica.as_str()) {
+                                r.push((spec.replica.to_string(), spec.app.name.to_string(), pid));
+                            }
+                            format!("OK|LAUNCHED|{}|{pid}|{}", spec.replica, 40000 + pid)
+                        }
+                    }
+                    NodeRequest::Kill { replica, .. } => {
+                        running2
+                            .lock()
+                            .unwrap()
+                            .retain(|(id, _, _)| *id != replica.as_str());
+                        format!("OK|KILLED|{replica}")
+                    }
+                    _ => continue,
+                };
+                socket.send_to(reply.as_bytes(), from).unwrap();
+            }
+        });
+        Self {
+            stop,
+            launches,
+            running,
+            thread: Some(thread),
+        }
+    }
+
+    fn launched(&self) -> Vec<String> {
+        self.launches.lock().unwrap().clone()
+    }
+
+    fn running(&self) -> usize {
+        self.running.lock().unwrap().len()
+    }
+}
+
+impl Drop for FakeNode {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn submit() -> String {
+    format!(
+        "SUBMIT|b64:{}",
+        base64::engine::general_purpose::STANDARD.encode(MANIFEST)
+    )
+}
+
+#[test]
+fn three_replicas_spread_over_two_nodes_and_a_lost_node_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let a = FakeNode::start("node-a", hb, false);
+    let b = FakeNode::start("node-b", hb, false);
+    eventually(Duration::from_secs(5), "two nodes", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|2|").then_some(())
+    });
+    let reply = ask(cmd, &submit());
+    assert!(reply.starts_with("OK|SUBMITTED|api|"), "{reply}");
+    assert_eq!(a.launched().len() + b.launched().len(), 3);
+    assert!(
+        !a.launched().is_empty() && !b.launched().is_empty(),
+        "spread over both nodes"
+    );
+    eventually(Duration::from_secs(5), "three in LIST", || {
+        ask(cmd, "LIST").starts_with("OK|LIST|3|").then_some(())
+    });
+    // SUBMIT again: idempotent, nothing new launched.
+    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED|api|"));
+    assert_eq!(a.launched().len() + b.launched().len(), 3);
+    // Node a goes silent: its replicas are placed on b.
+    let lost = a.launched().len();
+    drop(a);
+    eventually(Duration::from_secs(6), "replacement on node-b", || {
+        (b.running() == 3).then_some(())
+    });
+    assert_eq!(b.launched().len(), 3 - lost + lost);
+    eventually(Duration::from_secs(5), "NODES shows one", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+}
+
+#[test]
+fn a_restarted_conductor_adopts_and_launches_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let node = FakeNode::start("node-a", hb, false);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(5), "healthy", || {
+        ask(cmd, "APPS").contains("api:3:3:3:").then_some(())
+    });
+    let before = node.running.lock().unwrap().clone();
+    let list_before = ask(cmd, "LIST");
+    drop(node); // its heartbeats went to the old conductor's port
+    drop(c);
+    let c = conductor(dir.path(), None);
+    let node = FakeNode::start_with("node-a", c.addrs[1], false, before);
+    assert!(
+        ask(c.addrs[0], "STATUS").starts_with("OK|STATUS|3|"),
+        "records survived the restart"
+    );
+    // Past the launch grace and a few reconcile passes: nothing launched, same pids.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        node.launched().is_empty(),
+        "launched again: {:?}",
+        node.launched()
+    );
+    assert_eq!(ask(c.addrs[0], "LIST"), list_before);
+}
+
+#[test]
+fn a_launch_error_is_reported_by_submit_and_nothing_is_shown_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let _n = FakeNode::start("node-a", hb, true);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+    let reply = ask(cmd, &submit());
+    assert!(reply.starts_with("ERR|LAUNCH_FAILED|"), "{reply}");
+    assert!(reply.contains("no such file"), "{reply}");
+    assert_eq!(ask(cmd, "LIST"), "OK|LIST|0|");
+}
+
+#[test]
+fn with_operator_keys_unsigned_stale_forged_and_replayed_commands_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, public) = SigningKey::generate().unwrap();
+    let (stranger, _) = SigningKey::generate().unwrap();
+    let c = conductor(dir.path(), Some(Verifier::new(KeyRole::Operator, [public])));
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let node = FakeNode::start("node-a", hb, false);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+    let now = SystemClock::now();
+    assert_eq!(ask(cmd, &submit()), "ERR|UNAUTHORIZED");
+    assert_eq!(
+        ask(cmd, &sign_command(&stranger, &submit(), now).unwrap()),
+        "ERR|UNAUTHORIZED"
+    );
+    assert_eq!(
+        ask(cmd, &sign_command(&op, &submit(), now - 31).unwrap()),
+        "ERR|UNAUTHORIZED"
+    );
+    assert_eq!(ask(cmd, "EVICT|api"), "ERR|UNAUTHORIZED");
+    assert!(node.launched().is_empty(), "nothing launched");
+    let good = sign_command(&op, &submit(), now).unwrap();
+    assert!(ask(cmd, &good).starts_with("OK|SUBMITTED"));
+    assert_eq!(ask(cmd, &good), "ERR|UNAUTHORIZED", "replay");
+    assert_eq!(node.launched().len(), 3);
+    assert_eq!(
+        ask(cmd, "PING"),
+        "OK|PONG|conductor",
+        "read-only commands need no key"
+    );
+    let evict = sign_command(&op, "EVICT|api", SystemClock::now()).unwrap();
+    assert_eq!(ask(cmd, &evict), "OK|EVICTED|api");
+    eventually(Duration::from_secs(5), "all killed", || {
+        (node.running() == 0).then_some(())
+    });
+}

@@ -1,0 +1,366 @@
+//! The real mesh on loopback: Tower, Conductor and node agents in-process (each on its own
+//! thread and runtime, as in production), running the example service (`skr8tr
+//! example-service`) as real processes. These are the control plane's end-to-end checks.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use skr8tr_control::conductor::server::{ConductorConfig, run as run_conductor};
+use skr8tr_control::conductor::state::Timings;
+use skr8tr_control::tower::server::{TowerConfig, run as run_tower};
+use skr8tr_daemon::Gate;
+use skr8tr_proto::wire::{ConductorReply, Message, TowerReply};
+
+use crate::util::{Running, ask, eventually, start};
+
+const EXPIRY: Duration = Duration::from_millis(1500);
+
+struct Mesh {
+    tower: Running,
+    conductor: Running,
+    _state: tempfile::TempDir,
+}
+
+impl Mesh {
+    fn start() -> Self {
+        let state = tempfile::tempdir().unwrap();
+        let tower = start("tower", false, 1, |_d, mut s, stop| async move {
+            run_tower(s.remove(0), TowerConfig::dev(), async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        });
+        let dir = state.path().join("conductor");
+        let conductor = start(
+            "conductor",
+            false,
+            2,
+            move |driver, mut s, stop| async move {
+                let hb = s.remove(1);
+                let cmd = s.remove(0);
+                let config = ConductorConfig {
+                    operator_gate: Gate::new(None),
+                    mesh_gate: Gate::new(None),
+                    mesh_key: None,
+                    state_dir: dir,
+                    timings: Timings {
+                        node_expiry: EXPIRY,
+                        launch_grace: Duration::from_secs(3),
+                    },
+                    exec_timeout: Duration::from_millis(1500),
+                };
+                run_conductor(driver, cmd, hb, config, async {
+                    let _ = stop.await;
+                })
+                .await
+                .unwrap();
+            },
+        );
+        Self {
+            tower,
+            conductor,
+            _state: state,
+        }
+    }
+
+    fn cmd(&self) -> SocketAddr {
+        self.conductor.addrs[0]
+    }
+
+    fn node(&self, state_dir: &Path, stop_workloads: bool) -> Running {
+        let (hb, tower) = (self.conductor.addrs[1], self.tower.addr());
+        let dir = state_dir.to_path_buf();
+        start("node", false, 1, move |driver, mut s, stop| async move {
+            let mut config = skr8tr_node::agent::AgentConfig::new(dir);
+            config.conductor = hb;
+            config.tower = tower;
+            config.heartbeat = Duration::from_millis(250);
+            config.stop_workloads_on_exit = stop_workloads;
+            skr8tr_node::agent::run(driver, s.remove(0), config, async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        })
+    }
+
+    fn submit(&self, manifest: &str) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(manifest);
+        ask(self.cmd(), &format!("SUBMIT|b64:{b64}"))
+    }
+
+    fn wait_nodes(&self, n: usize) {
+        eventually(Duration::from_secs(5), "nodes", || {
+            ask(self.cmd(), "NODES")
+                .starts_with(&format!("OK|NODES|{n}|"))
+                .then_some(())
+        });
+    }
+
+    fn status(&self) -> Vec<skr8tr_proto::wire::ReplicaStatus> {
+        match ConductorReply::decode(ask(self.cmd(), "STATUS").as_bytes()).unwrap() {
+            ConductorReply::Status(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn tower_backends(&self, service: &str) -> Vec<SocketAddr> {
+        match TowerReply::decode(ask(self.tower.addr(), "LIST").as_bytes()).unwrap() {
+            TowerReply::List(entries) => entries
+                .into_iter()
+                .filter(|e| e.service.as_str() == service)
+                .map(|e| SocketAddr::new(e.backend.ip, e.backend.port))
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn example(name: &str, replicas: u32, extra: &str) -> String {
+    format!(
+        "app {name}\n  exec \"{}\"\n  args example-service\n  port auto\n  replicas {replicas}\n{extra}",
+        env!("CARGO_BIN_EXE_skr8tr")
+    )
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn three_replicas_become_healthy_registered_and_heal_after_kill_9() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let manifest = example(
+        "api",
+        3,
+        "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n",
+    );
+    let reply = mesh.submit(&manifest);
+    assert!(reply.starts_with("OK|SUBMITTED|api|"), "{reply}");
+    eventually(Duration::from_secs(10), "3 healthy", || {
+        let s = mesh.status();
+        (s.len() == 3 && s.iter().all(|r| r.state.keyword() == "healthy")).then_some(())
+    });
+    let backends = eventually(Duration::from_secs(5), "3 registered", || {
+        let b = mesh.tower_backends("api");
+        (b.len() == 3).then_some(b)
+    });
+    // Every registered backend really serves, each as its own replica.
+    let mut seen = std::collections::BTreeSet::new();
+    for b in &backends {
+        let body = http_get(*b, "/").expect("backend answers");
+        assert!(body.contains("hello from api replica api.g1.r"), "{body}");
+        seen.insert(body.lines().last().unwrap_or_default().to_string());
+    }
+    assert_eq!(seen.len(), 3);
+    // LOOKUP round-robins over all three.
+    let looked: std::collections::BTreeSet<String> = (0..3)
+        .map(|_| ask(mesh.tower.addr(), "LOOKUP|api"))
+        .collect();
+    assert_eq!(looked.len(), 3);
+    assert!(ask(mesh.cmd(), "LIST").starts_with("OK|LIST|3|"));
+
+    // kill -9 one replica: the node restarts it (new pid) and the Tower set heals.
+    let victim = mesh.status().remove(0);
+    let old_pid = victim.pid;
+    let old_backend = SocketAddr::new("127.0.0.1".parse().unwrap(), victim.port);
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &old_pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    eventually(
+        Duration::from_secs(10),
+        "replacement healthy with a new pid",
+        || {
+            let s = mesh.status();
+            let r = s.iter().find(|r| r.replica == victim.replica)?;
+            (r.pid != old_pid && r.pid != 0 && r.state.keyword() == "healthy").then_some(())
+        },
+    );
+    eventually(Duration::from_secs(5), "tower healed", || {
+        let b = mesh.tower_backends("api");
+        (b.len() == 3
+            && b.iter()
+                .all(|a| http_get(*a, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200"))))
+        .then_some(())
+    });
+    assert!(
+        !mesh.tower_backends("api").contains(&old_backend) || http_get(old_backend, "/").is_some()
+    );
+}
+
+#[test]
+fn a_missing_binary_is_a_launch_error_and_nothing_runs() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let reply = mesh.submit("app ghost\n  exec /nonexistent/bin/ghost\n  replicas 2\n");
+    assert!(reply.starts_with("ERR|LAUNCH_FAILED|"), "{reply}");
+    assert!(reply.contains("/nonexistent/bin/ghost"), "{reply}");
+    assert_eq!(ask(mesh.cmd(), "LIST"), "OK|LIST|0|");
+}
+
+#[test]
+fn an_unhealthy_replica_is_never_registered() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let manifest = example(
+        "sick",
+        1,
+        "  env {\n    HEALTH_STATUS 500\n  }\n  health {\n    check GET /healthz 200\n    interval 200ms\n    timeout 100ms\n    retries 2\n  }\n",
+    );
+    assert!(mesh.submit(&manifest).starts_with("OK|SUBMITTED|sick|"));
+    // Give it several health rounds and restarts.
+    let first_pid = eventually(Duration::from_secs(5), "running", || {
+        mesh.status()
+            .first()
+            .and_then(|r| (r.pid != 0).then_some(r.pid))
+    });
+    eventually(Duration::from_secs(10), "restarted per policy", || {
+        mesh.status()
+            .first()
+            .and_then(|r| (r.pid != 0 && r.pid != first_pid).then_some(()))
+    });
+    assert!(
+        mesh.tower_backends("sick").is_empty(),
+        "an unhealthy replica was registered"
+    );
+}
+
+#[test]
+fn a_restarted_node_agent_adopts_the_same_processes() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = mesh.node(dir.path(), false);
+    mesh.wait_nodes(1);
+    assert!(
+        mesh.submit(&example("api", 2, ""))
+            .starts_with("OK|SUBMITTED")
+    );
+    let before = eventually(Duration::from_secs(10), "2 running", || {
+        let mut pids: Vec<u32> = mesh
+            .status()
+            .iter()
+            .map(|r| r.pid)
+            .filter(|p| *p != 0)
+            .collect();
+        pids.sort_unstable();
+        (pids.len() == 2).then_some(pids)
+    });
+    drop(node); // detaches: workloads keep running
+    for pid in &before {
+        assert!(pid_alive(*pid), "pid {pid} died with its agent");
+    }
+    let node = mesh.node(dir.path(), true);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut after: Vec<u32> = mesh.status().iter().map(|r| r.pid).collect();
+    after.sort_unstable();
+    assert_eq!(after, before, "adopted, none duplicated");
+    drop(node); // stops workloads this time
+    for pid in &before {
+        eventually(Duration::from_secs(5), "stopped", || {
+            (!pid_alive(*pid)).then_some(())
+        });
+    }
+}
+
+#[test]
+fn replicas_of_a_lost_node_are_rescheduled_on_the_other() {
+    let mesh = Mesh::start();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _a = mesh.node(da.path(), true);
+    let b = mesh.node(db.path(), true);
+    mesh.wait_nodes(2);
+    assert!(
+        mesh.submit(&example("api", 2, ""))
+            .starts_with("OK|SUBMITTED")
+    );
+    eventually(Duration::from_secs(10), "spread", || {
+        let nodes: std::collections::BTreeSet<_> = mesh
+            .status()
+            .iter()
+            .filter_map(|r| r.node.clone())
+            .collect();
+        (nodes.len() == 2 && mesh.status().iter().all(|r| r.pid != 0)).then_some(())
+    });
+    let started = std::time::Instant::now();
+    drop(b); // the agent and its workloads are gone
+    mesh.wait_nodes(1);
+    eventually(Duration::from_secs(8), "both on the remaining node", || {
+        let s = mesh.status();
+        let nodes: std::collections::BTreeSet<_> =
+            s.iter().filter_map(|r| r.node.clone()).collect();
+        (s.len() == 2 && nodes.len() == 1 && s.iter().all(|r| r.pid != 0)).then_some(())
+    });
+    eprintln!("rescheduled {:?} after the node stopped", started.elapsed());
+}
+
+#[test]
+fn logs_of_a_crashed_replica_and_exec_with_its_timeout() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let crash = "app crash\n  exec /bin/sh\n  args -c \"echo starting up; echo boom >&2; exit 3\"\n  restart never\n";
+    assert!(mesh.submit(crash).starts_with("OK|SUBMITTED"));
+    eventually(
+        Duration::from_secs(5),
+        "logs of the crashed replica",
+        || {
+            let logs = ask(mesh.cmd(), "LOGS|crash");
+            (logs.starts_with("OK|LOGS|") && logs.contains("boom") && logs.contains("starting up"))
+                .then_some(())
+        },
+    );
+    assert!(
+        mesh.submit(&example("api", 1, ""))
+            .starts_with("OK|SUBMITTED")
+    );
+    eventually(Duration::from_secs(10), "running", || {
+        mesh.status()
+            .iter()
+            .any(|r| r.app.as_str() == "api" && r.pid != 0)
+            .then_some(())
+    });
+    let out = ask(mesh.cmd(), "EXEC|api|echo hello from $SKR8TR_APP");
+    assert!(
+        out.starts_with("OK|EXEC|") && out.contains("hello from api"),
+        "{out}"
+    );
+    let started = std::time::Instant::now();
+    let slow = ask(mesh.cmd(), "EXEC|api|sleep 30");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 1.5 s timeout was not honoured"
+    );
+    assert!(
+        slow.starts_with("OK|EXEC|") || slow.starts_with("ERR|TIMEOUT"),
+        "{slow}"
+    );
+}

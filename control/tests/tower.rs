@@ -1,0 +1,140 @@
+//! The Tower daemon on loopback: the seed's exchange, TTL expiry, WATCH pushes, mesh
+//! authentication, and garbage that must never crash it or be answered — on both drivers.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use skr8tr_control::tower::server::{TowerConfig, run};
+use skr8tr_daemon::Gate;
+use skr8tr_proto::auth::{KeyRole, SigningKey, SystemClock, Verifier, sign_command};
+
+use crate::util::{Running, ask, ask_within, eventually, start};
+
+fn tower(epoll: bool, config: TowerConfig) -> Running {
+    start(
+        "tower",
+        epoll,
+        1,
+        move |_driver, mut sockets, stop| async move {
+            let socket = sockets.remove(0);
+            run(socket, config, async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        },
+    )
+}
+
+#[test]
+fn seed_exchange_and_ttl_on_both_drivers() {
+    for epoll in [false, true] {
+        let t = tower(
+            epoll,
+            TowerConfig {
+                default_ttl: Duration::from_secs(1),
+                ..TowerConfig::dev()
+            },
+        );
+        let a = t.addr();
+        assert_eq!(ask(a, "PING"), "OK|PONG|tower");
+        assert_eq!(ask(a, "REGISTER|api|127.0.0.1|8080"), "OK|REGISTERED|api");
+        assert_eq!(
+            ask(a, "REGISTER|api|127.0.0.1|8081|30"),
+            "OK|REGISTERED|api"
+        );
+        assert_eq!(ask(a, "LOOKUP|api"), "OK|LOOKUP|api|127.0.0.1|8080");
+        assert_eq!(ask(a, "LOOKUP|api"), "OK|LOOKUP|api|127.0.0.1|8081");
+        // The 1 s entry expires; the 30 s one stays.
+        eventually(Duration::from_secs(5), "expiry", || {
+            ask(a, "LIST")
+                .starts_with("OK|LIST|1|api:127.0.0.1:8081:")
+                .then_some(())
+        });
+        assert_eq!(ask(a, "LOOKUP|nope"), "ERR|NOT_FOUND|nope");
+    }
+}
+
+#[test]
+fn watchers_get_versioned_updates_and_drain_acks_count() {
+    let t = tower(false, TowerConfig::dev());
+    let a = t.addr();
+    let edge = UdpSocket::bind("127.0.0.1:0").unwrap();
+    edge.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut recv = || {
+        let (n, _) = edge.recv_from(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    edge.send_to(b"WATCH|api|10", a).unwrap();
+    assert_eq!(recv(), "OK|WATCHING|10");
+    assert_eq!(recv(), "UPDATE|api|0|0|");
+    ask(a, "REGISTER|api|127.0.0.1|9001");
+    assert_eq!(recv(), "UPDATE|api|1|1|127.0.0.1:9001");
+    ask(a, "DEREGISTER|api|127.0.0.1|9001");
+    assert_eq!(recv(), "UPDATE|api|2|0|");
+    assert_eq!(ask(a, "DRAINED|api|2"), "OK|DRAINED|api|2|0|0|1");
+    edge.send_to(b"ACK|api|2|1", a).unwrap();
+    assert_eq!(recv(), "OK|ACKED|api|2");
+    assert_eq!(ask(a, "DRAINED|api|2"), "OK|DRAINED|api|2|1|1|1");
+}
+
+#[test]
+fn with_a_mesh_key_unsigned_and_forged_mutations_change_nothing() {
+    let (mesh, public) = SigningKey::generate().unwrap();
+    let (other, _) = SigningKey::generate().unwrap();
+    let config = TowerConfig {
+        gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
+        mesh_key: None,
+        default_ttl: Duration::from_secs(30),
+    };
+    let t = tower(false, config);
+    let a = t.addr();
+    assert_eq!(ask(a, "REGISTER|api|127.0.0.1|8080"), "ERR|UNAUTHORIZED");
+    let forged = sign_command(&other, "REGISTER|api|127.0.0.1|8080", SystemClock::now()).unwrap();
+    assert_eq!(ask(a, &forged), "ERR|UNAUTHORIZED");
+    let stale = sign_command(
+        &mesh,
+        "REGISTER|api|127.0.0.1|8080",
+        SystemClock::now() - 31,
+    )
+    .unwrap();
+    assert_eq!(ask(a, &stale), "ERR|UNAUTHORIZED");
+    assert_eq!(ask(a, "LIST"), "OK|LIST|0|", "nothing registered");
+    let good = sign_command(&mesh, "REGISTER|api|127.0.0.1|8080", SystemClock::now()).unwrap();
+    assert_eq!(ask(a, &good), "OK|REGISTERED|api");
+    assert_eq!(ask(a, &good), "ERR|UNAUTHORIZED", "a replay is refused");
+    assert_eq!(
+        ask(a, "LOOKUP|api"),
+        "OK|LOOKUP|api|127.0.0.1|8080",
+        "lookups need no key"
+    );
+}
+
+#[test]
+fn garbage_truncated_oversized_and_replies_are_never_answered() {
+    let t = tower(false, TowerConfig::dev());
+    let a = t.addr();
+    let big = vec![b'A'; 65_000];
+    let cases: Vec<&[u8]> = vec![
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"REGISTER|api",
+        b"REGISTER|a|b|c|d|e|f",
+        b"REGISTER|api|not-an-ip|80",
+        b"REGISTER|a|b\n",
+        b"OK|PONG|tower",
+        b"ERR|UNAUTHORIZED",
+        b"UPDATE|api|1|0",
+        &big,
+    ];
+    for case in &cases {
+        assert_eq!(
+            ask_within(a, case, Duration::from_millis(150)),
+            None,
+            "answered {:?}",
+            String::from_utf8_lossy(&case[..case.len().min(40)])
+        );
+    }
+    assert_eq!(ask(a, "PING"), "OK|PONG|tower", "still alive");
+}
