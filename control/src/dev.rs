@@ -190,6 +190,7 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
                 state_dir: conductor_state,
                 timings: Timings::default(),
                 exec_timeout: Duration::from_secs(10),
+                tower: Some(lo(options.tower_port)),
             };
             run_conductor(driver, commands, heartbeats, config, async {
                 let _ = stop.await;

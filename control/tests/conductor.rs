@@ -38,6 +38,7 @@ fn conductor(state: &Path, operator: Option<Verifier>) -> Running {
                     launch_grace: Duration::from_secs(2),
                 },
                 exec_timeout: Duration::from_secs(2),
+                tower: None,
             };
             run(driver, commands, heartbeats, config, async {
                 let _ = stop.await;
@@ -53,6 +54,11 @@ struct FakeNode {
     stop: Arc<AtomicBool>,
     launches: Arc<Mutex<Vec<String>>>,
     running: Arc<Mutex<Vec<(String, String, u32)>>>,
+    /// Replica ids this node reports as never becoming healthy (their spec says `broken`).
+    #[allow(dead_code)]
+    broken: Arc<Mutex<Vec<String>>>,
+    /// The CPU percent every replica reports (a synthetic load for autoscale).
+    cpu: Arc<Mutex<f64>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -75,9 +81,20 @@ impl FakeNode {
             .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let launches = Arc::new(Mutex::new(Vec::new()));
+        let mark_broken = preset.is_empty();
         let running = Arc::new(Mutex::new(preset));
         let pids = Arc::new(AtomicU32::new(1000));
-        let (stop2, launches2, running2) = (stop.clone(), launches.clone(), running.clone());
+        // A node started with replicas (the "same agent" after a Conductor restart) reports
+        // every replica healthy, whatever its spec says.
+        let broken = Arc::new(Mutex::new(Vec::<String>::new()));
+        let cpu = Arc::new(Mutex::new(1.5f64));
+        let cpu2 = cpu.clone();
+        let (stop2, launches2, running2, broken2) = (
+            stop.clone(),
+            launches.clone(),
+            running.clone(),
+            broken.clone(),
+        );
         let thread = std::thread::spawn(move || {
             let port = socket.local_addr().unwrap().port();
             let mut seq = 0u64;
@@ -89,7 +106,16 @@ impl FakeNode {
                     .unwrap()
                     .iter()
                     .map(|(r, app, pid)| {
-                        format!("{r}:{app}:1:{pid}:healthy:{}:1.5:1000", 40000 + pid)
+                        let state = if broken2.lock().unwrap().contains(r) {
+                            "starting"
+                        } else {
+                            "healthy"
+                        };
+                        format!(
+                            "{r}:{app}:1:{pid}:{state}:{}:{:.2}:1000",
+                            40000 + pid,
+                            *cpu2.lock().unwrap()
+                        )
                     })
                     .collect();
                 let hb = format!(
@@ -106,6 +132,9 @@ impl FakeNode {
                 let reply = match req {
                     NodeRequest::Launch(spec) => {
                         launches2.lock().unwrap().push(spec.replica.to_string());
+                        if mark_broken && spec.app.args.iter().any(|a| a == "broken") {
+                            broken2.lock().unwrap().push(spec.replica.to_string());
+                        }
                         if fail_launch {
                             "ERR|LAUNCH_FAILED|/bin/nope: no such file".to_string()
                         } else {
@@ -133,6 +162,8 @@ impl FakeNode {
             stop,
             launches,
             running,
+            broken,
+            cpu,
             thread: Some(thread),
         }
     }
@@ -282,4 +313,182 @@ fn with_operator_keys_unsigned_stale_forged_and_replayed_commands_change_nothing
     eventually(Duration::from_secs(5), "all killed", || {
         (node.running() == 0).then_some(())
     });
+}
+
+fn inline(verb: &str, manifest: &str) -> String {
+    format!(
+        "{verb}|b64:{}",
+        base64::engine::general_purpose::STANDARD.encode(manifest)
+    )
+}
+
+fn rollout_state(cmd: SocketAddr) -> String {
+    ask(cmd, "ROLLOUT_STATUS|api")
+}
+
+fn ids(node: &FakeNode) -> Vec<String> {
+    node.running
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.0.clone())
+        .collect()
+}
+
+#[test]
+fn a_rollout_replaces_three_replicas_one_at_a_time_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let node = FakeNode::start("node-a", hb, false);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(5), "healthy", || {
+        ask(cmd, "APPS").contains("api:3:3:3:1:").then_some(())
+    });
+    // No health check: each new replica must run for `settle` before an old one goes.
+    let v2 = MANIFEST.replace("args 60", "args 61\n  rollout {\n    settle 200ms\n  }");
+    assert_eq!(ask(cmd, &inline("ROLLOUT", &v2)), "OK|ROLLOUT|api");
+    // A second, different rollout while this one runs is refused.
+    let v3 = MANIFEST.replace("args 60", "args 62");
+    assert!(ask(cmd, &inline("ROLLOUT", &v3)).starts_with("ERR|BUSY|"));
+    // Never fewer than 3 running, never more than 4, until complete.
+    let mut max_running = 0;
+    eventually(Duration::from_secs(20), "complete", || {
+        let n = node.running();
+        assert!(n >= 3, "a replica was stopped before its replacement: {n}");
+        max_running = max_running.max(n);
+        rollout_state(cmd)
+            .starts_with("OK|ROLLOUT_STATUS|api|complete|3|3|")
+            .then_some(())
+    });
+    assert!(max_running <= 4, "surge beyond one: {max_running}");
+    assert_eq!(node.launched().len(), 6);
+    assert!(
+        ids(&node).iter().all(|id| id.starts_with("api.g2.")),
+        "{:?}",
+        ids(&node)
+    );
+}
+
+#[test]
+fn a_rollout_to_a_broken_version_is_reverted_and_no_old_replica_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let node = FakeNode::start("node-a", hb, false);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(5), "healthy", || {
+        ask(cmd, "APPS").contains("api:3:3:3:1:").then_some(())
+    });
+    let old = ids(&node);
+    let broken = MANIFEST.replace(
+        "args 60",
+        "args broken\n  health GET /healthz 200\n  rollout {\n    healthy-deadline 1s\n  }",
+    );
+    assert_eq!(ask(cmd, &inline("ROLLOUT", &broken)), "OK|ROLLOUT|api");
+    eventually(Duration::from_secs(10), "reverted", || {
+        let still = ids(&node);
+        assert!(
+            old.iter().all(|o| still.contains(o)),
+            "an old replica was stopped"
+        );
+        rollout_state(cmd)
+            .starts_with("OK|ROLLOUT_STATUS|api|reverted|")
+            .then_some(())
+    });
+    eventually(
+        Duration::from_secs(5),
+        "only the old generation left",
+        || {
+            let still = ids(&node);
+            (still.len() == 3 && old.iter().all(|o| still.contains(o))).then_some(())
+        },
+    );
+    assert!(
+        ask(cmd, "APPS").contains("api:3:3:3:1:reverted"),
+        "{}",
+        ask(cmd, "APPS")
+    );
+}
+
+#[test]
+fn a_rollout_survives_a_conductor_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let node = FakeNode::start("node-a", c.addrs[1], false);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(c.addrs[0], "NODES")
+            .starts_with("OK|NODES|1|")
+            .then_some(())
+    });
+    assert!(ask(c.addrs[0], &submit()).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(5), "healthy", || {
+        ask(c.addrs[0], "APPS")
+            .contains("api:3:3:3:1:")
+            .then_some(())
+    });
+    // The new version never becomes healthy on this node…
+    let v2 = MANIFEST.replace("args 60", "args broken\n  rollout {\n    settle 200ms\n  }");
+    assert_eq!(ask(c.addrs[0], &inline("ROLLOUT", &v2)), "OK|ROLLOUT|api");
+    eventually(Duration::from_secs(5), "the surge replica", || {
+        (node.launched().len() == 4).then_some(())
+    });
+    let running = node.running.lock().unwrap().clone();
+    drop(node);
+    drop(c);
+    // …restart the Conductor mid-rollout, with a node that reports everything healthy.
+    let c = conductor(dir.path(), None);
+    let node = FakeNode::start_with("node-a", c.addrs[1], false, running);
+    let state = rollout_state(c.addrs[0]);
+    assert!(
+        state.starts_with("OK|ROLLOUT_STATUS|api|running|"),
+        "{state}"
+    );
+    eventually(
+        Duration::from_secs(20),
+        "finished after the restart",
+        || {
+            rollout_state(c.addrs[0])
+                .starts_with("OK|ROLLOUT_STATUS|api|complete|3|3|")
+                .then_some(())
+        },
+    );
+    assert!(
+        ids(&node).iter().all(|id| id.starts_with("api.g2.")),
+        "{:?}",
+        ids(&node)
+    );
+}
+
+#[test]
+fn autoscale_grows_to_max_under_load_and_shrinks_back_to_min() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let node = FakeNode::start("node-a", hb, false);
+    eventually(Duration::from_secs(5), "node", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
+    });
+    let manifest = "app api\n  exec /bin/sleep\n  args 60\n  port auto\n  replicas 1\n  scale {\n    min 1\n    max 3\n    cpu-above 50\n    cpu-below 10\n    cooldown 1s\n  }\n";
+    assert!(ask(cmd, &inline("SUBMIT", manifest)).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(5), "one running", || {
+        (node.running() == 1).then_some(())
+    });
+    *node.cpu.lock().unwrap() = 90.0;
+    eventually(Duration::from_secs(20), "grown to max", || {
+        (node.running() == 3).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(node.running(), 3, "never beyond max");
+    *node.cpu.lock().unwrap() = 1.0;
+    eventually(Duration::from_secs(20), "shrunk to min", || {
+        (node.running() == 1).then_some(())
+    });
+    assert!(ask(cmd, "APPS").contains("api:1:"), "{}", ask(cmd, "APPS"));
 }

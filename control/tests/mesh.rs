@@ -52,6 +52,7 @@ impl Mesh {
                         launch_grace: Duration::from_secs(3),
                     },
                     exec_timeout: Duration::from_millis(1500),
+                    tower: None,
                 };
                 run_conductor(driver, cmd, hb, config, async {
                     let _ = stop.await;

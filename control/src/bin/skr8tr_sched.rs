@@ -38,6 +38,10 @@ struct Args {
     /// A node silent this long is lost and its replicas are placed elsewhere.
     #[arg(long, default_value_t = 5000)]
     node_expiry_ms: u64,
+    /// The Tower (`HOST[:PORT]`), asked during rollouts whether the edge routes to the new
+    /// replicas before an old one is stopped.
+    #[arg(long, default_value = "127.0.0.1:7772")]
+    tower: String,
     /// How long an EXEC may run.
     #[arg(long, default_value_t = 10_000)]
     exec_timeout_ms: u64,
@@ -93,6 +97,10 @@ fn real_main(args: Args) -> anyhow::Result<()> {
             ..Timings::default()
         },
         exec_timeout: Duration::from_millis(args.exec_timeout_ms),
+        tower: Some(
+            skr8tr_daemon::parse_host_port(&args.tower, IpAddr::V4(Ipv4Addr::LOCALHOST), 7772)
+                .context("--tower")?,
+        ),
     };
     skr8tr_daemon::run("conductor", |driver| async move {
         let commands = UdpEndpoint::bind(driver, listen)

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use skr8tr_proto::manifest::WorkloadKind;
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
+use skr8tr_proto::wire::RolloutState;
 
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord};
 use super::placement::choose_node;
+use super::rollout::{AppView, Rollout, Step, plan_app};
 
 /// Why a replica record is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub enum StopReason {
     /// A node reports a replica the Conductor does not know there (stale after a loss,
     /// or from an evicted app).
     Stray,
+    /// A rollout replaced it with a replica of the new generation.
+    RolledOut,
 }
 
 /// One step of the plan.
@@ -63,6 +67,17 @@ pub enum Action {
     },
     /// `missing` replicas of `app` fit on no live node.
     Pending { app: AppName, missing: u32 },
+    /// The app's running rollout must end: revert (or fail), or it is complete.
+    RolloutEnd { app: AppName, outcome: RolloutEnd },
+    /// The app's running rollout waits; `detail` says for what.
+    RolloutWait { app: AppName, detail: String },
+}
+
+/// How a running rollout ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutEnd {
+    Complete,
+    Abort(String),
 }
 
 /// Everything the planner looks at.
@@ -79,6 +94,10 @@ pub struct Snapshot<'a> {
     pub launch_grace: Duration,
     /// Apps whose launches are backing off, until when.
     pub backoff: &'a HashMap<AppName, Instant>,
+    /// Rollouts by app (running or ended).
+    pub rollouts: &'a BTreeMap<AppName, Rollout>,
+    /// Apps whose new replicas the edge routes to (see [`AppView::edge_ready`]).
+    pub edge_ready: &'a HashSet<AppName>,
 }
 
 /// Computes the plan. `next_seq` numbers new replicas and is advanced by the launches made.
@@ -162,8 +181,58 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         }
     }
 
-    // 4. Per app: replace, scale, supersede.
+    // 4. Per app: replace, scale, supersede (or, during a rollout, its own rule).
     for (name, app) in s.apps {
+        if let Some(rollout) = s
+            .rollouts
+            .get(name)
+            .filter(|r| r.state == RolloutState::Running)
+        {
+            let view = AppView {
+                record: app,
+                replicas: kept.iter().filter(|r| &r.app == name).collect(),
+                edge_ready: s.edge_ready.contains(name),
+                now_ms: s.now_ms,
+            };
+            match plan_app(rollout, &view) {
+                Step::Launch(n) => {
+                    for _ in 0..n {
+                        match place(s, &live, &kept, app, next_seq) {
+                            Some(record) => {
+                                kept.push(record.clone());
+                                actions.push(Action::Launch(record));
+                            }
+                            None => actions.push(Action::Pending {
+                                app: name.clone(),
+                                missing: 1,
+                            }),
+                        }
+                    }
+                }
+                Step::StopOld(replica) => {
+                    if let Some(r) = kept.iter().find(|r| r.id == replica) {
+                        actions.push(Action::Stop {
+                            replica,
+                            node: r.node.clone(),
+                            reason: StopReason::RolledOut,
+                        });
+                    }
+                }
+                Step::Abort(why) => actions.push(Action::RolloutEnd {
+                    app: name.clone(),
+                    outcome: RolloutEnd::Abort(why),
+                }),
+                Step::Complete => actions.push(Action::RolloutEnd {
+                    app: name.clone(),
+                    outcome: RolloutEnd::Complete,
+                }),
+                Step::Wait(detail) => actions.push(Action::RolloutWait {
+                    app: name.clone(),
+                    detail,
+                }),
+            }
+            continue;
+        }
         let is_current = |r: &ReplicaRecord| {
             &r.app == name && r.generation == app.generation && r.phase != ReplicaPhase::Stopping
         };
@@ -174,23 +243,8 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
             }
             let mut missing = 0;
             for _ in have..app.desired {
-                match choose_node(&live, &kept, &app.spec) {
-                    Some(node) => {
-                        *next_seq += 1;
-                        let id = replica_id(name, app.generation, *next_seq);
-                        let record = ReplicaRecord {
-                            id,
-                            app: name.clone(),
-                            generation: app.generation,
-                            node: node.clone(),
-                            phase: ReplicaPhase::Launching,
-                            pid: None,
-                            port: None,
-                            port_spec: app.spec.port,
-                            ram: app.spec.ram.map_or(0, |r| r.0),
-                            cpu_millis: app.spec.cpu.map_or(0, |c| c.millicores),
-                            placed_at_ms: s.now_ms,
-                        };
+                match place(s, &live, &kept, app, next_seq) {
+                    Some(record) => {
                         kept.push(record.clone());
                         actions.push(Action::Launch(record));
                     }
@@ -241,6 +295,31 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// A new replica record of `app`'s current generation on the best node, if one fits.
+fn place(
+    s: &Snapshot<'_>,
+    live: &[NodeView],
+    kept: &[ReplicaRecord],
+    app: &AppRecord,
+    next_seq: &mut u64,
+) -> Option<ReplicaRecord> {
+    let node = choose_node(live, kept, &app.spec)?;
+    *next_seq += 1;
+    Some(ReplicaRecord {
+        id: replica_id(&app.spec.name, app.generation, *next_seq),
+        app: app.spec.name.clone(),
+        generation: app.generation,
+        node: node.clone(),
+        phase: ReplicaPhase::Launching,
+        pid: None,
+        port: None,
+        port_spec: app.spec.port,
+        ram: app.spec.ram.map_or(0, |r| r.0),
+        cpu_millis: app.spec.cpu.map_or(0, |c| c.millicores),
+        placed_at_ms: s.now_ms,
+    })
 }
 
 /// `app.gN.rM`, trimmed to the name limit by shortening the app part.

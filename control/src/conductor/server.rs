@@ -33,6 +33,8 @@ use super::store::{Change, Store, StoreError};
 const RECONCILE_EVERY: Duration = Duration::from_millis(250);
 /// How long SUBMIT waits for its launches to be confirmed before answering.
 const SUBMIT_WAIT: Duration = Duration::from_secs(5);
+/// How often a rollout asks the Tower whether the edge routes to its new replicas.
+const EDGE_POLL: Duration = Duration::from_millis(100);
 /// Largest manifest file SUBMIT reads from the Conductor's disk.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
@@ -49,6 +51,9 @@ pub struct ConductorConfig {
     pub timings: Timings,
     /// How long an EXEC may run on the node.
     pub exec_timeout: Duration,
+    /// The Tower, asked during rollouts whether the edge routes to new replicas (`None`: no
+    /// edge to wait for).
+    pub tower: Option<std::net::SocketAddr>,
 }
 
 /// Why the Conductor stopped.
@@ -76,6 +81,7 @@ struct Ctx {
     commands: UdpEndpoint,
     wake: Notify,
     exec_timeout: Duration,
+    tower: Option<std::net::SocketAddr>,
 }
 
 type Shared = Rc<Ctx>;
@@ -114,6 +120,7 @@ pub async fn run(
         commands,
         wake: Notify::new(),
         exec_timeout: config.exec_timeout,
+        tower: config.tower,
     });
     let mut operator_gate = config.operator_gate;
     let mut mesh_gate = config.mesh_gate;
@@ -127,6 +134,16 @@ pub async fn run(
                     () = ctx.wake.notified() => {}
                 }
                 reconcile(&ctx);
+            }
+        })
+    };
+
+    let edge_watch = {
+        let ctx = ctx.clone();
+        skr8tr_daemon::spawn(async move {
+            loop {
+                tokio::time::sleep(EDGE_POLL).await;
+                update_edge(&ctx).await;
             }
         })
     };
@@ -169,6 +186,7 @@ pub async fn run(
         () = shutdown => Ok(()),
     };
     reconciler.abort();
+    edge_watch.abort();
     result
 }
 
@@ -388,9 +406,8 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
             ConductorReply::Status(ctx.state.borrow().status(app.as_ref(), now_ms()))
         }
         ConductorRequest::Apps => ConductorReply::Apps(ctx.state.borrow().app_entries()),
-        ConductorRequest::Submit(source) | ConductorRequest::Rollout(source) => {
-            submit(ctx, source).await
-        }
+        ConductorRequest::Submit(source) => submit(ctx, source, false).await,
+        ConductorRequest::Rollout(source) => submit(ctx, source, true).await,
         ConductorRequest::Evict(app) => {
             let changes = ctx.state.borrow_mut().evict(&app);
             match changes {
@@ -472,7 +489,8 @@ fn pick(
     Some((to, rec.node.clone(), rec.id.clone()))
 }
 
-async fn submit(ctx: &Shared, source: ManifestSource) -> ConductorReply {
+/// SUBMIT (waits for its launches) or ROLLOUT (answers at once; progress is polled).
+async fn submit(ctx: &Shared, source: ManifestSource, rollout: bool) -> ConductorReply {
     let (file, text) = match source {
         ManifestSource::Inline(text) => ("<inline>".to_string(), text),
         ManifestSource::Path(path) => {
@@ -488,12 +506,29 @@ async fn submit(ctx: &Shared, source: ManifestSource) -> ConductorReply {
         Err(e) => return err(ErrorCode::BadManifest, &e.to_string().replace('\n', "; ")),
     };
     let names: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
-    let changes = ctx.state.borrow_mut().submit(manifest.apps);
-    persist(ctx, &changes);
+    let submitted = ctx.state.borrow_mut().submit(manifest.apps, now_ms());
+    match submitted {
+        Ok(changes) => persist(ctx, &changes),
+        Err(busy) => {
+            return err(
+                ErrorCode::Busy,
+                &format!(
+                    "a rollout of {busy} is running; wait for it (skr8tr rollout shows progress)"
+                ),
+            );
+        }
+    }
     for name in &names {
         tracing::info!(app = %name, "submitted");
     }
     let launches = reconcile(ctx);
+    if rollout {
+        ctx.wake.notify_one();
+        return match names.first() {
+            Some(app) => ConductorReply::RolloutStarted(app.clone()),
+            None => err(ErrorCode::BadManifest, "no app"),
+        };
+    }
     let mine = launches.into_iter().filter(|(app, _)| names.contains(app));
     let mut failures = Vec::new();
     let deadline = tokio::time::Instant::now() + SUBMIT_WAIT;
@@ -543,37 +578,102 @@ fn read_manifest(path: &std::path::Path) -> Result<String, String> {
 }
 
 fn rollout_status(ctx: &Ctx, app: &AppName) -> ConductorReply {
-    let state = ctx.state.borrow();
-    let Some(record) = state.apps.get(app) else {
-        return err(ErrorCode::NotFound, app.as_str());
+    match ctx.state.borrow().rollout_progress(app) {
+        None => err(ErrorCode::NotFound, app.as_str()),
+        Some((state, done, total, detail)) => ConductorReply::RolloutStatus(RolloutProgress {
+            app: app.clone(),
+            state,
+            done,
+            total,
+            detail: OneLine::lossy(&detail),
+        }),
+    }
+}
+
+/// Refreshes which running rollouts' new replicas the edge routes to: every healthy new
+/// replica is in the Tower, and every subscriber acknowledged the Tower's current version.
+async fn update_edge(ctx: &Shared) {
+    use skr8tr_proto::wire::{TowerReply, TowerRequest};
+    let wanted: Vec<(AppName, Vec<std::net::SocketAddr>)> = {
+        let state = ctx.state.borrow();
+        state
+            .rollouts
+            .values()
+            .filter(|r| r.state == RolloutState::Running)
+            .map(|r| {
+                let backends = state
+                    .replicas
+                    .values()
+                    .filter(|rep| rep.app == r.app && rep.generation == r.to_generation)
+                    .filter(|rep| rep.phase == ReplicaPhase::Healthy)
+                    .filter_map(|rep| {
+                        let ip = state.nodes.get(&rep.node)?.addr;
+                        rep.port.map(|port| std::net::SocketAddr::new(ip, port))
+                    })
+                    .collect();
+                (r.app.clone(), backends)
+            })
+            .collect()
     };
-    let mine: Vec<_> = state.replicas.values().filter(|r| &r.app == app).collect();
-    let healthy_new = mine
-        .iter()
-        .filter(|r| r.generation == record.generation && r.phase == ReplicaPhase::Healthy)
-        .count();
-    let old = mine
-        .iter()
-        .filter(|r| r.generation != record.generation)
-        .count();
-    let (rollout_state, detail) = if record.generation == 1 {
-        (RolloutState::None, "no rollout yet".to_string())
-    } else if old > 0 {
-        (
-            RolloutState::Running,
-            format!("{old} replicas of older generations still running"),
+    if wanted.is_empty() {
+        return;
+    }
+    let mut ready = std::collections::HashSet::new();
+    for (app, backends) in wanted {
+        let serves = ctx
+            .state
+            .borrow()
+            .apps
+            .get(&app)
+            .is_some_and(|a| a.spec.port.is_some());
+        let Some(tower) = ctx.tower.filter(|_| serves) else {
+            ready.insert(app);
+            continue;
+        };
+        let patience = Patience {
+            attempts: 2,
+            first_wait: Duration::from_millis(100),
+        };
+        let listed = match skr8tr_daemon::call(
+            ctx.driver,
+            tower,
+            &TowerRequest::List.encode(),
+            None,
+            patience,
         )
-    } else {
-        (
-            RolloutState::Complete,
-            format!("generation {} serving", record.generation),
-        )
-    };
-    ConductorReply::RolloutStatus(RolloutProgress {
-        app: app.clone(),
-        state: rollout_state,
-        done: u32::try_from(healthy_new).unwrap_or(u32::MAX),
-        total: record.desired,
-        detail: OneLine::lossy(&detail),
-    })
+        .await
+        {
+            Ok(reply) => match TowerReply::decode(reply.as_bytes()) {
+                Ok(TowerReply::List(entries)) => entries
+                    .into_iter()
+                    .filter(|e| e.service.as_str() == app.as_str())
+                    .map(|e| std::net::SocketAddr::new(e.backend.ip, e.backend.port))
+                    .collect::<Vec<_>>(),
+                _ => continue,
+            },
+            Err(_) => continue,
+        };
+        if !backends.iter().all(|b| listed.contains(b)) {
+            continue;
+        }
+        let Ok(service) = skr8tr_proto::name::ServiceName::new(app.as_str()) else {
+            continue;
+        };
+        let ask = TowerRequest::Drained {
+            service,
+            version: 0,
+        }
+        .encode();
+        if let Ok(reply) = skr8tr_daemon::call(ctx.driver, tower, &ask, None, patience).await
+            && let Ok(TowerReply::Drained(d)) = TowerReply::decode(reply.as_bytes())
+            && d.all()
+        {
+            ready.insert(app);
+        }
+    }
+    let changed = ctx.state.borrow().edge_ready != ready;
+    ctx.state.borrow_mut().edge_ready = ready;
+    if changed {
+        ctx.wake.notify_one();
+    }
 }

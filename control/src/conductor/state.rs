@@ -11,7 +11,7 @@
 //! so a crash between the two can only leave a record the node never reports (replaced after
 //! the grace), never a process the Conductor does not know.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,8 @@ use skr8tr_proto::wire::{
 };
 
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
-use super::reconcile::{self, Action, Snapshot};
+use super::reconcile::{self, Action, RolloutEnd, Snapshot};
+use super::rollout::Rollout;
 use super::store::{Change, Loaded};
 
 /// The node agent's default command port, for seed-style heartbeats that do not name theirs.
@@ -80,6 +81,13 @@ pub struct State {
     pub pending: BTreeMap<AppName, u32>,
     pub seq: u64,
     pub timings: Timings,
+    /// Each app's current or last rollout.
+    pub rollouts: BTreeMap<AppName, Rollout>,
+    /// Apps in a rollout whose new replicas the edge routes to (kept by the daemon from the
+    /// Tower's answers).
+    pub edge_ready: HashSet<AppName>,
+    /// What the autoscaler remembers per app.
+    scale_tracks: HashMap<AppName, super::autoscale::Track>,
     /// Until when reconcile waits for the nodes that recorded replicas live on to report
     /// (after a Conductor restart), so nothing is replaced that merely has not been heard yet.
     adopt_until: Instant,
@@ -111,23 +119,54 @@ impl State {
             pending: BTreeMap::new(),
             seq: loaded.seq,
             timings,
+            rollouts: loaded
+                .rollouts
+                .into_iter()
+                .map(|r| (r.app.clone(), r))
+                .collect(),
+            edge_ready: HashSet::new(),
+            scale_tracks: HashMap::new(),
             adopt_until,
         }
     }
 
-    /// SUBMIT or ROLLOUT of `apps`: new apps are added at generation 1; a changed spec gets
-    /// the next generation (its replicas replace the old ones as they become healthy); an
-    /// unchanged one is left alone (SUBMIT is idempotent).
-    pub fn submit(&mut self, apps: Vec<App>) -> Vec<Change> {
+    /// SUBMIT or ROLLOUT of `apps`: new apps are added at generation 1; an unchanged one is
+    /// left alone (idempotent); a changed one starts a rollout to the next generation.
+    ///
+    /// # Errors
+    /// The name of an app whose rollout is still running (nothing is changed then).
+    pub fn submit(&mut self, apps: Vec<App>, now_ms: u64) -> Result<Vec<Change>, AppName> {
+        if let Some(busy) = apps.iter().find(|a| {
+            self.apps.get(&a.name).is_some_and(|e| e.spec != **a)
+                && self.rollouts.get(&a.name).is_some_and(Rollout::active)
+        }) {
+            return Err(busy.name.clone());
+        }
         let mut changes = Vec::new();
         for spec in apps {
             let record = match self.apps.get(&spec.name) {
                 Some(existing) if existing.spec == spec => continue,
-                Some(existing) => AppRecord {
-                    generation: existing.generation + 1,
-                    desired: spec.replicas,
-                    spec,
-                },
+                Some(existing) => {
+                    let rollout = Rollout {
+                        app: spec.name.clone(),
+                        from_generation: existing.generation,
+                        to_generation: existing.generation + 1,
+                        previous: existing.spec.clone(),
+                        previous_desired: existing.desired,
+                        state: RolloutState::Running,
+                        started_ms: now_ms,
+                        replaced: 0,
+                        detail: "starting".into(),
+                    };
+                    tracing::info!(app = %spec.name, from = rollout.from_generation, to = rollout.to_generation, "rollout started");
+                    changes.push(Change::PutRollout(Box::new(rollout.clone())));
+                    self.rollouts.insert(spec.name.clone(), rollout);
+                    AppRecord {
+                        generation: existing.generation + 1,
+                        desired: spec.replicas,
+                        spec,
+                    }
+                }
                 None => AppRecord {
                     generation: 1,
                     desired: spec.replicas,
@@ -138,7 +177,7 @@ impl State {
             changes.push(Change::PutApp(Box::new(record.clone())));
             self.apps.insert(record.spec.name.clone(), record);
         }
-        changes
+        Ok(changes)
     }
 
     /// EVICT: forget the app; reconcile stops its replicas. `None` when it is unknown.
@@ -146,7 +185,11 @@ impl State {
         self.apps.remove(app)?;
         self.backoff.remove(app);
         self.pending.remove(app);
-        Some(vec![Change::DeleteApp(app.clone())])
+        let mut changes = vec![Change::DeleteApp(app.clone())];
+        if self.rollouts.remove(app).is_some() {
+            changes.push(Change::DeleteRollout(app.clone()));
+        }
+        Some(changes)
     }
 
     /// SCALE: set the desired count. `None` when the app is unknown.
@@ -247,6 +290,7 @@ impl State {
         if !self.may_reconcile(now) {
             return (Vec::new(), Vec::new());
         }
+        let mut changes = self.autoscale(now);
         let replicas: Vec<ReplicaRecord> = self.replicas.values().cloned().collect();
         let nodes: Vec<NodeView> = self.nodes.values().cloned().collect();
         let backoff: HashMap<AppName, Instant> = self
@@ -265,10 +309,11 @@ impl State {
                 node_expiry: self.timings.node_expiry,
                 launch_grace: self.timings.launch_grace,
                 backoff: &backoff,
+                rollouts: &self.rollouts,
+                edge_ready: &self.edge_ready,
             },
             &mut self.seq,
         );
-        let mut changes = Vec::new();
         let mut effects = Vec::new();
         self.pending.clear();
         for action in plan {
@@ -299,6 +344,13 @@ impl State {
                     reason,
                 } => {
                     tracing::info!(%replica, %node, ?reason, "stopping replica");
+                    if reason == reconcile::StopReason::RolledOut
+                        && let Some(app) = self.replicas.get(&replica).map(|r| r.app.clone())
+                        && let Some(r) = self.rollouts.get_mut(&app)
+                    {
+                        r.replaced += 1;
+                        changes.push(Change::PutRollout(Box::new(r.clone())));
+                    }
                     if let Some(rec) = self.replicas.get_mut(&replica) {
                         rec.phase = ReplicaPhase::Stopping;
                         changes.push(Change::PutReplica(rec.clone()));
@@ -315,12 +367,153 @@ impl State {
                 Action::Pending { app, missing } => {
                     self.pending.insert(app, missing);
                 }
+                Action::RolloutEnd { app, outcome } => {
+                    changes.extend(self.end_rollout(&app, outcome))
+                }
+                Action::RolloutWait { app, detail } => {
+                    if let Some(r) = self.rollouts.get_mut(&app) {
+                        r.detail = detail;
+                    }
+                }
+            }
+        }
+        // A revert is over once no replica of the abandoned generation is left.
+        let reverted: Vec<AppName> = self
+            .rollouts
+            .values()
+            .filter(|r| r.state == RolloutState::Reverting)
+            .filter(|r| {
+                !self
+                    .replicas
+                    .values()
+                    .any(|rep| rep.app == r.app && rep.generation == r.to_generation)
+            })
+            .map(|r| r.app.clone())
+            .collect();
+        for app in reverted {
+            if let Some(r) = self.rollouts.get_mut(&app) {
+                r.state = RolloutState::Reverted;
+                tracing::warn!(%app, reason = %r.detail, "rollout reverted");
+                changes.push(Change::PutRollout(Box::new(r.clone())));
             }
         }
         if self.seq != seq_before {
             changes.push(Change::Seq(self.seq));
         }
         (changes, effects)
+    }
+
+    /// Applies `scale {}` blocks: each app's desired count follows its replicas' CPU.
+    fn autoscale(&mut self, now: Instant) -> Vec<Change> {
+        let mut changes = Vec::new();
+        let names: Vec<AppName> = self.apps.keys().cloned().collect();
+        for name in names {
+            if self.rollouts.get(&name).is_some_and(Rollout::active) {
+                continue;
+            }
+            let Some(app) = self.apps.get(&name) else {
+                continue;
+            };
+            let Some(scale) = app.spec.scale.clone() else {
+                continue;
+            };
+            let cpu: Vec<f64> = self
+                .replicas
+                .values()
+                .filter(|r| r.app == name && r.generation == app.generation)
+                .filter(|r| matches!(r.phase, ReplicaPhase::Running | ReplicaPhase::Healthy))
+                .filter_map(|r| {
+                    let node = self.nodes.get(&r.node)?;
+                    node.replicas
+                        .iter()
+                        .find(|rep| rep.id == r.id)
+                        .map(|rep| f64::from(rep.cpu_pct))
+                })
+                .collect();
+            let limit = app.spec.cpu.map(|c| f64::from(c.millicores) / 1000.0);
+            let track = self.scale_tracks.entry(name.clone()).or_default();
+            if let Some(desired) =
+                super::autoscale::evaluate(track, &scale, app.desired, &cpu, limit, now)
+                && let Some(app) = self.apps.get_mut(&name)
+            {
+                tracing::info!(app = %name, from = app.desired, to = desired, "autoscale");
+                app.desired = desired;
+                changes.push(Change::PutApp(Box::new(app.clone())));
+            }
+        }
+        changes
+    }
+
+    fn end_rollout(&mut self, app: &AppName, outcome: RolloutEnd) -> Vec<Change> {
+        let Some(rollout) = self.rollouts.get_mut(app) else {
+            return Vec::new();
+        };
+        let mut changes = Vec::new();
+        match outcome {
+            RolloutEnd::Complete => {
+                rollout.state = RolloutState::Complete;
+                rollout.detail = format!("generation {} serving", rollout.to_generation);
+                tracing::info!(%app, generation = rollout.to_generation, "rollout complete");
+            }
+            RolloutEnd::Abort(why) => {
+                let auto_revert = self
+                    .apps
+                    .get(app)
+                    .is_none_or(|a| a.spec.rollout.auto_revert);
+                if auto_revert {
+                    rollout.state = RolloutState::Reverting;
+                    rollout.detail = format!("reverting: {why}");
+                    if let Some(record) = self.apps.get_mut(app) {
+                        record.spec = rollout.previous.clone();
+                        record.generation = rollout.from_generation;
+                        record.desired = rollout.previous_desired;
+                        changes.push(Change::PutApp(Box::new(record.clone())));
+                    }
+                    tracing::warn!(%app, reason = %why, "rollout aborted, reverting");
+                } else {
+                    rollout.state = RolloutState::Failed;
+                    rollout.detail = format!("failed (auto-revert off): {why}");
+                    tracing::warn!(%app, reason = %why, "rollout failed");
+                }
+            }
+        }
+        changes.push(Change::PutRollout(Box::new(rollout.clone())));
+        changes
+    }
+
+    /// `ROLLOUT_STATUS`: the app's current or last rollout as (state, done, total, detail).
+    #[must_use]
+    pub fn rollout_progress(&self, app: &AppName) -> Option<(RolloutState, u32, u32, String)> {
+        let record = self.apps.get(app)?;
+        let Some(r) = self.rollouts.get(app) else {
+            return Some((
+                RolloutState::None,
+                0,
+                record.desired,
+                "no rollout yet".into(),
+            ));
+        };
+        let healthy_new = self
+            .replicas
+            .values()
+            .filter(|rep| {
+                &rep.app == app
+                    && rep.generation == r.to_generation
+                    && rep.phase == ReplicaPhase::Healthy
+            })
+            .count();
+        let total = if matches!(r.state, RolloutState::Reverting | RolloutState::Reverted) {
+            r.previous_desired
+        } else {
+            record.desired
+        };
+        let done = u32::try_from(healthy_new).unwrap_or(u32::MAX).min(total);
+        Some((
+            r.state,
+            done,
+            total,
+            format!("{} (old replicas replaced: {})", r.detail, r.replaced),
+        ))
     }
 
     /// The node confirmed a launch.
@@ -467,11 +660,10 @@ impl State {
                     running,
                     healthy,
                     generation: a.generation,
-                    rollout: if a.generation > 1 {
-                        RolloutState::Complete
-                    } else {
-                        RolloutState::None
-                    },
+                    rollout: self
+                        .rollouts
+                        .get(&a.spec.name)
+                        .map_or(RolloutState::None, |r| r.state),
                 }
             })
             .collect()

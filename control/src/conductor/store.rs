@@ -13,10 +13,13 @@ use skr8tr_proto::manifest::{self, Manifest, PortSpec, PrintOptions};
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 
 use super::model::{AppRecord, ReplicaPhase, ReplicaRecord};
+use super::rollout::Rollout;
+use skr8tr_proto::wire::RolloutState;
 
 const APPS: TableDefinition<&str, &str> = TableDefinition::new("apps");
 const REPLICAS: TableDefinition<&str, &str> = TableDefinition::new("replicas");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const ROLLOUTS: TableDefinition<&str, &str> = TableDefinition::new("rollouts");
 const SEQ: &str = "replica_seq";
 
 /// A small page cache: the Conductor reads the database once at start.
@@ -52,6 +55,8 @@ pub enum Change {
     DeleteApp(AppName),
     PutReplica(ReplicaRecord),
     DeleteReplica(ReplicaId),
+    PutRollout(Box<Rollout>),
+    DeleteRollout(AppName),
     Seq(u64),
 }
 
@@ -60,6 +65,7 @@ pub enum Change {
 pub struct Loaded {
     pub apps: Vec<AppRecord>,
     pub replicas: Vec<ReplicaRecord>,
+    pub rollouts: Vec<Rollout>,
     pub seq: u64,
 }
 
@@ -125,6 +131,17 @@ impl Store {
                 })?;
             loaded.replicas.push(record);
         }
+        let rollouts = tx.open_table(ROLLOUTS).map_err(|e| db_err(p, e))?;
+        for item in rollouts.iter().map_err(|e| db_err(p, e))? {
+            let (k, v) = item.map_err(|e| db_err(p, e))?;
+            let record =
+                decode_rollout(k.value(), v.value()).map_err(|reason| StoreError::Corrupt {
+                    path: p.clone(),
+                    key: k.value().to_string(),
+                    reason,
+                })?;
+            loaded.rollouts.push(record);
+        }
         let meta = tx.open_table(META).map_err(|e| db_err(p, e))?;
         loaded.seq = meta
             .get(SEQ)
@@ -144,6 +161,7 @@ impl Store {
             let mut apps = tx.open_table(APPS).map_err(|e| db_err(p, e))?;
             let mut replicas = tx.open_table(REPLICAS).map_err(|e| db_err(p, e))?;
             let mut meta = tx.open_table(META).map_err(|e| db_err(p, e))?;
+            let mut rollouts = tx.open_table(ROLLOUTS).map_err(|e| db_err(p, e))?;
             for change in changes {
                 match change {
                     Change::PutApp(app) => {
@@ -160,6 +178,14 @@ impl Store {
                     }
                     Change::DeleteReplica(id) => {
                         replicas.remove(id.as_str()).map_err(|e| db_err(p, e))?;
+                    }
+                    Change::PutRollout(r) => {
+                        rollouts
+                            .insert(r.app.as_str(), encode_rollout(r).as_str())
+                            .map_err(|e| db_err(p, e))?;
+                    }
+                    Change::DeleteRollout(app) => {
+                        rollouts.remove(app.as_str()).map_err(|e| db_err(p, e))?;
                     }
                     Change::Seq(seq) => {
                         meta.insert(SEQ, *seq).map_err(|e| db_err(p, e))?;
@@ -211,6 +237,51 @@ fn decode_app(text: &str) -> Result<AppRecord, String> {
         spec,
         generation,
         desired,
+    })
+}
+
+/// `from|to|previous_desired|state|started_ms|replaced|detail (one line)\n<previous manifest>`.
+fn encode_rollout(r: &Rollout) -> String {
+    let text = manifest::print(
+        &Manifest {
+            apps: vec![r.previous.clone()],
+        },
+        &PrintOptions {
+            redact_secrets: false,
+        },
+    );
+    format!(
+        "{}|{}|{}|{}|{}|{}|{}\n{text}",
+        r.from_generation,
+        r.to_generation,
+        r.previous_desired,
+        r.state.keyword(),
+        r.started_ms,
+        r.replaced,
+        r.detail.replace('\n', " ")
+    )
+}
+
+fn decode_rollout(app: &str, text: &str) -> Result<Rollout, String> {
+    let (head, body) = text.split_once('\n').ok_or("no manifest")?;
+    let f: Vec<&str> = head.splitn(7, '|').collect();
+    let [from, to, desired, state, started, replaced, detail] = f.as_slice() else {
+        return Err(format!("{} fields, expected 7", f.len()));
+    };
+    let mut m = manifest::parse("<state>", body).map_err(|e| e.to_string())?;
+    if m.apps.len() != 1 {
+        return Err(format!("{} apps in one record", m.apps.len()));
+    }
+    Ok(Rollout {
+        app: AppName::new(app).map_err(|e| e.to_string())?,
+        from_generation: from.parse().map_err(|_| "bad generation")?,
+        to_generation: to.parse().map_err(|_| "bad generation")?,
+        previous: m.apps.remove(0),
+        previous_desired: desired.parse().map_err(|_| "bad count")?,
+        state: RolloutState::from_keyword(state).ok_or("bad state")?,
+        started_ms: started.parse().map_err(|_| "bad time")?,
+        replaced: replaced.parse().map_err(|_| "bad count")?,
+        detail: (*detail).to_string(),
     })
 }
 

@@ -135,6 +135,12 @@ pub fn handle(
             (TowerReply::Acked { service, version }, Vec::new())
         }
         TowerRequest::Drained { service, version } => {
+            // Version 0 asks about the service's current version, which the reply names.
+            let version = if version == 0 {
+                registry.backends(&service, now).0
+            } else {
+                version
+            };
             let state = registry.drained(&service, version, now);
             (
                 TowerReply::Drained(DrainStatus {

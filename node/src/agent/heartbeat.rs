@@ -10,7 +10,7 @@
 //! ago are left out first, then (never expected: ~650 running replicas) the last running ones,
 //! with a warning. Heartbeats are fire-and-forget; the next one repairs a lost one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -43,6 +43,12 @@ pub(super) async fn run(agent: Rc<Agent>, every: Duration) {
         seq += 1;
         let replicas = agent.engine.status();
         let stats = agent.engine.node_stats();
+        // Forget the end times of replicas the engine no longer keeps.
+        let known: HashSet<&ReplicaId> = replicas.iter().map(|r| &r.replica).collect();
+        agent
+            .ended_at
+            .borrow_mut()
+            .retain(|id, _| known.contains(id));
         agent.metrics.observe(&stats, &replicas);
         let facts = NodeFacts {
             node: agent.node.clone(),

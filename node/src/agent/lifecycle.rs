@@ -67,6 +67,7 @@ fn handle(agent: &Rc<Agent>, event: Event) {
             port,
             gate,
         } => {
+            agent.tower.forget(&replica);
             let agent = agent.clone();
             skr8tr_daemon::spawn(async move {
                 if let Some(port) = port {
@@ -121,6 +122,7 @@ fn handle(agent: &Rc<Agent>, event: Event) {
 }
 
 fn deregister_later(agent: &Rc<Agent>, replica: ReplicaId, app: AppName, port: u16) {
+    agent.tower.forget(&replica);
     let agent = agent.clone();
     skr8tr_daemon::spawn(async move { agent.tower.deregister(&agent, &replica, &app, port).await });
 }

@@ -279,13 +279,16 @@ fn kill(agent: &Rc<Agent>, replica: ReplicaId, from: SocketAddr) {
                 tracing::warn!(%replica, "stop not begun in time; answering anyway");
             }
         }
-        if let Some(waiters) = agent.stop_waiters.borrow_mut().get_mut(&replica) {
-            waiters.retain(|w| !w.is_closed());
+        // Our waiter's receiver is gone now: forget it (and the entry, if it was the last).
+        {
+            let mut all = agent.stop_waiters.borrow_mut();
+            if let Some(waiters) = all.get_mut(&replica) {
+                waiters.retain(|w| !w.is_closed());
+                if waiters.is_empty() {
+                    all.remove(&replica);
+                }
+            }
         }
-        agent
-            .stop_waiters
-            .borrow_mut()
-            .retain(|_, waiters| !waiters.is_empty());
         send(&agent, &NodeReply::Killed(replica), from).await;
     });
 }

@@ -58,6 +58,11 @@ impl Registrar {
         }
     }
 
+    /// Stops refreshing `replica` (at once; the DEREGISTER follows).
+    pub(crate) fn forget(&self, replica: &ReplicaId) {
+        self.registered.borrow_mut().remove(replica);
+    }
+
     /// The port `replica` is registered with, if it is.
     pub(crate) fn registered_port(&self, replica: &ReplicaId) -> Option<u16> {
         self.registered.borrow().get(replica).map(|(_, port)| *port)
@@ -103,7 +108,7 @@ impl Registrar {
         app: &AppName,
         port: u16,
     ) {
-        self.registered.borrow_mut().remove(replica);
+        self.forget(replica);
         let Ok(service) = ServiceName::new(app.as_str()) else {
             return;
         };

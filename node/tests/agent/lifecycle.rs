@@ -105,6 +105,36 @@ fn an_unhealthy_replica_is_deregistered() {
     );
 }
 
+#[test]
+fn registrations_are_refreshed_at_the_advertised_address_and_survive_a_tower_restart() {
+    let tower = Tower::start_restartable();
+    let tower_addr = tower.addr;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = AgentOptions::new(&tower, dir.path());
+    opts.advertise = Some("127.0.0.2".parse().unwrap());
+    opts.reregister = Some(Duration::from_millis(200));
+    let agent = Agent::start(opts);
+    let health = HealthEndpoint::start(200);
+    agent.launch(
+        "h1",
+        service("healer", "/bin/sh", "exec sleep 60", health.port, &[]),
+    );
+    let registered = || {
+        let list = ask(tower_addr, "LIST");
+        list == format!("OK|LIST|1|healer:127.0.0.2:{}:30", health.port)
+            || list == format!("OK|LIST|1|healer:127.0.0.2:{}:29", health.port)
+    };
+    assert!(until(registered), "{}", ask(tower_addr, "LIST"));
+    drop(tower);
+    let restarted = Tower::start_at(None, tower_addr).unwrap();
+    assert!(
+        until(|| restarted.ports("healer") == [health.port]),
+        "{:?}",
+        restarted.list()
+    );
+    drop(agent);
+}
+
 /// A real HTTP server process (Python's), on a port the node picks (`port auto`), reachable
 /// at the address the Tower gives out. Skipped where python3 is missing.
 #[test]

@@ -81,6 +81,25 @@ pub struct Tower {
 
 impl Tower {
     pub fn start(mesh: Option<&Mesh>) -> Self {
+        Self::start_at(mesh, LOOPBACK_ANY.parse().unwrap()).unwrap()
+    }
+
+    /// A Tower on a port below the kernel's ephemeral range, so that it can be restarted on the
+    /// same port ([`Tower::start_at`]) without another test's socket taking it meanwhile.
+    pub fn start_restartable() -> Self {
+        let seed = std::process::id() as usize;
+        for i in 0..200 {
+            let port = 20_000 + (seed * 7 + i * 131) % 12_000;
+            let addr = SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).unwrap()));
+            if let Ok(tower) = Self::start_at(None, addr) {
+                return tower;
+            }
+        }
+        panic!("no free port for a restartable Tower");
+    }
+
+    /// A Tower on `addr` (e.g. the address of one that was stopped: a Tower restart).
+    pub fn start_at(mesh: Option<&Mesh>, addr: SocketAddr) -> std::io::Result<Self> {
         let (gate, key) = match mesh {
             Some(m) => (m.gate(), Some(m.key())),
             None => (Gate::new(None), None),
@@ -89,8 +108,14 @@ impl Tower {
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             skr8tr_daemon::run_with("tower", false, |driver| async move {
-                let socket = UdpEndpoint::bind(driver, LOOPBACK_ANY.parse().unwrap()).unwrap();
-                addr_tx.send(socket.local_addr().unwrap()).unwrap();
+                let socket = match UdpEndpoint::bind(driver, addr) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        addr_tx.send(Err(e)).unwrap();
+                        return;
+                    }
+                };
+                addr_tx.send(Ok(socket.local_addr().unwrap())).unwrap();
                 let config = TowerConfig {
                     gate,
                     mesh_key: key,
@@ -104,11 +129,19 @@ impl Tower {
             })
             .unwrap();
         });
-        Self {
-            addr: addr_rx.recv_timeout(PATIENCE).unwrap(),
+        let bound = addr_rx.recv_timeout(PATIENCE).unwrap();
+        let addr = match bound {
+            Ok(addr) => addr,
+            Err(e) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            addr,
             stop: Some(stop),
             thread: Some(thread),
-        }
+        })
     }
 
     pub fn list(&self) -> Vec<TowerEntry> {
@@ -148,6 +181,8 @@ pub struct AgentOptions<'a> {
     pub metrics: bool,
     pub stop_workloads_on_exit: bool,
     pub node_id: Option<&'a str>,
+    pub advertise: Option<std::net::IpAddr>,
+    pub reregister: Option<Duration>,
 }
 
 impl<'a> AgentOptions<'a> {
@@ -160,6 +195,8 @@ impl<'a> AgentOptions<'a> {
             metrics: false,
             stop_workloads_on_exit: true,
             node_id: None,
+            advertise: None,
+            reregister: None,
         }
     }
 }
@@ -187,6 +224,10 @@ impl Agent {
         config.heartbeat = Duration::from_millis(100);
         config.stop_workloads_on_exit = opts.stop_workloads_on_exit;
         config.node_id = opts.node_id.map(|n| NodeId::new(n).unwrap());
+        config.advertise = opts.advertise;
+        if let Some(every) = opts.reregister {
+            config.reregister = every;
+        }
         if let Some(m) = opts.mesh {
             config.gate = m.gate();
             config.mesh_key = Some(m.key());
@@ -324,12 +365,19 @@ impl Drop for Agent {
     }
 }
 
-/// Asks until an answer comes (the daemon may still be starting).
+/// Asks until an answer comes (the daemon may still be starting): re-sends every 200 ms from
+/// one socket, so a late answer to an earlier attempt still counts.
 pub fn wait_answer(to: SocketAddr, text: &str) -> String {
+    let socket = UdpSocket::bind(LOOPBACK_ANY).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let deadline = Instant::now() + PATIENCE;
+    let mut buf = vec![0; 65_536];
     while Instant::now() < deadline {
-        if let Some(a) = ask_within(to, text.as_bytes(), Duration::from_millis(200)) {
-            return a;
+        socket.send_to(text.as_bytes(), to).unwrap();
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
         }
     }
     panic!("{to} never answered {text:?}");

@@ -121,6 +121,8 @@ impl World {
             node_expiry: EXPIRY,
             launch_grace: GRACE,
             backoff: &self.backoff,
+            rollouts: &BTreeMap::new(),
+            edge_ready: &HashSet::new(),
         };
         plan(&snap, &mut self.seq)
     }

@@ -53,22 +53,36 @@ fn fresh() -> (State, Instant) {
 #[test]
 fn submit_is_idempotent_and_a_changed_spec_is_a_new_generation() {
     let (mut s, _) = fresh();
-    assert_eq!(s.submit(vec![app("api", 2)]).len(), 1);
+    assert_eq!(s.submit(vec![app("api", 2)], 0).unwrap().len(), 1);
     assert!(
-        s.submit(vec![app("api", 2)]).is_empty(),
+        s.submit(vec![app("api", 2)], 0).unwrap().is_empty(),
         "unchanged: nothing to do"
     );
     let mut changed = app("api", 2);
     changed.args = vec!["120".into()];
-    assert_eq!(s.submit(vec![changed]).len(), 1);
+    assert_eq!(
+        s.submit(vec![changed], 0).unwrap().len(),
+        2,
+        "the app and its rollout"
+    );
     let rec = &s.apps[&AppName::new("api").unwrap()];
     assert_eq!((rec.generation, rec.desired), (2, 2));
+    let rollout = &s.rollouts[&AppName::new("api").unwrap()];
+    assert_eq!((rollout.from_generation, rollout.to_generation), (1, 2));
+    assert_eq!(rollout.state, RolloutState::Running);
+    // A different spec while that rollout runs is refused.
+    let mut third = app("api", 2);
+    third.args = vec!["180".into()];
+    assert_eq!(
+        s.submit(vec![third], 0).err(),
+        Some(AppName::new("api").unwrap())
+    );
 }
 
 #[test]
 fn reconcile_places_on_live_nodes_and_heartbeats_confirm() {
     let (mut s, now) = fresh();
-    s.submit(vec![app("api", 1)]);
+    s.submit(vec![app("api", 1)], 0).unwrap();
     let (_, effects) = s.reconcile(now, 1000);
     assert!(effects.is_empty(), "no node yet");
     assert_eq!(s.pending.get(&AppName::new("api").unwrap()), Some(&1));
@@ -113,7 +127,7 @@ fn reconcile_places_on_live_nodes_and_heartbeats_confirm() {
 #[test]
 fn a_failed_launch_removes_the_record_and_backs_off() {
     let (mut s, now) = fresh();
-    s.submit(vec![app("api", 1)]);
+    s.submit(vec![app("api", 1)], 0).unwrap();
     s.heartbeat(
         heartbeat("n1", 1, vec![]),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -154,6 +168,7 @@ fn after_a_restart_nothing_is_replaced_before_its_node_reports() {
             desired: 1,
         }],
         replicas: vec![rec.clone()],
+        rollouts: vec![],
         seq: 1,
     };
     let mut s = State::new(loaded, Timings::default(), now);
@@ -184,7 +199,7 @@ fn evict_and_scale() {
     let name = AppName::new("api").unwrap();
     assert!(s.evict(&name).is_none());
     assert!(s.scale(&name, 3).is_none());
-    s.submit(vec![app("api", 1)]);
+    s.submit(vec![app("api", 1)], 0).unwrap();
     assert!(s.scale(&name, 3).is_some());
     assert_eq!(s.apps[&name].desired, 3);
     assert!(s.evict(&name).is_some());

@@ -42,11 +42,8 @@ fn a_flipped_bit_in_the_signature_is_a_bad_signature() {
     for offset in [1, 100, 3000, 6617] {
         let at = wire.len() - SIGNATURE_HEX_LEN + offset;
         let mut bytes = wire.clone().into_bytes();
-        bytes[at] = match bytes[at] {
-            b'9' => b'8',
-            b'8' => b'9',
-            c => c ^ 0x01,
-        };
+        let nibble = char::from(bytes[at]).to_digit(16).unwrap() ^ 1;
+        bytes[at] = u8::try_from(char::from_digit(nibble, 16).unwrap()).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(
             v.verify(&text),
