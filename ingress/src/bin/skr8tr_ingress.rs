@@ -1,0 +1,37 @@
+//! `skr8tr_ingress`: flags, logging and signals; the proxy is [`skr8tr_ingress::start`].
+//! SIGHUP re-reads the routes file; SIGTERM/SIGINT drain and exit.
+
+use anyhow::Context;
+use clap::Parser;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use skr8tr_ingress::IngressArgs;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = IngressArgs::parse();
+    let config = args.into_config().context("bad flags")?;
+    let mut signals =
+        Signals::new([SIGHUP, SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let handle = skr8tr_ingress::start(config).context("cannot start the ingress")?;
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            if let Err(e) = handle.reload_routes() {
+                tracing::error!(error = %format!("{e:#}"), cause = ?std::error::Error::source(&e).map(ToString::to_string), "routes not reloaded; keeping the old ones");
+            }
+        } else {
+            tracing::info!(signal, "draining");
+            handle.drain();
+            break;
+        }
+    }
+    handle.wait();
+    tracing::info!("stopped");
+    Ok(())
+}

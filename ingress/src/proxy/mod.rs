@@ -1,0 +1,595 @@
+//! One client connection: read request heads, route, forward to an upstream, relay the
+//! response, keep the connection for the next request. Requests on one connection are handled
+//! one after the other, so pipelined requests are answered in order.
+//!
+//! ```text
+//! wait for head (keep-alive idle timeout, drain) ─▶ head complete? (request-head timeout)
+//!   ─▶ parse + route + pick + serialise the upstream head     (sync, no await)
+//!   ─▶ exchange: checkout (pool | connect, eject and try the next backend on refusal)
+//!        ─▶ write head [─▶ 100 Continue ─▶ relay request body]
+//!        ─▶ read response head (response timeout; 1xx forwarded) ─▶ relay response body
+//!        ─▶ pool the upstream connection | tunnel after 101
+//!   ─▶ error? the status comes from `ProxyError::response`; close when the body was not read
+//! ```
+//!
+//! Owns the exchange's control flow and its failure rules (retry once on a fresh connection,
+//! close after framing errors). Owns no parsing (see `http`) and no shared state (see `core`).
+
+pub mod body;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+
+use crate::core::Core;
+use crate::error::{ErrorKind, ErrorResponse, ProxyError};
+use crate::http::{
+    self, ClientBody, Forwarding, Framing, HttpError, MAX_HEADERS, parse_request, parse_response,
+    write_error, write_request, write_response,
+};
+use body::{BodyMode, RelayError, read_more, relay, write_all};
+use upstream::UpConn;
+
+/// Read buffer size of a client connection.
+const CLIENT_BUF: usize = 16 * 1024;
+/// Most backends tried for one request when connecting fails.
+const MAX_CONNECT_TRIES: usize = 3;
+
+/// What the exchange needs to know about the request once its head is gone from the buffer.
+#[derive(Debug, Clone, Copy)]
+struct ReqInfo {
+    framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+    upgrade: bool,
+    is_head: bool,
+    idempotent: bool,
+    minor: u8,
+}
+
+impl ReqInfo {
+    fn has_body(&self) -> bool {
+        matches!(self.framing, Framing::Chunked)
+            || matches!(self.framing, Framing::Length(n) if n > 0)
+    }
+}
+
+/// A client connection's buffers, reused for every request on it.
+struct Client {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    out: Vec<u8>,
+    up_head: Vec<u8>,
+    service: String,
+    route: String,
+}
+
+/// How an exchange ended.
+enum Outcome {
+    /// The response was relayed; close the client connection when `close`.
+    Done { status: u16, close: bool },
+    /// 101: tunnel the client and this upstream connection.
+    Tunnel(UpConn),
+}
+
+/// How forwarding on one upstream connection ended.
+enum Forwarded {
+    /// The response was relayed; `reusable`: the upstream connection may be pooled.
+    Done {
+        status: u16,
+        close: bool,
+        reusable: bool,
+    },
+    /// 101 was relayed; the connection becomes a tunnel.
+    Upgraded,
+}
+
+/// A failed exchange and whether the client already got part of a response.
+struct Failed {
+    error: ProxyError,
+    response_started: bool,
+}
+
+impl From<ProxyError> for Failed {
+    fn from(error: ProxyError) -> Self {
+        Self {
+            error,
+            response_started: false,
+        }
+    }
+}
+
+/// Serves one accepted client connection until it closes, fails, or the core drains.
+pub async fn serve_connection(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
+    let client_ip = peer.ip().to_canonical().to_string();
+    let mut c = Client {
+        stream,
+        rbuf: Vec::with_capacity(CLIENT_BUF),
+        out: Vec::with_capacity(CLIENT_BUF),
+        up_head: Vec::with_capacity(2048),
+        service: String::new(),
+        route: String::new(),
+    };
+    let mut first = true;
+    loop {
+        let head_start = Instant::now();
+        // Wait for the next request (keep-alive idle, or until the core drains).
+        if c.rbuf.is_empty() {
+            if core.draining() {
+                return;
+            }
+            let wait = if first {
+                core.config.timeouts.request_head
+            } else {
+                core.config.timeouts.keepalive_idle
+            };
+            let read = monoio::select! {
+                biased;
+                r = monoio::time::timeout(wait, read_more(&mut c.stream, &mut c.rbuf)) => r,
+                () = core.drain_signal() => return,
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                Err(_) if first => {
+                    respond_error(
+                        &core,
+                        &mut c,
+                        ProxyError::new(ErrorKind::ClientHeadTimeout),
+                        false,
+                        false,
+                    )
+                    .await;
+                    return;
+                }
+                _ => return,
+            }
+        }
+        first = false;
+        let started = Instant::now();
+        // Read until the head is complete, then decide everything about it without awaiting.
+        let planned = loop {
+            let step = {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                match parse_request(&c.rbuf, &mut headers) {
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                    Ok(Some(head)) => {
+                        let planned = plan(
+                            &core,
+                            &head,
+                            &client_ip,
+                            &mut c.up_head,
+                            &mut c.route,
+                            &mut c.service,
+                        );
+                        Some(Ok((head.head_len, planned)))
+                    }
+                }
+            };
+            match step {
+                Some(Ok((head_len, planned))) => {
+                    c.rbuf.drain(..head_len);
+                    break Ok(planned);
+                }
+                Some(Err(e)) => break Err(e),
+                None => {
+                    let left = core
+                        .config
+                        .timeouts
+                        .request_head
+                        .saturating_sub(head_start.elapsed());
+                    match monoio::time::timeout(left, read_more(&mut c.stream, &mut c.rbuf)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        Ok(_) => return,
+                        Err(_) => {
+                            let e = ProxyError::new(ErrorKind::ClientHeadTimeout);
+                            respond_error(&core, &mut c, e, false, false).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        let (info, target) = match planned {
+            Err(e) => {
+                let e = ProxyError::new(ErrorKind::BadRequest(e));
+                c.route.clear();
+                c.route.push_str("none");
+                respond_error(&core, &mut c, e, false, false).await;
+                record(&core, &c.route, 400, started);
+                linger_close(c.stream).await;
+                return;
+            }
+            Ok(p) => p,
+        };
+        let result = match target {
+            Ok(addr) => exchange(&core, &mut c, info, addr).await,
+            Err(e) => Err(Failed::from(e)),
+        };
+        match result {
+            Ok(Outcome::Done { status, close }) => {
+                record(&core, &c.route, status, started);
+                if close || core.draining() {
+                    return;
+                }
+            }
+            Ok(Outcome::Tunnel(up)) => {
+                record(&core, &c.route, 101, started);
+                let mut up = up;
+                if !c.rbuf.is_empty() && write_all(&mut up.stream, &mut c.rbuf).await.is_err() {
+                    return;
+                }
+                body::tunnel(c.stream, up.stream).await;
+                return;
+            }
+            Err(f) => {
+                core.counters.borrow_mut().proxy_errors += 1;
+                if f.response_started {
+                    return;
+                }
+                // An unread request body cannot be told from the next request: close.
+                let close = info.has_body() || !info.keep_alive;
+                let status = respond_error(&core, &mut c, f.error, close, info.is_head).await;
+                record(&core, &c.route, status, started);
+                if close
+                    || status == 0
+                    || matches!(
+                        f.error.response(),
+                        ErrorResponse::Status { close: true, .. }
+                    )
+                {
+                    linger_close(c.stream).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Routes the parsed request, picks a backend and writes the upstream head into `up_head`.
+fn plan(
+    core: &Core,
+    head: &http::RequestHead<'_, '_>,
+    client_ip: &str,
+    up_head: &mut Vec<u8>,
+    route_label: &mut String,
+    service: &mut String,
+) -> (ReqInfo, Result<SocketAddr, ProxyError>) {
+    let info = ReqInfo {
+        framing: head.framing,
+        keep_alive: head.keep_alive,
+        expect_continue: head.expect_continue,
+        upgrade: head.upgrade,
+        is_head: head.is_head(),
+        idempotent: head.is_idempotent(),
+        minor: head.minor,
+    };
+    core.refresh();
+    route_label.clear();
+    service.clear();
+    let routed = core.with_view(|view| {
+        view.routes.lookup(head.path).map(|(_, route)| {
+            route_label.push_str(&route.prefix);
+            service.push_str(route.service.as_str());
+        })
+    });
+    if routed.is_none() {
+        route_label.push_str("none");
+        return (info, Err(ProxyError::new(ErrorKind::NoRoute)));
+    }
+    let target = core.pick(service, &[]);
+    up_head.clear();
+    if let Ok(addr) = target {
+        let host = if head.has_host {
+            String::new()
+        } else {
+            addr.to_string()
+        };
+        let fwd = Forwarding {
+            client_ip,
+            proto: core.config.proto,
+            default_host: &host,
+            tunnel: head.upgrade,
+        };
+        write_request(head, &fwd, up_head);
+    }
+    (info, target)
+}
+
+/// Forwards one request and relays its response.
+async fn exchange(
+    core: &Rc<Core>,
+    c: &mut Client,
+    info: ReqInfo,
+    first: SocketAddr,
+) -> Result<Outcome, Failed> {
+    let mut addr = first;
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut fresh_only = false;
+    loop {
+        let pooled = if fresh_only {
+            None
+        } else {
+            core.take_pooled(addr)
+        };
+        let reused = pooled.is_some();
+        let mut up = match pooled {
+            Some(up) => up,
+            None => match upstream::connect(addr, core.config.timeouts.connect).await {
+                Ok(up) => up,
+                Err(e) => {
+                    core.eject(addr);
+                    tried.push(addr);
+                    if tried.len() >= MAX_CONNECT_TRIES {
+                        return Err(e.into());
+                    }
+                    match core.pick(&c.service, &tried) {
+                        Ok(next) => {
+                            addr = next;
+                            continue;
+                        }
+                        Err(_) => return Err(e.into()),
+                    }
+                }
+            },
+        };
+        {
+            let mut counters = core.counters.borrow_mut();
+            if reused {
+                counters.upstream_reused += 1;
+            } else {
+                counters.upstream_new += 1;
+            }
+        }
+        core.begin(addr);
+        let result = forward(core, c, &info, &mut up, reused).await;
+        core.end(addr);
+        match result {
+            Ok(Forwarded::Upgraded) => {
+                core.succeeded(addr);
+                return Ok(Outcome::Tunnel(up));
+            }
+            Ok(Forwarded::Done {
+                status,
+                close,
+                reusable,
+            }) => {
+                core.succeeded(addr);
+                if reusable {
+                    core.put_pooled(addr, up);
+                }
+                return Ok(Outcome::Done { status, close });
+            }
+            Err(f) if f.error.retry && !fresh_only => {
+                core.counters.borrow_mut().retries += 1;
+                fresh_only = true;
+            }
+            Err(f) => {
+                if !reused && f.error.kind == ErrorKind::UpstreamIo && !f.response_started {
+                    core.eject(addr);
+                }
+                return Err(f);
+            }
+        }
+    }
+}
+
+/// Sends the request on `up` and relays the response. Returns the outcome and whether `up`
+/// can be pooled.
+async fn forward(
+    core: &Core,
+    c: &mut Client,
+    info: &ReqInfo,
+    up: &mut UpConn,
+    reused: bool,
+) -> Result<Forwarded, Failed> {
+    let upstream_io = |retry: bool| {
+        let e = ProxyError::new(ErrorKind::UpstreamIo);
+        Failed::from(if retry { e.retryable() } else { e })
+    };
+    // The head alone first: if it fails on a reused connection nothing of the body was read.
+    if body::write_all_keep(&mut up.stream, &mut c.up_head)
+        .await
+        .is_err()
+    {
+        return Err(upstream_io(reused));
+    }
+    if info.has_body() {
+        if info.expect_continue {
+            c.out.clear();
+            c.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            if write_all(&mut c.stream, &mut c.out).await.is_err() {
+                return Err(ProxyError::new(ErrorKind::ClientIo).into());
+            }
+        }
+        let mode = match info.framing {
+            Framing::Length(n) => BodyMode::Length(n),
+            _ => BodyMode::Chunked { reencode: true },
+        };
+        let mut out = std::mem::take(&mut c.out);
+        out.clear();
+        let relayed = relay(mode, &mut c.stream, &mut c.rbuf, &mut up.stream, &mut out).await;
+        c.out = out;
+        match relayed {
+            Ok(()) => {}
+            Err(RelayError::Framing(e)) => {
+                return Err(ProxyError::new(ErrorKind::BadRequest(e)).into());
+            }
+            Err(RelayError::Source(_) | RelayError::SourceClosed) => {
+                return Err(ProxyError::new(ErrorKind::ClientIo).into());
+            }
+            Err(RelayError::Destination(_)) => return Err(upstream_io(false)),
+        }
+    }
+    // Response head(s).
+    let retry_ok = reused && info.idempotent && !info.has_body();
+    let deadline = Instant::now() + core.config.timeouts.response_head;
+    let mut got_bytes = !up.buf.is_empty();
+    c.out.clear();
+    loop {
+        let step = {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            match parse_response(&up.buf, &mut headers, info.is_head) {
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+                Ok(Some(head)) => {
+                    let interim = head.is_interim();
+                    let status = head.status;
+                    let len = head.head_len;
+                    let reusable = head.reusable;
+                    let framing = if interim && status == 100 {
+                        None
+                    } else {
+                        let keep = info.keep_alive && !core.draining();
+                        Some(write_response(&head, info.minor, keep, &mut c.out))
+                    };
+                    up.buf.drain(..len);
+                    Some(Ok((interim, status, reusable, framing)))
+                }
+            }
+        };
+        match step {
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "malformed upstream response");
+                return Err(ProxyError::new(ErrorKind::BadResponse(e)).into());
+            }
+            Some(Ok((true, _, _, _))) => {
+                // Interim: forward it (100 was dropped: the proxy answered Expect itself).
+                if !c.out.is_empty()
+                    && info.minor == 1
+                    && write_all(&mut c.stream, &mut c.out).await.is_err()
+                {
+                    return Err(ProxyError::new(ErrorKind::ClientIo).into());
+                }
+                c.out.clear();
+                continue;
+            }
+            Some(Ok((false, status, reusable, Some(framing)))) => {
+                if status == 101 {
+                    if !info.upgrade {
+                        let e = HttpError::BadStartLine;
+                        return Err(ProxyError::new(ErrorKind::BadResponse(e)).into());
+                    }
+                    c.out.extend_from_slice(&up.buf);
+                    up.buf.clear();
+                    if write_all(&mut c.stream, &mut c.out).await.is_err() {
+                        return Err(ProxyError::new(ErrorKind::ClientIo).into());
+                    }
+                    return Ok(Forwarded::Upgraded);
+                }
+                return relay_response(c, up, framing, status, reusable).await;
+            }
+            Some(Ok((false, _, _, None))) => {
+                // A final response always has a framing; unreachable by construction.
+                let e = HttpError::BadStartLine;
+                return Err(ProxyError::new(ErrorKind::BadResponse(e)).into());
+            }
+            None => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match monoio::time::timeout(left, read_more(&mut up.stream, &mut up.buf)).await {
+                    Err(_) => return Err(ProxyError::new(ErrorKind::ResponseTimeout).into()),
+                    Ok(Ok(n)) if n > 0 => got_bytes = true,
+                    Ok(_) => return Err(upstream_io(retry_ok && !got_bytes)),
+                }
+            }
+        }
+    }
+}
+
+/// Writes the response head (in `c.out`) and relays the body to the client.
+async fn relay_response(
+    c: &mut Client,
+    up: &mut UpConn,
+    framing: http::ClientFraming,
+    status: u16,
+    reusable: bool,
+) -> Result<Forwarded, Failed> {
+    let mode = match framing.body {
+        ClientBody::None => None,
+        ClientBody::Length(n) => Some(BodyMode::Length(n)),
+        ClientBody::Chunked => Some(BodyMode::Chunked { reencode: true }),
+        ClientBody::Dechunk => Some(BodyMode::Chunked { reencode: false }),
+        ClientBody::UntilClose => Some(BodyMode::UntilClose),
+    };
+    let started = |error| Failed {
+        error,
+        response_started: true,
+    };
+    let mut out = std::mem::take(&mut c.out);
+    let relayed = match mode {
+        None => write_all(&mut c.stream, &mut out)
+            .await
+            .map_err(RelayError::Destination),
+        Some(mode) => relay(mode, &mut up.stream, &mut up.buf, &mut c.stream, &mut out).await,
+    };
+    out.clear();
+    c.out = out;
+    match relayed {
+        Ok(()) => Ok(Forwarded::Done {
+            status,
+            close: framing.close,
+            reusable: reusable && up.buf.is_empty(),
+        }),
+        Err(RelayError::Destination(_)) => Err(started(ProxyError::new(ErrorKind::ClientIo))),
+        Err(RelayError::Framing(e)) => Err(started(ProxyError::new(ErrorKind::BadResponse(e)))),
+        Err(RelayError::Source(_) | RelayError::SourceClosed) => {
+            Err(started(ProxyError::new(ErrorKind::UpstreamIo)))
+        }
+    }
+}
+
+/// Writes the error response for `error` (unless the client is gone); returns its status (0:
+/// none sent). `head_only` omits the body (HEAD requests).
+async fn respond_error(
+    core: &Core,
+    c: &mut Client,
+    error: ProxyError,
+    close: bool,
+    head_only: bool,
+) -> u16 {
+    let ErrorResponse::Status {
+        status,
+        text,
+        close: must_close,
+    } = error.response()
+    else {
+        return 0;
+    };
+    tracing::debug!(core = core.id, ?error, status, "request failed");
+    c.out.clear();
+    write_error(&mut c.out, status, text, close || must_close, head_only);
+    let _ = write_all(&mut c.stream, &mut c.out).await;
+    status
+}
+
+/// Counts one response.
+fn record(core: &Core, route: &str, status: u16, started: Instant) {
+    if status != 0 {
+        core.counters
+            .borrow_mut()
+            .record(route, status, started.elapsed());
+    }
+}
+
+/// Closes after an error without resetting the connection under the response: shut down
+/// writing, then read and discard what the client still sends, briefly.
+async fn linger_close(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut buf = Vec::with_capacity(body::READ_CHUNK);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut total = 0usize;
+    while total < 256 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(left, read_more(&mut stream, &mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                total += n;
+                buf.clear();
+            }
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Threads, runtimes and listeners: one std thread per core, each with its own monoio runtime
+//! (io_uring, or epoll where io_uring is unavailable or `SKR8TR_FORCE_EPOLL=1`) and its own
+//! `SO_REUSEPORT` listener; the accept loop spawns one task per connection and never waits on
+//! an upstream.
+//!
+//! ```text
+//! start(config) ─bind N listeners (same port)─▶ N core threads ─▶ accept loop ─spawn─▶ serve_connection
+//!               ─admin thread (/metrics)  ─discovery thread (Tower WATCH)
+//! IngressHandle::drain ─Shutdown::fire─▶ each core: stop accepting, close idle keep-alive
+//!               connections, wait for in-flight ones (up to the drain timeout), exit
+//! ```
+//!
+//! Owns lifecycle only: nothing here parses HTTP or chooses backends.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpListener;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Config;
+use crate::core::Core;
+use crate::directory::Directory;
+use crate::metrics::Hub;
+
+/// Backlog of each listener.
+pub const BACKLOG: i32 = 1024;
+
+/// Why the ingress could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound (busy port, no permission).
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start a thread")]
+    Thread(#[source] std::io::Error),
+    /// The routes.
+    #[error("bad routes")]
+    Routes(#[from] crate::route::RouteError),
+    /// The mesh key.
+    #[error("cannot load the mesh key")]
+    MeshKey(#[source] skr8tr_proto::auth::KeyError),
+}
+
+/// Binds a `SO_REUSEPORT` TCP listener (non-blocking, backlog [`BACKLOG`]).
+///
+/// # Errors
+/// The socket call that failed.
+pub fn bind_reuseport(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Binds `n` listeners on `addr` (the first picks the port when it is 0).
+///
+/// # Errors
+/// [`StartError::Bind`].
+pub fn bind_all(addr: SocketAddr, n: usize) -> Result<(SocketAddr, Vec<StdListener>), StartError> {
+    let bind_err = |source| StartError::Bind { addr, source };
+    let first = bind_reuseport(addr).map_err(bind_err)?;
+    let local = first.local_addr().map_err(bind_err)?;
+    let mut all = vec![first];
+    for _ in 1..n {
+        all.push(bind_reuseport(local).map_err(bind_err)?);
+    }
+    Ok((local, all))
+}
+
+/// Which I/O driver a core runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring.
+    IoUring,
+    /// epoll (monoio's legacy driver).
+    Epoll,
+}
+
+impl Driver {
+    /// Its name in logs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::IoUring => "io_uring",
+            Self::Epoll => "epoll",
+        }
+    }
+}
+
+/// Runs `f` to completion on a new monoio runtime on this thread: io_uring when available
+/// (monoio probes it), epoll when not or when `force_epoll`. `f` gets the driver in use.
+///
+/// # Errors
+/// The runtime could not be built.
+pub fn run_runtime<F, Fut>(force_epoll: bool, f: F) -> std::io::Result<Fut::Output>
+where
+    F: FnOnce(Driver) -> Fut,
+    Fut: Future,
+{
+    if force_epoll {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()?;
+        return Ok(rt.block_on(f(Driver::Epoll)));
+    }
+    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()?;
+    Ok(match rt {
+        monoio::FusionRuntime::Uring(mut rt) => rt.block_on(f(Driver::IoUring)),
+        monoio::FusionRuntime::Legacy(mut rt) => rt.block_on(f(Driver::Epoll)),
+    })
+}
+
+/// Spawns the core threads serving `listeners`.
+///
+/// # Errors
+/// [`StartError::Thread`].
+pub fn spawn_cores(
+    listeners: Vec<StdListener>,
+    dir: &Arc<Directory>,
+    config: &Arc<Config>,
+    hub: &Arc<Hub>,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let mut threads = Vec::new();
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let (dir, config, hub) = (Arc::clone(dir), Arc::clone(config), Arc::clone(hub));
+        let handle = std::thread::Builder::new()
+            .name(format!("ingress-core-{id}"))
+            .spawn(move || {
+                let force = config.force_epoll;
+                let result = run_runtime(force, |driver| {
+                    tracing::info!(core = id, driver = driver.as_str(), "core started");
+                    run_core(id, listener, dir, config, hub)
+                });
+                if let Err(e) = result {
+                    tracing::error!(core = id, error = %e, "cannot build the runtime");
+                }
+            })
+            .map_err(StartError::Thread)?;
+        threads.push(handle);
+    }
+    Ok(threads)
+}
+
+async fn run_core(
+    id: usize,
+    listener: StdListener,
+    dir: Arc<Directory>,
+    config: Arc<Config>,
+    hub: Arc<Hub>,
+) {
+    // A second descriptor of the same socket: shutting it down on drain makes the kernel stop
+    // accepting at once, even while the runtime still holds the first one.
+    let closer = Socket::from(match listener.try_clone() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(core = id, error = %e, "cannot duplicate the listener");
+            return;
+        }
+    });
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(core = id, error = %e, "cannot register the listener");
+            return;
+        }
+    };
+    let core = Core::new(id, Arc::clone(&dir), Arc::clone(&config), hub);
+    // Housekeeping: adopt new views while idle, sweep the pool, publish counters.
+    monoio::spawn(housekeeping(Rc::clone(&core)));
+    // The cross-thread shutdown signal becomes this core's drain.
+    {
+        let core = Rc::clone(&core);
+        monoio::spawn(async move {
+            core.dir.shutdown().wait().await;
+            core.start_drain();
+        });
+    }
+    loop {
+        let accepted = monoio::select! {
+            biased;
+            () = core.drain_signal() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let open = dir.connections.fetch_add(1, Ordering::Relaxed);
+                if open >= config.max_connections {
+                    dir.connections.fetch_sub(1, Ordering::Relaxed);
+                    tracing::debug!(core = id, "connection limit reached");
+                    drop(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let core = Rc::clone(&core);
+                core.active.set(core.active.get() + 1);
+                monoio::spawn(async move {
+                    crate::proxy::serve_connection(Rc::clone(&core), stream, peer).await;
+                    core.active.set(core.active.get() - 1);
+                    core.dir.connections.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(core = id, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    let _ = closer.shutdown(std::net::Shutdown::Both);
+    drop(closer);
+    drop(listener);
+    let deadline = Instant::now() + config.timeouts.drain;
+    while core.active.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+    core.publish_counters();
+    tracing::info!(core = id, left = core.active.get(), "core drained");
+}
+
+async fn housekeeping(core: Rc<Core>) {
+    let mut tick = 0u32;
+    loop {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+        core.refresh();
+        tick = tick.wrapping_add(1);
+        if tick.is_multiple_of(5) {
+            core.publish_counters();
+        }
+        if tick.is_multiple_of(20) {
+            core.sweep_pool();
+        }
+    }
+}

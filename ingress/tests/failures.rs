@@ -1,0 +1,238 @@
+//! Errors and timeouts: the statuses and texts of SPEC §5, ejection of a dead backend, and
+//! the stale-connection retry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::util::backend::{Action, Backend, ok};
+use crate::util::client::{Conn, get};
+use crate::util::{ingress, ingress_with};
+
+#[test]
+fn no_route_is_404_with_the_seed_text() {
+    let backend = Backend::ok();
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.routes = vec![skr8tr_ingress::route::Route::parse_flag("/api:web").unwrap()];
+    });
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.read(false);
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (404, "No route for this path.")
+    );
+    // The connection stays usable.
+    c.send(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read(false).status, 200);
+    proxy.stop();
+}
+
+#[test]
+fn no_backend_is_503_with_the_seed_text() {
+    let proxy = ingress_with(&[], |_| {});
+    let r = get(proxy.port(), "/");
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (503, "Service not found in Tower")
+    );
+    proxy.stop();
+}
+
+#[test]
+fn refused_upstream_is_502() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = ingress(dead);
+    assert_eq!(get(proxy.port(), "/").status, 502);
+    proxy.stop();
+}
+
+#[test]
+fn upstream_response_timeout_is_504() {
+    let backend = Backend::start(|_| Action::Delay(Duration::from_secs(2), ok("late")));
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.timeouts.response_head = Duration::from_millis(300);
+    });
+    let r = get(proxy.port(), "/");
+    assert_eq!(r.status, 504);
+    proxy.stop();
+}
+
+#[test]
+fn upstream_connect_timeout_is_504() {
+    // A listener that never accepts, its queue filled: further SYNs go unanswered.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    while let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+        fillers.push(s);
+        if fillers.len() > 16 {
+            break;
+        }
+    }
+    let proxy = ingress_with(&[addr], |c| {
+        c.timeouts.connect = Duration::from_millis(200);
+    });
+    let started = std::time::Instant::now();
+    let r = get(proxy.port(), "/");
+    assert_eq!((r.status, r.text().trim()), (504, "Gateway timeout."));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    proxy.stop();
+}
+
+#[test]
+fn malformed_upstream_response_is_502_and_the_connection_discarded() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let n = Arc::clone(&calls);
+    let backend = Backend::start(move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Action::Reply(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok".to_vec(),
+            )
+        } else {
+            Action::Reply(ok("fine"))
+        }
+    });
+    let proxy = ingress(backend.addr);
+    assert_eq!(get(proxy.port(), "/").status, 502);
+    assert_eq!(get(proxy.port(), "/").text(), "fine");
+    assert_eq!(
+        backend.conns.load(Ordering::SeqCst),
+        2,
+        "the bad connection was not reused"
+    );
+    proxy.stop();
+}
+
+#[test]
+fn garbage_upstream_response_is_502() {
+    let backend = Backend::start(|_| Action::ReplyClose(b"NOT HTTP AT ALL\r\n\r\n".to_vec()));
+    let proxy = ingress(backend.addr);
+    assert_eq!(get(proxy.port(), "/").status, 502);
+    proxy.stop();
+}
+
+#[test]
+fn upstream_closing_without_response_is_502() {
+    let backend = Backend::start(|_| Action::Close);
+    let proxy = ingress(backend.addr);
+    assert_eq!(get(proxy.port(), "/").status, 502);
+    proxy.stop();
+}
+
+#[test]
+fn slowloris_gets_408_and_a_close() {
+    let backend = Backend::ok();
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.timeouts.request_head = Duration::from_millis(300);
+    });
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    std::thread::sleep(Duration::from_millis(150));
+    c.send(b"X-A: 1\r\n");
+    let r = c.read(false);
+    assert_eq!(r.status, 408);
+    assert!(c.is_closed());
+    assert!(backend.requests().is_empty());
+    proxy.stop();
+}
+
+#[test]
+fn idle_keep_alive_connection_is_closed() {
+    let backend = Backend::ok();
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.timeouts.keepalive_idle = Duration::from_millis(200);
+    });
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read(false).status, 200);
+    assert!(c.is_closed());
+    proxy.stop();
+}
+
+#[test]
+fn stale_pooled_connection_is_retried_not_502() {
+    // The backend closes connections idle for 100 ms, without saying so; the proxy's pool
+    // keeps them for 4 s, so every second request below meets a stale connection.
+    let backend = Backend::start_with(Some(Duration::from_millis(100)), |_| {
+        Action::Reply(ok("ok"))
+    });
+    let proxy = ingress(backend.addr);
+    let mut c = Conn::open(proxy.port());
+    for _ in 0..6 {
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(c.read(false).status, 200);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(backend.conns.load(Ordering::SeqCst) >= 5);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(proxy.metrics_text().contains("retries_total"));
+    proxy.stop();
+}
+
+#[test]
+fn post_on_stale_connection_is_not_retried_after_writing() {
+    // A non-idempotent request with a body is never sent twice.
+    let backend = Backend::start_with(Some(Duration::from_millis(100)), |_| {
+        Action::Reply(ok("ok"))
+    });
+    let proxy = ingress(backend.addr);
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read(false).status, 200);
+    std::thread::sleep(Duration::from_millis(250));
+    let mut c = Conn::open(proxy.port());
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    let status = c.read(false).status;
+    assert!(status == 200 || status == 502, "{status}");
+    let posts = backend
+        .requests()
+        .iter()
+        .filter(|r| r.head.starts_with("POST"))
+        .count();
+    assert!(posts <= 1, "POST sent {posts} times");
+    proxy.stop();
+}
+
+#[test]
+fn killed_backend_is_ejected_and_no_more_5xx() {
+    let a = Backend::start(|_| Action::Reply(ok("a")));
+    let b = Backend::start(|_| Action::Reply(ok("b")));
+    let proxy = ingress_with(&[a.addr, b.addr], |_| {});
+    let mut c = Conn::open(proxy.port());
+    for _ in 0..10 {
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(c.read(false).status, 200);
+    }
+    a.kill();
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        let mut c = Conn::open(proxy.port());
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        statuses.push(c.read(false).status);
+    }
+    // A request in flight on a pooled connection to the dead backend may fail once; after
+    // that the backend is ejected and every request succeeds.
+    let failures = statuses.iter().filter(|s| **s >= 500).count();
+    assert!(failures <= 1, "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 200), "{statuses:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let metrics = proxy.metrics_text();
+    assert!(
+        !metrics.contains("skr8tr_ingress_ejections_total 0"),
+        "{metrics}"
+    );
+    proxy.stop();
+}
