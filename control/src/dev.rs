@@ -1,7 +1,7 @@
-//! `skr8tr dev`: a whole mesh in one process — Tower, Conductor and one node agent, each on its
-//! own thread and runtime exactly as the separate daemons run — then the given manifests (or the
-//! bundled example service) deployed through the real Conductor, and everything, workloads
-//! included, stopped on Ctrl-C.
+//! `skr8tr dev`: a whole mesh in one process — Tower, Conductor, one node agent and the ingress,
+//! each on its own thread(s) and runtime exactly as the separate daemons run — then the given
+//! manifests (or the bundled example service) deployed through the real Conductor and served
+//! through the ingress, and everything, workloads included, stopped on Ctrl-C.
 //!
 //! Dev mode has no keys, so every daemon listens on loopback only. State lives in a temporary
 //! directory that is removed on exit.
@@ -32,6 +32,8 @@ pub struct DevOptions {
     pub conductor_port: u16,
     pub heartbeat_port: u16,
     pub node_port: u16,
+    /// The ingress's HTTP port (routes `/` to the first app, `/APP` to each app).
+    pub ingress_port: u16,
     /// How long to wait for every replica to become healthy.
     pub ready_timeout: Duration,
     /// Stop right after deploying (for tests and scripts) instead of waiting for Ctrl-C.
@@ -46,6 +48,7 @@ impl Default for DevOptions {
             conductor_port: 7771,
             heartbeat_port: 7770,
             node_port: 7775,
+            ingress_port: 8080,
             ready_timeout: Duration::from_secs(30),
             exit_when_ready: false,
         }
@@ -222,6 +225,30 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
         })?
     };
     let daemons = [node, conductor, tower];
+    // Routes: `/` to the first app, `/APP` to every app.
+    let mut routes = Vec::new();
+    for (i, app) in app_names.iter().enumerate() {
+        let route = skr8tr_ingress::route::Route::parse_flag(&format!("/{app}:{app}"));
+        routes.extend(route.ok());
+        if i == 0 {
+            routes.extend(skr8tr_ingress::route::Route::parse_flag(&format!("/:{app}")).ok());
+        }
+    }
+    let mut ingress_config = skr8tr_ingress::Config::local(routes, Vec::new());
+    ingress_config.listen = lo(options.ingress_port);
+    ingress_config.tower = Some(lo(options.tower_port));
+    let ingress = match skr8tr_ingress::start(ingress_config) {
+        Ok(handle) => handle,
+        Err(e) => {
+            for d in daemons {
+                d.stop();
+            }
+            bail!(
+                "the ingress cannot start on {}: {e}",
+                lo(options.ingress_port)
+            );
+        }
+    };
     let outcome = deploy(&options, &sources, &app_names, started);
     let code = match outcome {
         Ok(()) if options.exit_when_ready => ExitCode::SUCCESS,
@@ -236,6 +263,7 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     };
+    ingress.stop();
     // Node first, so its workloads are deregistered and stopped while the Tower still runs.
     for d in daemons {
         d.stop();
@@ -281,43 +309,58 @@ fn deploy(
         }
     }
     let deadline = Instant::now() + options.ready_timeout;
-    loop {
-        let reply = conductor.request("APPS", false)?;
-        if let Ok(ConductorReply::Apps(list)) = ConductorReply::decode(reply.as_bytes()) {
-            let ready = apps.iter().all(|name| {
-                list.iter()
-                    .any(|a| &a.app == name && a.healthy >= a.desired)
-            });
-            if ready {
-                break;
+    let url_addr = lo(options.ingress_port);
+    let (mut first_200, mut healthy_in) = (None, None);
+    while first_200.is_none() || healthy_in.is_none() {
+        // The first 200 through the ingress: the edge has learnt of a replica from the Tower.
+        if first_200.is_none() && http_status(url_addr, "/") == Some(200) {
+            first_200 = Some(submitted.elapsed());
+        }
+        if healthy_in.is_none() {
+            let reply = conductor.request("APPS", false)?;
+            if let Ok(ConductorReply::Apps(list)) = ConductorReply::decode(reply.as_bytes())
+                && apps.iter().all(|name| {
+                    list.iter()
+                        .any(|a| &a.app == name && a.healthy >= a.desired)
+                })
+            {
+                healthy_in = Some(submitted.elapsed());
             }
         }
         if Instant::now() > deadline {
             bail!(
-                "not every replica became healthy within {:?}; `skr8tr status` and `skr8tr logs APP` tell why",
+                "not every replica became healthy and served through {url_addr} within {:?}; `skr8tr status` and `skr8tr logs APP` tell why",
                 options.ready_timeout
             );
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    let ready_in = submitted.elapsed();
+    let (first_200, healthy_in) = (
+        first_200.unwrap_or_default(),
+        healthy_in.unwrap_or_default(),
+    );
     println!(
-        "skr8tr dev: tower {}, conductor {}, node {} (loopback, dev mode: no keys)",
+        "skr8tr dev: tower {}, conductor {}, node {}, ingress {} (loopback, dev mode: no keys)",
         lo(options.tower_port),
         lo(options.conductor_port),
-        lo(options.node_port)
+        lo(options.node_port),
+        url_addr
     );
     println!(
-        "deployed {} app(s), every replica healthy {} ms after submit ({} ms after start)",
+        "deployed {} app(s): first 200 through the ingress {} ms after submit, every replica healthy after {} ms ({} ms after start)",
         apps.len(),
-        ready_in.as_millis(),
+        first_200.as_millis(),
+        healthy_in.as_millis(),
         started.elapsed().as_millis()
     );
+    println!("\n  curl http://{url_addr}/\n");
     for app in apps {
         if let Ok(reply) = tower.request(&format!("LOOKUP|{app}"), false)
             && let Ok(TowerReply::Lookup { backend, .. }) = TowerReply::decode(reply.as_bytes())
         {
-            println!("  {app}: curl http://{backend}/");
+            println!(
+                "  {app}: curl http://{url_addr}/{app}   (a replica directly: http://{backend}/)"
+            );
         }
     }
     println!("next: skr8tr status · skr8tr logs APP · skr8tr list · skr8tr nodes");
@@ -330,4 +373,19 @@ fn wait_for_interrupt() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(skr8tr_daemon::shutdown_signal())?;
     Ok(())
+}
+
+/// The status code of `GET path` on `addr`, or `None` when there is no HTTP answer.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(head.get(9..12)?).ok()?.parse().ok()
 }

@@ -35,6 +35,7 @@ impl Mesh {
             .unwrap();
         });
         let dir = state.path().join("conductor");
+        let tower_addr = tower.addr();
         let conductor = start(
             "conductor",
             false,
@@ -52,7 +53,7 @@ impl Mesh {
                         launch_grace: Duration::from_secs(3),
                     },
                     exec_timeout: Duration::from_millis(1500),
-                    tower: None,
+                    tower: Some(tower_addr),
                 };
                 run_conductor(driver, cmd, hb, config, async {
                     let _ = stop.await;
@@ -364,4 +365,163 @@ fn logs_of_a_crashed_replica_and_exec_with_its_timeout() {
         slow.starts_with("OK|EXEC|") || slow.starts_with("ERR|TIMEOUT"),
         "{slow}"
     );
+}
+
+/// A keep-alive HTTP client hammering `addr` from `threads` threads until told to stop;
+/// returns (requests, failures, bodies seen).
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(u64, u64, std::collections::BTreeSet<String>)>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, threads: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let (mut ok, mut failed) = (0u64, 0u64);
+                    let mut bodies = std::collections::BTreeSet::new();
+                    let mut conn: Option<std::io::BufReader<TcpStream>> = None;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        if conn.is_none() {
+                            conn = TcpStream::connect(addr).ok().map(std::io::BufReader::new);
+                        }
+                        let Some(c) = conn.as_mut() else {
+                            failed += 1;
+                            continue;
+                        };
+                        match one_request(c) {
+                            Ok((200, body)) => {
+                                ok += 1;
+                                bodies.insert(body);
+                            }
+                            Ok((status, body)) => {
+                                failed += 1;
+                                eprintln!("status {status}: {body}");
+                            }
+                            Err(e) => {
+                                failed += 1;
+                                eprintln!("request failed: {e}");
+                                conn = None;
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    (ok, failed, bodies)
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+
+    fn finish(self) -> (u64, u64, std::collections::BTreeSet<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut total = (0, 0, std::collections::BTreeSet::new());
+        for t in self.threads {
+            let (ok, failed, bodies) = t.join().unwrap();
+            total.0 += ok;
+            total.1 += failed;
+            total.2.extend(bodies);
+        }
+        total
+    }
+}
+
+fn one_request(c: &mut std::io::BufReader<TcpStream>) -> std::io::Result<(u16, String)> {
+    use std::io::BufRead as _;
+    c.get_mut().set_read_timeout(Some(Duration::from_secs(5)))?;
+    c.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: edge\r\n\r\n")?;
+    let mut line = String::new();
+    c.read_line(&mut line)?;
+    let status: u16 = line
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        c.read_line(&mut h)?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    c.read_exact(&mut body)?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[test]
+fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
+    let v1 = example(
+        "api",
+        3,
+        &format!("{health}  env {{\n    VERSION 1\n  }}\n"),
+    );
+    assert!(mesh.submit(&v1).starts_with("OK|SUBMITTED"));
+    let route = skr8tr_ingress::route::Route::parse_flag("/:api").unwrap();
+    let mut config = skr8tr_ingress::Config::local(vec![route], Vec::new());
+    config.tower = Some(mesh.tower.addr());
+    let ingress = skr8tr_ingress::start(config).unwrap();
+    let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
+    eventually(
+        Duration::from_secs(10),
+        "served through the ingress",
+        || {
+            http_get(edge, "/")
+                .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+                .then_some(())
+        },
+    );
+    eventually(Duration::from_secs(10), "3 healthy", || {
+        (mesh
+            .status()
+            .iter()
+            .filter(|r| r.state.keyword() == "healthy")
+            .count()
+            == 3)
+            .then_some(())
+    });
+    let load = Load::start(edge, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let v2 = v1.replace("VERSION 1", "VERSION 2");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&v2);
+    assert_eq!(
+        ask(mesh.cmd(), &format!("ROLLOUT|b64:{b64}")),
+        "OK|ROLLOUT|api"
+    );
+    let mut last = String::new();
+    eventually(Duration::from_secs(30), "rollout complete", || {
+        let st = ask(mesh.cmd(), "ROLLOUT_STATUS|api");
+        if st != last {
+            eprintln!("{:?} {st}", started.elapsed());
+            eprintln!("   tower: {}", ask(mesh.tower.addr(), "LIST"));
+            last = st.clone();
+        }
+        st.starts_with("OK|ROLLOUT_STATUS|api|complete|3|3|")
+            .then_some(())
+    });
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, failed, bodies) = load.finish();
+    ingress.stop();
+    eprintln!("rollout of 3 replicas took {took:?}; {ok} requests, {failed} failed");
+    assert_eq!(failed, 0, "requests failed during the rollout");
+    assert!(ok > 100, "too little load to mean anything: {ok}");
+    assert!(
+        bodies.iter().any(|b| b.contains(".g1.")) && bodies.iter().any(|b| b.contains(".g2.")),
+        "{bodies:?}"
+    );
+    assert!(mesh.status().iter().all(|r| r.generation == 2));
 }

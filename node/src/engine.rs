@@ -57,7 +57,7 @@ impl EngineConfig {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
-            fast_probe: Duration::from_millis(50),
+            fast_probe: Duration::from_millis(10),
             log_poll: Duration::from_millis(100),
             backoff: BackoffPolicy::default(),
             stop_gate_timeout: Duration::from_secs(1),

@@ -97,6 +97,9 @@ pub enum Command {
         /// The node agent's UDP port.
         #[arg(long, default_value_t = 7775)]
         node_port: u16,
+        /// The ingress's HTTP port.
+        #[arg(long, default_value_t = 8080)]
+        ingress_port: u16,
         /// Seconds to wait for every replica to become healthy.
         #[arg(long, default_value_t = 30)]
         ready_timeout_s: u64,
@@ -243,6 +246,7 @@ where
             tower_port,
             conductor_port,
             node_port,
+            ingress_port,
             ready_timeout_s,
             exit_when_ready,
         } => {
@@ -252,6 +256,7 @@ where
                 conductor_port: *conductor_port,
                 heartbeat_port: conductor_port.saturating_sub(1),
                 node_port: *node_port,
+                ingress_port: *ingress_port,
                 ready_timeout: std::time::Duration::from_secs(*ready_timeout_s),
                 exit_when_ready: *exit_when_ready,
             });

@@ -135,6 +135,17 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                     continue;
                 }
             }
+            // A stopped replica the node still lists as ended is gone.
+            Some(rep)
+                if r.phase == ReplicaPhase::Stopping
+                    && matches!(rep.state.as_str(), "exited" | "failed") =>
+            {
+                actions.push(Action::Forget {
+                    replica: r.id.clone(),
+                    reason: ForgetReason::Vanished,
+                });
+                continue;
+            }
             Some(rep) if rep.state == "failed" && r.phase != ReplicaPhase::Stopping => {
                 stopped.insert(r.id.clone());
                 actions.push(Action::Stop {
@@ -157,10 +168,8 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
     let known: HashSet<(&NodeId, &ReplicaId)> = kept.iter().map(|r| (&r.node, &r.id)).collect();
     for node in &live {
         for rep in &node.replicas {
-            if !known.contains(&(&node.id, &rep.id))
-                && rep.state != "stopping"
-                && !stopped.contains(&rep.id)
-            {
+            let running = !matches!(rep.state.as_str(), "stopping" | "exited" | "failed");
+            if !known.contains(&(&node.id, &rep.id)) && running && !stopped.contains(&rep.id) {
                 actions.push(Action::Stop {
                     replica: rep.id.clone(),
                     node: node.id.clone(),

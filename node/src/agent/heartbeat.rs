@@ -39,7 +39,13 @@ pub(super) async fn run(agent: Rc<Agent>, every: Duration) {
     });
     let mut seq: u64 = 0;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = agent.heartbeat_now.notified() => {
+                // Coalesce a burst of events into one heartbeat.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
         seq += 1;
         let replicas = agent.engine.status();
         let stats = agent.engine.node_stats();

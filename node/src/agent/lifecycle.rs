@@ -27,6 +27,9 @@ pub(super) async fn run(agent: Rc<Agent>, mut events: Events) {
     }
 }
 
+/// Longest a stopping replica waits for the edge to drain it before it is signalled anyway.
+const EDGE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+
 fn handle(agent: &Rc<Agent>, event: Event) {
     match event {
         Event::Started {
@@ -38,6 +41,7 @@ fn handle(agent: &Rc<Agent>, event: Event) {
         } => {
             tracing::info!(%replica, %app, pid, ?port, adopted, "replica started");
             agent.ended_at.borrow_mut().remove(&replica);
+            agent.heartbeat_now.notify_one();
         }
         Event::Healthy {
             replica,
@@ -47,7 +51,11 @@ fn handle(agent: &Rc<Agent>, event: Event) {
             tracing::info!(%replica, %app, port, "replica healthy");
             agent.tower.mark_healthy(&replica, &app, port);
             let agent = agent.clone();
-            skr8tr_daemon::spawn(async move { agent.tower.register(&agent, &replica).await });
+            skr8tr_daemon::spawn(async move {
+                agent.tower.register(&agent, &replica).await;
+                // Tell the Conductor now rather than at the next tick (rollouts wait on it).
+                agent.heartbeat_now.notify_one();
+            });
         }
         Event::Healthy {
             replica,
@@ -72,6 +80,11 @@ fn handle(agent: &Rc<Agent>, event: Event) {
             skr8tr_daemon::spawn(async move {
                 if let Some(port) = port {
                     agent.tower.deregister(&agent, &replica, &app, port).await;
+                    // The edge stops routing to it and finishes what is in flight first.
+                    agent
+                        .tower
+                        .wait_drained(&agent, &app, EDGE_DRAIN_LIMIT)
+                        .await;
                 }
                 tracing::info!(%replica, %app, "stopping replica");
                 gate.release();
@@ -96,6 +109,7 @@ fn handle(agent: &Rc<Agent>, event: Event) {
             }
             // A replica that ends before its stop began (a crash during a KILL) wakes the KILL.
             agent.stop_begun(&replica);
+            agent.heartbeat_now.notify_one();
             let died = MeshEvent::Died(Died {
                 node: agent.node.clone(),
                 replica,

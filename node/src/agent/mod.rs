@@ -89,9 +89,10 @@ impl AgentConfig {
     #[must_use]
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         let mut engine = EngineConfig::new(state_dir);
-        // Room for a DEREGISTER with its retries (tower::DEREGISTER_PATIENCE) before the engine
-        // signals a replica whose gate is still closed.
-        engine.stop_gate_timeout = Duration::from_secs(2);
+        // Room for a DEREGISTER with its retries (tower::DEREGISTER_PATIENCE) and the wait for
+        // the edge to drain the replica (lifecycle::EDGE_DRAIN_LIMIT) before the engine signals
+        // a replica whose gate is still closed.
+        engine.stop_gate_timeout = Duration::from_secs(10);
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Self {
             engine,
@@ -146,6 +147,9 @@ pub(crate) struct Agent {
     pub(crate) launching: RefCell<HashMap<ReplicaId, Vec<SocketAddr>>>,
     /// KILL replies waiting for their replica's stop to begin (its gate released).
     pub(crate) stop_waiters: RefCell<HashMap<ReplicaId, Vec<oneshot::Sender<()>>>>,
+    /// Wakes the heartbeat loop for an early heartbeat (a replica started, became healthy or
+    /// ended), so the Conductor learns of it within milliseconds rather than at the next tick.
+    pub(crate) heartbeat_now: tokio::sync::Notify,
     /// When each replica ended for good (for trimming heartbeats: the oldest go first).
     pub(crate) ended_at: RefCell<HashMap<ReplicaId, std::time::Instant>>,
 }
@@ -217,6 +221,7 @@ pub async fn run(
         launching: RefCell::default(),
         stop_waiters: RefCell::default(),
         ended_at: RefCell::default(),
+        heartbeat_now: tokio::sync::Notify::new(),
     });
 
     let lifecycle = skr8tr_daemon::spawn(lifecycle::run(agent.clone(), events));

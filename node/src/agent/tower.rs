@@ -25,11 +25,14 @@ use skr8tr_proto::wire::{Backend, Message, TowerReply, TowerRequest};
 use super::Agent;
 
 /// Retries of a DEREGISTER that holds back a stop: 150 + 300 + 600 ms, within the engine's
-/// stop-gate timeout (2 s, see [`super::AgentConfig::new`]).
+/// stop-gate timeout (10 s, see [`super::AgentConfig::new`]).
 const DEREGISTER_PATIENCE: Patience = Patience {
     attempts: 3,
     first_wait: Duration::from_millis(150),
 };
+
+/// How often a stopping replica's drain at the edge is polled.
+const DRAIN_POLL: Duration = Duration::from_millis(25);
 
 /// The replicas this agent has registered with the Tower.
 #[derive(Debug)]
@@ -122,6 +125,43 @@ impl Registrar {
             .await
         {
             tracing::info!(%replica, %service, %backend, "deregistered");
+        }
+    }
+
+    /// Waits until every edge subscriber of `app`'s service has stopped sending to the replica
+    /// just deregistered: asks the Tower for the service's current version (`DRAINED|svc|0`),
+    /// which includes the removal, then polls that version until all subscribers acknowledged
+    /// it, for at most `limit`. Returns whether the edge is drained (false: gave up).
+    pub(crate) async fn wait_drained(&self, agent: &Agent, app: &AppName, limit: Duration) -> bool {
+        let Ok(service) = ServiceName::new(app.as_str()) else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        let quick = Patience {
+            attempts: 2,
+            first_wait: Duration::from_millis(100),
+        };
+        let mut version = 0;
+        loop {
+            let ask = TowerRequest::Drained {
+                service: service.clone(),
+                version,
+            }
+            .encode();
+            match skr8tr_daemon::call(agent.driver, self.tower, &ask, None, quick).await {
+                Ok(reply) => match TowerReply::decode(reply.as_bytes()) {
+                    Ok(TowerReply::Drained(d)) if d.all() => return true,
+                    Ok(TowerReply::Drained(d)) => version = d.version,
+                    _ => return false,
+                },
+                // No Tower answering: no edge learns from it either; nothing to wait for.
+                Err(_) => return false,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(%service, version, "edge not drained in time; stopping anyway");
+                return false;
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
         }
     }
 
