@@ -492,3 +492,66 @@ fn autoscale_grows_to_max_under_load_and_shrinks_back_to_min() {
     });
     assert!(ask(cmd, "APPS").contains("api:1:"), "{}", ask(cmd, "APPS"));
 }
+
+#[test]
+fn garbage_and_replies_to_both_ports_are_never_answered_and_forged_heartbeats_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, public) = SigningKey::generate().unwrap();
+    let (stranger, _) = SigningKey::generate().unwrap();
+    let state = dir.path().to_path_buf();
+    let c = start("conductor", false, 2, move |driver, mut sockets, stop| async move {
+        let heartbeats = sockets.remove(1);
+        let commands = sockets.remove(0);
+        let config = ConductorConfig {
+            operator_gate: Gate::new(None),
+            mesh_gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
+            mesh_key: None,
+            state_dir: state,
+            timings: Timings::default(),
+            exec_timeout: Duration::from_secs(2),
+            tower: None,
+        };
+        run(driver, commands, heartbeats, config, async {
+            let _ = stop.await;
+        })
+        .await
+        .unwrap();
+    });
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let big = vec![b'x'; 65_000];
+    let garbage: Vec<&[u8]> = vec![
+        b"",
+        b"\xff\xfe\x00",
+        b"SUBMIT",
+        b"SCALE|api|notanumber",
+        b"EVICT|a|b|c",
+        b"LIST|extra",
+        b"OK|PONG|conductor",
+        b"ERR|UNAUTHORIZED",
+        b"HEARTBEAT|n",
+        &big,
+    ];
+    for port in [cmd, hb] {
+        for g in &garbage {
+            let answered = crate::util::ask_within(port, g, Duration::from_millis(100));
+            assert_eq!(answered, None, "{port} answered {:?}", String::from_utf8_lossy(&g[..g.len().min(30)]));
+        }
+    }
+    assert_eq!(ask(cmd, "PING"), "OK|PONG|conductor", "still alive");
+    // Heartbeats: unsigned and forged ones do not make a node; a signed one does.
+    let hb_text = "HEARTBEAT|node-x|5|4000|127.0.0.1|7775|8000|2000|1|";
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(hb_text.as_bytes(), hb).unwrap();
+    let forged = sign_command(&stranger, hb_text, SystemClock::now()).unwrap();
+    sock.send_to(forged.as_bytes(), hb).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ask(cmd, "NODES"), "OK|NODES|0|");
+    let good = sign_command(&mesh, hb_text, SystemClock::now()).unwrap();
+    sock.send_to(good.as_bytes(), hb).unwrap();
+    eventually(Duration::from_secs(3), "the signed heartbeat", || {
+        ask(cmd, "NODES").starts_with("OK|NODES|1|node-x:").then_some(())
+    });
+    // Its replay is refused: a second copy does not refresh anything (no crash either).
+    sock.send_to(good.as_bytes(), hb).unwrap();
+    assert_eq!(ask(cmd, "PING"), "OK|PONG|conductor");
+}

@@ -8,6 +8,7 @@
 mod check;
 mod cli_daemons;
 mod conductor;
+mod dev;
 mod keys;
 mod mesh;
 mod tower;
