@@ -499,24 +499,29 @@ fn garbage_and_replies_to_both_ports_are_never_answered_and_forged_heartbeats_ig
     let (mesh, public) = SigningKey::generate().unwrap();
     let (stranger, _) = SigningKey::generate().unwrap();
     let state = dir.path().to_path_buf();
-    let c = start("conductor", false, 2, move |driver, mut sockets, stop| async move {
-        let heartbeats = sockets.remove(1);
-        let commands = sockets.remove(0);
-        let config = ConductorConfig {
-            operator_gate: Gate::new(None),
-            mesh_gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
-            mesh_key: None,
-            state_dir: state,
-            timings: Timings::default(),
-            exec_timeout: Duration::from_secs(2),
-            tower: None,
-        };
-        run(driver, commands, heartbeats, config, async {
-            let _ = stop.await;
-        })
-        .await
-        .unwrap();
-    });
+    let c = start(
+        "conductor",
+        false,
+        2,
+        move |driver, mut sockets, stop| async move {
+            let heartbeats = sockets.remove(1);
+            let commands = sockets.remove(0);
+            let config = ConductorConfig {
+                operator_gate: Gate::new(None),
+                mesh_gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
+                mesh_key: None,
+                state_dir: state,
+                timings: Timings::default(),
+                exec_timeout: Duration::from_secs(2),
+                tower: None,
+            };
+            run(driver, commands, heartbeats, config, async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        },
+    );
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let big = vec![b'x'; 65_000];
     let garbage: Vec<&[u8]> = vec![
@@ -534,7 +539,12 @@ fn garbage_and_replies_to_both_ports_are_never_answered_and_forged_heartbeats_ig
     for port in [cmd, hb] {
         for g in &garbage {
             let answered = crate::util::ask_within(port, g, Duration::from_millis(100));
-            assert_eq!(answered, None, "{port} answered {:?}", String::from_utf8_lossy(&g[..g.len().min(30)]));
+            assert_eq!(
+                answered,
+                None,
+                "{port} answered {:?}",
+                String::from_utf8_lossy(&g[..g.len().min(30)])
+            );
         }
     }
     assert_eq!(ask(cmd, "PING"), "OK|PONG|conductor", "still alive");
@@ -549,7 +559,9 @@ fn garbage_and_replies_to_both_ports_are_never_answered_and_forged_heartbeats_ig
     let good = sign_command(&mesh, hb_text, SystemClock::now()).unwrap();
     sock.send_to(good.as_bytes(), hb).unwrap();
     eventually(Duration::from_secs(3), "the signed heartbeat", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|node-x:").then_some(())
+        ask(cmd, "NODES")
+            .starts_with("OK|NODES|1|node-x:")
+            .then_some(())
     });
     // Its replay is refused: a second copy does not refresh anything (no crash either).
     sock.send_to(good.as_bytes(), hb).unwrap();

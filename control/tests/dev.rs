@@ -8,8 +8,18 @@ use std::time::{Duration, Instant};
 
 /// Four free UDP ports and one TCP port (bound then released: good enough for a test).
 fn free_ports() -> (u16, u16, u16, u16) {
-    let udp = || std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let udp = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // The heartbeat port is the conductor port minus one: find a free adjacent pair.
     loop {
         let c = udp();
@@ -22,10 +32,13 @@ fn free_ports() -> (u16, u16, u16, u16) {
 fn example_processes() -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(env!("CARGO_BIN_EXE_skr8tr")) && cmdline.contains("example-service") {
+            if cmdline.contains(env!("CARGO_BIN_EXE_skr8tr")) && cmdline.contains("example-service")
+            {
                 out.push(pid);
             }
         }
@@ -37,8 +50,19 @@ fn example_processes() -> Vec<u32> {
 fn dev_serves_the_example_through_the_ingress_and_sigint_stops_everything() {
     let (tower, conductor, node, ingress) = free_ports();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skr8tr"))
-        .args(["dev", "--tower-port", &tower.to_string(), "--conductor-port", &conductor.to_string()])
-        .args(["--node-port", &node.to_string(), "--ingress-port", &ingress.to_string()])
+        .args([
+            "dev",
+            "--tower-port",
+            &tower.to_string(),
+            "--conductor-port",
+            &conductor.to_string(),
+        ])
+        .args([
+            "--node-port",
+            &node.to_string(),
+            "--ingress-port",
+            &ingress.to_string(),
+        ])
         .env("SKR8TR_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -63,11 +87,17 @@ fn dev_serves_the_example_through_the_ingress_and_sigint_stops_everything() {
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    assert!(body.contains("hello from hello replica hello.g1.r"), "{body}");
+    assert!(
+        body.contains("hello from hello replica hello.g1.r"),
+        "{body}"
+    );
     let workloads = example_processes();
     assert_eq!(workloads.len(), 2, "two replicas of the example service");
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
@@ -79,7 +109,13 @@ fn dev_serves_the_example_through_the_ingress_and_sigint_stops_everything() {
     };
     assert!(exit.success(), "{exit:?}");
     for pid in workloads {
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "workload {pid} survived");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "workload {pid} survived"
+        );
     }
-    assert!(TcpStream::connect(("127.0.0.1", ingress)).is_err(), "the ingress still listens");
+    assert!(
+        TcpStream::connect(("127.0.0.1", ingress)).is_err(),
+        "the ingress still listens"
+    );
 }

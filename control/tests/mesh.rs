@@ -14,12 +14,13 @@ use skr8tr_control::tower::server::{TowerConfig, run as run_tower};
 use skr8tr_daemon::Gate;
 use skr8tr_proto::wire::{ConductorReply, Message, TowerReply};
 
-use crate::util::{Running, ask, eventually, start};
+use crate::util::{Running, ask, eventually, start, start_on};
 
 const EXPIRY: Duration = Duration::from_millis(1500);
 
 struct Mesh {
-    tower: Running,
+    tower: Option<Running>,
+    tower_addr: SocketAddr,
     conductor: Running,
     _state: tempfile::TempDir,
 }
@@ -63,7 +64,8 @@ impl Mesh {
             },
         );
         Self {
-            tower,
+            tower_addr: tower.addr(),
+            tower: Some(tower),
             conductor,
             _state: state,
         }
@@ -74,7 +76,7 @@ impl Mesh {
     }
 
     fn node(&self, state_dir: &Path, stop_workloads: bool) -> Running {
-        let (hb, tower) = (self.conductor.addrs[1], self.tower.addr());
+        let (hb, tower) = (self.conductor.addrs[1], self.tower_addr);
         let dir = state_dir.to_path_buf();
         start("node", false, 1, move |driver, mut s, stop| async move {
             let mut config = skr8tr_node::agent::AgentConfig::new(dir);
@@ -111,7 +113,7 @@ impl Mesh {
     }
 
     fn tower_backends(&self, service: &str) -> Vec<SocketAddr> {
-        match TowerReply::decode(ask(self.tower.addr(), "LIST").as_bytes()).unwrap() {
+        match TowerReply::decode(ask(self.tower_addr, "LIST").as_bytes()).unwrap() {
             TowerReply::List(entries) => entries
                 .into_iter()
                 .filter(|e| e.service.as_str() == service)
@@ -176,9 +178,8 @@ fn three_replicas_become_healthy_registered_and_heal_after_kill_9() {
     }
     assert_eq!(seen.len(), 3);
     // LOOKUP round-robins over all three.
-    let looked: std::collections::BTreeSet<String> = (0..3)
-        .map(|_| ask(mesh.tower.addr(), "LOOKUP|api"))
-        .collect();
+    let looked: std::collections::BTreeSet<String> =
+        (0..3).map(|_| ask(mesh.tower_addr, "LOOKUP|api")).collect();
     assert_eq!(looked.len(), 3);
     assert!(ask(mesh.cmd(), "LIST").starts_with("OK|LIST|3|"));
 
@@ -471,7 +472,7 @@ fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request()
     assert!(mesh.submit(&v1).starts_with("OK|SUBMITTED"));
     let route = skr8tr_ingress::route::Route::parse_flag("/:api").unwrap();
     let mut config = skr8tr_ingress::Config::local(vec![route], Vec::new());
-    config.tower = Some(mesh.tower.addr());
+    config.tower = Some(mesh.tower_addr);
     let ingress = skr8tr_ingress::start(config).unwrap();
     let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
     eventually(
@@ -506,7 +507,7 @@ fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request()
         let st = ask(mesh.cmd(), "ROLLOUT_STATUS|api");
         if st != last {
             eprintln!("{:?} {st}", started.elapsed());
-            eprintln!("   tower: {}", ask(mesh.tower.addr(), "LIST"));
+            eprintln!("   tower: {}", ask(mesh.tower_addr, "LIST"));
             last = st.clone();
         }
         st.starts_with("OK|ROLLOUT_STATUS|api|complete|3|3|")
@@ -524,4 +525,68 @@ fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request()
         "{bodies:?}"
     );
     assert!(mesh.status().iter().all(|r| r.generation == 2));
+}
+
+fn tower_at(addr: SocketAddr) -> Running {
+    start_on("tower", false, vec![addr], |_d, mut s, stop| async move {
+        run_tower(s.remove(0), TowerConfig::dev(), async {
+            let _ = stop.await;
+        })
+        .await
+        .unwrap();
+    })
+}
+
+#[test]
+fn the_edge_keeps_routing_while_the_tower_is_down_and_learns_new_replicas_after() {
+    let mut mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
+    assert!(
+        mesh.submit(&example("api", 1, health))
+            .starts_with("OK|SUBMITTED")
+    );
+    let route = skr8tr_ingress::route::Route::parse_flag("/:api").unwrap();
+    let mut config = skr8tr_ingress::Config::local(vec![route], Vec::new());
+    config.tower = Some(mesh.tower_addr);
+    config.watch_lease_s = 2;
+    let ingress = skr8tr_ingress::start(config).unwrap();
+    let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
+    eventually(Duration::from_secs(10), "served", || {
+        http_get(edge, "/")
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+            .then_some(())
+    });
+    // The Tower goes away: the edge keeps its last known backends.
+    drop(mesh.tower.take());
+    for _ in 0..20 {
+        let r = http_get(edge, "/").unwrap_or_default();
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It comes back empty; the node re-registers its replica, a new replica is registered,
+    // and the edge (renewing its WATCH) routes to both.
+    mesh.tower = Some(tower_at(mesh.tower_addr));
+    assert!(ask(mesh.cmd(), "SCALE|api|2").starts_with("OK|SCALED"));
+    let seen = eventually(
+        Duration::from_secs(25),
+        "both replicas through the edge",
+        || {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..20 {
+                if let Some(r) = http_get(edge, "/") {
+                    seen.insert(r.lines().last().unwrap_or_default().to_string());
+                }
+            }
+            (seen.len() == 2).then_some(seen)
+        },
+    );
+    assert!(
+        seen.iter()
+            .all(|b| b.starts_with("hello from api replica api.g1.r")),
+        "{seen:?}"
+    );
+    ingress.stop();
 }

@@ -44,14 +44,31 @@ where
         + 'static,
     Fut: std::future::Future<Output = ()>,
 {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    start_on(name, epoll, vec![any; sockets], serve)
+}
+
+/// [`start`] on given addresses (to restart a daemon where it was).
+pub fn start_on<F, Fut>(
+    name: &'static str,
+    epoll: bool,
+    binds: Vec<SocketAddr>,
+    serve: F,
+) -> Running
+where
+    F: FnOnce(skr8tr_daemon::Driver, Vec<UdpEndpoint>, tokio::sync::oneshot::Receiver<()>) -> Fut
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let (addr_tx, addr_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let thread = std::thread::spawn(move || {
         skr8tr_daemon::run_with(name, epoll, |driver| async move {
             let mut endpoints = Vec::new();
             let mut addrs = Vec::new();
-            for _ in 0..sockets {
-                let ep = UdpEndpoint::bind(driver, "127.0.0.1:0".parse().unwrap()).unwrap();
+            for bind in binds {
+                let ep = UdpEndpoint::bind(driver, bind).unwrap();
                 addrs.push(ep.local_addr().unwrap());
                 endpoints.push(ep);
             }
