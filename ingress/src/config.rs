@@ -51,6 +51,10 @@ pub struct Timeouts {
     pub response_head: Duration,
     /// An idle pooled upstream connection (shorter than typical backends' keep-alive).
     pub upstream_idle: Duration,
+    /// A body that makes no progress (no byte read or written) for this long, either way:
+    /// the exchange is abandoned and both connections closed (a stalled upload or a client
+    /// that stops reading cannot hold a connection forever).
+    pub body_idle: Duration,
     /// The graceful drain on SIGTERM.
     pub drain: Duration,
 }
@@ -63,6 +67,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(2),
             response_head: Duration::from_secs(30),
             upstream_idle: Duration::from_secs(4),
+            body_idle: Duration::from_secs(30),
             drain: Duration::from_secs(10),
         }
     }
@@ -190,6 +195,9 @@ pub struct IngressArgs {
     /// Idle timeout of pooled upstream connections in milliseconds.
     #[arg(long, default_value_t = 4_000)]
     pub upstream_idle_timeout_ms: u64,
+    /// A request or response body that makes no progress for this long (ms) is abandoned.
+    #[arg(long, default_value_t = 30_000)]
+    pub body_idle_timeout_ms: u64,
     /// Graceful drain limit on SIGTERM/SIGINT, in seconds.
     #[arg(long, default_value_t = 10)]
     pub drain_timeout_s: u64,
@@ -239,6 +247,7 @@ impl IngressArgs {
                 connect: Duration::from_millis(self.connect_timeout_ms),
                 response_head: Duration::from_millis(self.response_timeout_ms),
                 upstream_idle: Duration::from_millis(self.upstream_idle_timeout_ms),
+                body_idle: Duration::from_millis(self.body_idle_timeout_ms),
                 drain: Duration::from_secs(self.drain_timeout_s),
             },
             force_epoll: std::env::var_os("SKR8TR_FORCE_EPOLL").is_some_and(|v| v == "1"),

@@ -236,3 +236,38 @@ fn killed_backend_is_ejected_and_no_more_5xx() {
     );
     proxy.stop();
 }
+
+#[test]
+fn a_stalled_request_body_is_abandoned_after_the_body_idle_timeout() {
+    let backend = Backend::ok();
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.timeouts.body_idle = Duration::from_millis(300);
+    });
+    let mut c = Conn::open(proxy.port());
+    // 10 of the 100 announced bytes, then nothing.
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    let started = std::time::Instant::now();
+    assert!(c.is_closed(), "the stalled exchange was kept open");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "closed only after {took:?}");
+    // The proxy is still fine for others.
+    assert_eq!(get(proxy.port(), "/").status, 200);
+    proxy.stop();
+}
+
+#[test]
+fn an_upstream_that_stalls_mid_body_does_not_hold_the_client_forever() {
+    // Announces 1000 bytes, sends 5, then stalls (keeps the connection open).
+    let backend = Backend::start(|_| {
+        Action::Stall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nhello".to_vec())
+    });
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.timeouts.body_idle = Duration::from_millis(300);
+    });
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let started = std::time::Instant::now();
+    assert!(c.is_closed(), "the stalled response was kept open");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    proxy.stop();
+}

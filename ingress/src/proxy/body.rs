@@ -6,6 +6,7 @@
 //! when the receiver reads chunked, re-encoded (extensions and trailers dropped).
 
 use std::io;
+use std::time::Duration;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
@@ -95,6 +96,7 @@ pub async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
     src_buf: &mut Vec<u8>,
     dst: &mut W,
     out: &mut Vec<u8>,
+    idle: Duration,
 ) -> Result<(), RelayError> {
     let mut remaining = match mode {
         BodyMode::Length(n) => n,
@@ -153,18 +155,30 @@ pub async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             }
         };
         if !out.is_empty() {
-            write_all(dst, out).await.map_err(RelayError::Destination)?;
+            match monoio::time::timeout(idle, write_all(dst, out)).await {
+                Ok(r) => r.map_err(RelayError::Destination)?,
+                Err(_) => return Err(RelayError::Destination(stalled())),
+            }
         }
         if done {
             return Ok(());
         }
-        match read_more(src, src_buf).await {
-            Ok(0) if mode == BodyMode::UntilClose => return Ok(()),
-            Ok(0) => return Err(RelayError::SourceClosed),
-            Ok(_) => {}
-            Err(e) => return Err(RelayError::Source(e)),
+        match monoio::time::timeout(idle, read_more(src, src_buf)).await {
+            Ok(Ok(0)) if mode == BodyMode::UntilClose => return Ok(()),
+            Ok(Ok(0)) => return Err(RelayError::SourceClosed),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(RelayError::Source(e)),
+            Err(_) => return Err(RelayError::Source(stalled())),
         }
     }
+}
+
+/// The error a body that made no progress for the idle timeout ends with.
+fn stalled() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "body made no progress within the idle timeout",
+    )
 }
 
 /// Tunnels bytes both ways between `client` and `upstream` until both directions end; each

@@ -412,7 +412,16 @@ async fn forward(
         };
         let mut out = std::mem::take(&mut c.out);
         out.clear();
-        let relayed = relay(mode, &mut c.stream, &mut c.rbuf, &mut up.stream, &mut out).await;
+        let idle = core.config.timeouts.body_idle;
+        let relayed = relay(
+            mode,
+            &mut c.stream,
+            &mut c.rbuf,
+            &mut up.stream,
+            &mut out,
+            idle,
+        )
+        .await;
         c.out = out;
         match relayed {
             Ok(()) => {}
@@ -481,7 +490,15 @@ async fn forward(
                     }
                     return Ok(Forwarded::Upgraded);
                 }
-                return relay_response(c, up, framing, status, reusable).await;
+                return relay_response(
+                    c,
+                    up,
+                    framing,
+                    status,
+                    reusable,
+                    core.config.timeouts.body_idle,
+                )
+                .await;
             }
             Some(Ok((false, _, _, None))) => {
                 // A final response always has a framing; unreachable by construction.
@@ -507,6 +524,7 @@ async fn relay_response(
     framing: http::ClientFraming,
     status: u16,
     reusable: bool,
+    idle: std::time::Duration,
 ) -> Result<Forwarded, Failed> {
     let mode = match framing.body {
         ClientBody::None => None,
@@ -524,7 +542,17 @@ async fn relay_response(
         None => write_all(&mut c.stream, &mut out)
             .await
             .map_err(RelayError::Destination),
-        Some(mode) => relay(mode, &mut up.stream, &mut up.buf, &mut c.stream, &mut out).await,
+        Some(mode) => {
+            relay(
+                mode,
+                &mut up.stream,
+                &mut up.buf,
+                &mut c.stream,
+                &mut out,
+                idle,
+            )
+            .await
+        }
     };
     out.clear();
     c.out = out;

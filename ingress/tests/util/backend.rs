@@ -51,6 +51,8 @@ pub enum Action {
     Echo(Vec<u8>),
     /// Write a `len`-byte body with Content-Length, in 64 KiB writes.
     Big(u64),
+    /// Write these bytes, then hold the connection open, sending nothing, for 10 s.
+    Stall(Vec<u8>),
 }
 
 type Script = dyn Fn(&Seen) -> Action + Send + Sync;
@@ -282,6 +284,11 @@ fn handle(
                 return;
             }
             Action::Close => return,
+            Action::Stall(bytes) => {
+                let _ = s.write_all(&bytes);
+                std::thread::sleep(Duration::from_secs(10));
+                return;
+            }
             Action::Delay(d, bytes) => {
                 std::thread::sleep(d);
                 if s.write_all(&bytes).is_err() {
