@@ -84,12 +84,6 @@ fn stream_upload_and_download(size: u64) {
 }
 
 #[test]
-fn streams_256_mib_both_ways_in_bounded_memory() {
-    stream_upload_and_download(256 * MIB);
-}
-
-#[test]
-#[ignore = "1 GiB each way: run by the bench script or with --ignored (slow in debug builds)"]
 fn streams_1_gib_both_ways_in_bounded_memory() {
     stream_upload_and_download(1024 * MIB);
 }
