@@ -13,10 +13,14 @@ BIN=$ROOT/target/release
 WORK=$(mktemp -d /tmp/skr8tr-cp-XXXXXX)
 PIDS=()
 cleanup() {
+  # The node stops its workloads on SIGTERM (deregister, drain, SIGTERM, SIGKILL): give it time.
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
+  for _ in $(seq 100); do
+    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.1
+  done
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  pkill -f "$WORK" 2>/dev/null || true
+  pkill -f "$BIN/skr8tr example-service" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
