@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use crate::mesh::Host;
 use crate::procs;
 
+/// How long the client waits for a response before counting a socket error.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How much load, on what path.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
@@ -32,16 +35,6 @@ pub struct LoadSpec {
 }
 
 impl LoadSpec {
-    /// The default scenario load: 4 keep-alive connections, 300 req/s of `GET /` in total.
-    #[must_use]
-    pub fn standard() -> Self {
-        Self {
-            threads: 4,
-            rate: 300.0,
-            path: "/".into(),
-        }
-    }
-
     /// A short human description: `300 req/s of GET / on 4 keep-alive connections`.
     #[must_use]
     pub fn describe(&self) -> String {
@@ -165,11 +158,7 @@ impl Load {
                         stats.fail(format!("{e:#}"));
                         return stats;
                     }
-                    let client = Client {
-                        target,
-                        path,
-                        seen,
-                    };
+                    let client = Client { target, path, seen };
                     client.run(&stop, interval, offset, &mut stats);
                     stats
                 })
@@ -237,7 +226,7 @@ impl Client {
                 match TcpStream::connect_timeout(&self.target, Duration::from_secs(2)) {
                     Ok(s) => {
                         let _ = s.set_nodelay(true);
-                        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                        let _ = s.set_read_timeout(Some(TIMEOUT));
                         conn = Some(BufReader::new(s));
                     }
                     Err(e) => {
@@ -266,7 +255,16 @@ impl Client {
                 }
                 Err(e) => {
                     stats.socket_errors += 1;
-                    stats.fail(format!("{e}"));
+                    let what = match e.kind() {
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                            format!(
+                                "no response within {} s (client timeout)",
+                                TIMEOUT.as_secs()
+                            )
+                        }
+                        _ => e.to_string(),
+                    };
+                    stats.fail(what);
                     conn = None;
                 }
             }

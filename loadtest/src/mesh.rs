@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use skr8tr_proto::wire::{
-    AppStatus, ConductorReply, Message as _, NodeEntry, ReplicaStatus, RolloutProgress,
-    TowerReply,
+    AppStatus, ConductorReply, Message as _, NodeEntry, ReplicaStatus, RolloutProgress, TowerReply,
 };
 
 use crate::procs::{self, Proc};
@@ -261,7 +260,9 @@ impl Mesh {
 
     fn spawn(&self, name: &str, host: &Host, bin: &str, args: &[String]) -> anyhow::Result<Proc> {
         let mut cmd = host.command(&self.env.bin(bin));
-        cmd.args(args).env("SKR8TR_LOG", "info");
+        cmd.args(args)
+            .env("SKR8TR_LOG", "info")
+            .env("NO_COLOR", "1");
         Proc::spawn(name, cmd, &self.dir.join(format!("{name}.log")))
     }
 
@@ -271,7 +272,10 @@ impl Mesh {
         };
         let mut a = vec!["--mesh-key".into(), keys.mesh_secret.display().to_string()];
         if with_pubkey {
-            a.extend(["--pubkey".into(), keys.operator_public.display().to_string()]);
+            a.extend([
+                "--pubkey".into(),
+                keys.operator_public.display().to_string(),
+            ]);
         }
         a
     }
@@ -287,7 +291,10 @@ impl Mesh {
         self.tower = Some(p);
         let to = self.layout.tower_addr();
         wait_until(Duration::from_secs(5), "the Tower to answer PING", || {
-            Ok(self.ask(to, "PING").ok().filter(|r| r.starts_with("OK|PONG")))
+            Ok(self
+                .ask(to, "PING")
+                .ok()
+                .filter(|r| r.starts_with("OK|PONG")))
         })?;
         Ok(())
     }
@@ -311,9 +318,11 @@ impl Mesh {
         args.extend(self.key_args(true));
         let p = self.spawn("conductor", &self.layout.control, "skr8tr_sched", &args)?;
         self.conductor = Some(p);
-        wait_until(Duration::from_secs(5), "the Conductor to answer PING", || {
-            Ok(self.conductor_ask("PING").ok())
-        })?;
+        wait_until(
+            Duration::from_secs(5),
+            "the Conductor to answer PING",
+            || Ok(self.conductor_ask("PING").ok()),
+        )?;
         Ok(())
     }
 
@@ -337,7 +346,10 @@ impl Mesh {
             "--node-id".into(),
             node_id(i),
             "--state-dir".into(),
-            self.dir.join(format!("{}-state", node_id(i))).display().to_string(),
+            self.dir
+                .join(format!("{}-state", node_id(i)))
+                .display()
+                .to_string(),
             "--metrics".into(),
             "off".into(),
             "--stop-workloads-on-exit".into(),
@@ -634,7 +646,9 @@ pub fn wait_until<T>(
         }
         if Instant::now() >= deadline {
             match last_err {
-                Some(e) => bail!("timed out after {timeout:?} waiting for {what} (last error: {e:#})"),
+                Some(e) => {
+                    bail!("timed out after {timeout:?} waiting for {what} (last error: {e:#})")
+                }
                 None => bail!("timed out after {timeout:?} waiting for {what}"),
             }
         }

@@ -218,7 +218,6 @@ pub fn reap_workload(pid: u32) {
 /// A child process in a process group of its own, stopped when dropped.
 #[derive(Debug)]
 pub struct Proc {
-    pub name: String,
     child: Child,
     pgid: i32,
 }
@@ -246,22 +245,13 @@ impl Proc {
             .with_context(|| format!("starting {name}: {cmd:?}"))?;
         let pgid = i32::try_from(child.id()).context("pid out of range")?;
         r.groups.push(pgid);
-        Ok(Self {
-            name: name.to_owned(),
-            child,
-            pgid,
-        })
+        Ok(Self { child, pgid })
     }
 
     /// The process id (also its process group id).
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// Whether it is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM to the group, without waiting (see [`Proc::stop`]).

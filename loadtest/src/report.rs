@@ -130,6 +130,8 @@ pub struct RunFacts {
     pub command: String,
     pub load: String,
     pub started_utc: String,
+    /// When the release binaries were built, and whether a source changed since.
+    pub binaries: String,
     pub wall: Duration,
     pub logs: String,
 }
@@ -153,7 +155,10 @@ pub fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split(':').nth(1)))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split(':').nth(1))
+        })
         .map_or("unknown CPU", str::trim)
         .to_owned();
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
@@ -212,9 +217,14 @@ pub fn markdown(repo: &Path, facts: &RunFacts, outcomes: &[Outcome], load_before
     );
     let _ = writeln!(md, "- commit: {}", commit(repo));
     let _ = writeln!(md, "- command: `{}`", facts.command);
+    let _ = writeln!(md, "- release binaries: {}", facts.binaries);
     let _ = writeln!(md, "- load: {}", facts.load);
     let _ = writeln!(md, "- run time: {}", secs(facts.wall));
-    let _ = writeln!(md, "- logs of this run: `{}` (not kept in git)\n", facts.logs);
+    let _ = writeln!(
+        md,
+        "- logs of this run: `{}` (not kept in git)\n",
+        facts.logs
+    );
     let _ = writeln!(
         md,
         "| scenario | requests | non-2xx | socket errors | p50 / p99 | measured | goal | met |"
