@@ -322,6 +322,15 @@ fn replicas_of_a_lost_node_are_rescheduled_on_the_other() {
         (s.len() == 2 && nodes.len() == 1 && s.iter().all(|r| r.pid != 0)).then_some(())
     });
     eprintln!("rescheduled {:?} after the node stopped", started.elapsed());
+    // The lost node's entries leave the Tower at once, not when their TTL runs out.
+    eventually(
+        Duration::from_secs(3),
+        "only live backends in the Tower",
+        || {
+            let b = mesh.tower_backends("api");
+            (b.len() == 2 && b.iter().all(|a| http_get(*a, "/healthz").is_some())).then_some(())
+        },
+    );
 }
 
 #[test]

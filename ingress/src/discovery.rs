@@ -4,7 +4,7 @@
 //! drain polling in one readable loop without a second async runtime in the process.
 //!
 //! ```text
-//! WATCH|svc,…|lease (signed) ──▶ Tower        renewed at half the lease (1 s retry until OK|WATCHING)
+//! WATCH|svc,…|lease (signed) ──▶ Tower        renewed every 2 s (at most half the lease; 1 s retry until OK|WATCHING)
 //! UPDATE|svc|v|n|backends (verified) ──▶ Directory::publish (generation G) ──▶ every core
 //! every core adopted G ──▶ ACK|svc|v|0;   every core drained G ──▶ ACK|svc|v|1 (retried until OK|ACKED)
 //! ```
@@ -25,6 +25,8 @@ use skr8tr_proto::wire::{Message, TowerPush, TowerReply, TowerRequest};
 
 use crate::directory::{Directory, ServiceSet};
 
+/// Longest time between two WATCH renewals (a restarted Tower relearns its watchers).
+const RENEW_EVERY: Duration = Duration::from_secs(2);
 /// How often an unanswered ACK is sent again.
 const ACK_RETRY: Duration = Duration::from_secs(1);
 /// How soon an unanswered WATCH is sent again.
@@ -156,7 +158,10 @@ impl Watcher {
             match TowerReply::decode(bytes) {
                 Ok(TowerReply::Watching { lease_s }) => {
                     self.lease = Duration::from_secs(u64::from(lease_s.max(2)));
-                    self.next_watch = Instant::now() + self.lease / 2;
+                    // Renew often (cheap: one datagram, answered with the current sets), so a
+                    // restarted Tower, which has forgotten its watchers, learns of this
+                    // ingress within RENEW_EVERY rather than half a lease.
+                    self.next_watch = Instant::now() + (self.lease / 2).min(RENEW_EVERY);
                 }
                 Ok(TowerReply::Acked { service, version }) => {
                     if self

@@ -218,6 +218,36 @@ fn reconcile(ctx: &Shared) -> Vec<(AppName, tokio::task::JoinHandle<LaunchOutcom
                 });
                 launches.push((app, handle));
             }
+            Effect::Deregister { app, backend } => {
+                let Some(tower) = ctx.tower else { continue };
+                let Ok(service) = skr8tr_proto::name::ServiceName::new(app.as_str()) else {
+                    continue;
+                };
+                let ctx2 = ctx.clone();
+                skr8tr_daemon::spawn(async move {
+                    let request = skr8tr_proto::wire::TowerRequest::Deregister {
+                        service,
+                        backend: skr8tr_proto::wire::Backend::new(backend.ip(), backend.port()),
+                    }
+                    .encode();
+                    match skr8tr_daemon::call(
+                        ctx2.driver,
+                        tower,
+                        &request,
+                        ctx2.mesh_key.as_ref(),
+                        Patience::DEFAULT,
+                    )
+                    .await
+                    {
+                        Ok(_) => {
+                            tracing::info!(%app, %backend, "deregistered a lost node's replica")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%app, %backend, error = %e, "could not deregister; its TTL will")
+                        }
+                    }
+                });
+            }
             Effect::Kill { to, node, replica } => {
                 let ctx2 = ctx.clone();
                 skr8tr_daemon::spawn(async move {

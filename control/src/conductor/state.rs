@@ -44,6 +44,9 @@ pub enum Effect {
         node: NodeId,
         replica: ReplicaId,
     },
+    /// Remove a lost node's replica from the Tower now instead of waiting for its TTL, so the
+    /// edge stops trying an unreachable backend.
+    Deregister { app: AppName, backend: SocketAddr },
 }
 
 /// Why an app's launches are paused.
@@ -361,6 +364,16 @@ impl State {
                 }
                 Action::Forget { replica, reason } => {
                     tracing::info!(%replica, ?reason, "forgetting replica");
+                    if reason == reconcile::ForgetReason::NodeLost
+                        && let Some(rec) = self.replicas.get(&replica)
+                        && let Some(port) = rec.port
+                        && let Some(node) = self.nodes.get(&rec.node)
+                    {
+                        effects.push(Effect::Deregister {
+                            app: rec.app.clone(),
+                            backend: SocketAddr::new(node.addr, port),
+                        });
+                    }
                     self.replicas.remove(&replica);
                     changes.push(Change::DeleteReplica(replica));
                 }
