@@ -361,3 +361,43 @@ fn static_file_server() {
     assert_eq!(c.read(false).status, 405);
     server.stop();
 }
+
+#[test]
+fn the_admin_listener_serves_metrics_and_healthz_over_http() {
+    use std::io::{Read as _, Write as _};
+    let backend = Backend::ok();
+    let proxy = crate::util::ingress_with(&[backend.addr], |c| {
+        c.admin = Some("127.0.0.1:0".parse().unwrap());
+    });
+    let admin = proxy.admin_addr().expect("admin listener");
+    assert_eq!(crate::util::client::get(proxy.port(), "/").status, 200);
+    let fetch = |path: &str| {
+        let mut s = std::net::TcpStream::connect(admin).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let health = fetch("/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // Counters are published every 250 ms.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let metrics = fetch("/metrics");
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        if metrics.contains("skr8tr_ingress_requests_total") && metrics.contains("2xx") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request counted: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(fetch("/nope").starts_with("HTTP/1.1 404"));
+    proxy.stop();
+}
