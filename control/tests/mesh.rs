@@ -599,3 +599,54 @@ fn the_edge_keeps_routing_while_the_tower_is_down_and_learns_new_replicas_after(
     );
     ingress.stop();
 }
+
+#[test]
+fn a_single_replica_rollout_under_load_leaves_no_gap() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
+    let v1 = example(
+        "solo",
+        1,
+        &format!("{health}  env {{\n    VERSION 1\n  }}\n"),
+    );
+    assert!(mesh.submit(&v1).starts_with("OK|SUBMITTED"));
+    let route = skr8tr_ingress::route::Route::parse_flag("/:solo").unwrap();
+    let mut config = skr8tr_ingress::Config::local(vec![route], Vec::new());
+    config.tower = Some(mesh.tower_addr);
+    let ingress = skr8tr_ingress::start(config).unwrap();
+    let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
+    eventually(Duration::from_secs(10), "served", || {
+        http_get(edge, "/")
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+            .then_some(())
+    });
+    let load = Load::start(edge, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let v2 = v1.replace("VERSION 1", "VERSION 2");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&v2);
+    assert_eq!(
+        ask(mesh.cmd(), &format!("ROLLOUT|b64:{b64}")),
+        "OK|ROLLOUT|solo"
+    );
+    eventually(Duration::from_secs(20), "rollout complete", || {
+        ask(mesh.cmd(), "ROLLOUT_STATUS|solo")
+            .starts_with("OK|ROLLOUT_STATUS|solo|complete|1|1|")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let (ok, failed, bodies) = load.finish();
+    ingress.stop();
+    assert_eq!(
+        failed, 0,
+        "a request failed: the old and new replica did not overlap"
+    );
+    assert!(ok > 50, "{ok}");
+    assert!(
+        bodies.iter().any(|b| b.contains("solo.g1."))
+            && bodies.iter().any(|b| b.contains("solo.g2.")),
+        "{bodies:?}"
+    );
+}
