@@ -75,10 +75,10 @@ struct Args {
     /// Rate of `/cpu?ms=20` requests in the autoscale scenario.
     #[arg(long, default_value_t = 80.0)]
     cpu_rate: f64,
-    /// Where the release binaries are [default: <repository>/target/release].
+    /// Where the release binaries are (default: `<repository>/target/release`).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// The results file [default: <repository>/loadtest/results/scenarios.md].
+    /// The results file (default: `<repository>/loadtest/results/scenarios.md`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
