@@ -32,7 +32,7 @@
 # Knobs (environment): DURATION (10 s), WARMUP (2 s), ROUNDS (1), CONNS ("64 256"),
 # SIZES ("0 1k 16k"), WRK_THREADS (2), CORES (nproc), BASE_PORT (18080: origin, +1 nginx,
 # +2 haproxy, +3 skr8tr), RATE (fixed rate in req/s; default RATE_FRACTION x slowest proxy at
-# 0 B -c64), RATE_FRACTION (0.5), RATE_CONNS (64), RATE_DURATION (10 s), NGINX_UPSTREAM_KEEPALIVE
+# 0 B -c64), RATE_FRACTION (0.5), RATE_CONNS (64), RATE_DURATION (10 s), RATE_ROUNDS (= ROUNDS), NGINX_UPSTREAM_KEEPALIVE
 # (256), PROFILE (1), SKIP_INSTALL (0), SKIP_BUILD (0), OUT (benches/results/ingress-peers.md),
 # KEEP_WORK (0: keep the temp dir with configs and logs), WAIT_QUIET (120 s), WAIT_QUIET_RUN
 # (30 s), WAIT_QUIET_TOTAL (600 s): how long to wait for other builds on the machine to finish.
@@ -53,6 +53,7 @@ RATE=${RATE:-}
 RATE_FRACTION=${RATE_FRACTION:-0.5}
 RATE_CONNS=${RATE_CONNS:-64}
 RATE_DURATION=${RATE_DURATION:-10}
+RATE_ROUNDS=${RATE_ROUNDS:-$ROUNDS}
 # nginx keeps at most this many idle upstream connections per worker. The issue's reference
 # value is 64, but at -c256 each of the 2 workers has ~128 requests in flight, so 64 would make
 # nginx close and reopen upstream connections all the time (the origin's accept counter shows
@@ -376,7 +377,7 @@ PY
   echo -e "wrk_threads\t$WRK_THREADS"
   echo -e "threads\t$CORES"
   echo -e "nginx_upstream_keepalive\t$NGINX_UPSTREAM_KEEPALIVE"
-  echo -e "command\t$(env | grep -E '^(DURATION|WARMUP|ROUNDS|CONNS|SIZES|WRK_THREADS|CORES|BASE_PORT|RATE|RATE_FRACTION|RATE_CONNS|RATE_DURATION|NGINX_UPSTREAM_KEEPALIVE|PROFILE|SKIP_INSTALL|SKIP_BUILD|WAIT_QUIET[A-Z_]*)=' | sort | tr '\n' ' ')bash benches/peer.sh"
+  echo -e "command\t$(env | grep -E '^(DURATION|WARMUP|ROUNDS|CONNS|SIZES|WRK_THREADS|CORES|BASE_PORT|RATE|RATE_FRACTION|RATE_CONNS|RATE_DURATION|RATE_ROUNDS|NGINX_UPSTREAM_KEEPALIVE|PROFILE|SKIP_INSTALL|SKIP_BUILD|WAIT_QUIET[A-Z_]*)=' | sort | tr '\n' ' ')bash benches/peer.sh"
   echo -e "skr8tr_cmd\tskr8tr_ingress ${SKR8TR_CMD[*]:1}"
   echo -e "foreign_at_start\t$(foreign_builds)"
 } >"$RES/meta.tsv"
@@ -413,10 +414,12 @@ fi
 echo -e "rate\t$RATE" >>"$RES/meta.tsv"
 echo -e "rate_conns\t$RATE_CONNS" >>"$RES/meta.tsv"
 echo -e "rate_duration\t$RATE_DURATION" >>"$RES/meta.tsv"
+echo -e "rate_rounds\t$RATE_ROUNDS" >>"$RES/meta.tsv"
 if [ "${RATE:-0}" -gt 0 ]; then
   if have oha; then
     echo -e "rate_tool\toha" >>"$RES/meta.tsv"
     log "fixed rate: $RATE req/s, $RATE_CONNS connections, ${RATE_DURATION}s each (oha --latency-correction)"
+    for rr in $(seq "$RATE_ROUNDS"); do
     for k in $(seq 0 $((${#TARGETS[@]} - 1))); do
       t=${TARGETS[$(((ci + k) % ${#TARGETS[@]}))]}
       url="http://127.0.0.1:${PORT_OF[$t]}/0"
@@ -425,13 +428,13 @@ if [ "${RATE:-0}" -gt 0 ]; then
       fb=$(foreign_builds)
       oha -z "${RATE_DURATION}s" -c "$RATE_CONNS" -q "$RATE" --latency-correction --no-tui \
         --output-format json "$url" >"$WORK/oha.json" 2>"$WORK/oha.err" || true
-      python3 - "$t" "$RATE" "$fb" "$WORK/oha.json" >>"$RES/rate.tsv" <<'PY'
+      python3 - "$t" "$RATE" "$fb" "$WORK/oha.json" "$rr" >>"$RES/rate.tsv" <<'PY'
 import json, sys
-t, rate, fb, path = sys.argv[1:]
+t, rate, fb, path, rr = sys.argv[1:]
 try:
     d = json.load(open(path))
 except Exception as e:  # oha failed: record it
-    print(f"{t}\t{rate}\t0\t0\t0\t0\t0\t0\toha failed: {e}\t{fb}")
+    print(f"{t}\t{rate}\t0\t0\t0\t0\t0\t0\toha failed: {e}\t{fb}\t{rr}")
     sys.exit()
 s, p = d["summary"], d["latencyPercentiles"]
 codes = d.get("statusCodeDistribution", {})
@@ -442,9 +445,11 @@ bad = sum(int(v) for k, v in codes.items() if k != "200") + sum(
     int(v) for k, v in d.get("errorDistribution", {}).items() if "deadline" not in k)
 us = lambda v: int(round((v or 0) * 1e6))
 print("\t".join(str(x) for x in [t, rate, f"{s['requestsPerSec']:.1f}", us(p.get("p50")), us(p.get("p90")),
-      us(p.get("p99")), us(p.get("p99.9")), ok, bad, fb]))
+      us(p.get("p99")), us(p.get("p99.9")), ok, bad, fb, rr]))
 PY
       tail -n 1 "$RES/rate.tsv" | awk -F'\t' '{printf "  %-7s %s req/s asked, %.0f achieved  p50 %d us  p99 %d us  p99.9 %d us  non-200/errors %s\n", $1, $2, $3, $4, $6, $7, $9}' >&2
+    done
+    ci=$((ci + 1))
     done
   else
     echo -e "rate_tool\twrk (per-connection delay; no latency correction)" >>"$RES/meta.tsv"
@@ -452,20 +457,23 @@ PY
     delay_ms=$(awk -v c="$RATE_CONNS" -v r="$RATE" 'BEGIN {printf "%.3f", 1000 * c / r}')
     printf 'function delay() return %s end\n' "$delay_ms" >"$WORK/delay.lua"
     cat "$ROOT/benches/peers/wrk-report.lua" >>"$WORK/delay.lua"
+    for rr in $(seq "$RATE_ROUNDS"); do
     for k in $(seq 0 $((${#TARGETS[@]} - 1))); do
       t=${TARGETS[$(((ci + k) % ${#TARGETS[@]}))]}
       fb=$(foreign_builds)
       line=$(wrk -t"$WRK_THREADS" -c"$RATE_CONNS" -d"${RATE_DURATION}s" -s "$WORK/delay.lua" \
         "http://127.0.0.1:${PORT_OF[$t]}/0" 2>&1 | grep '^WRKRESULT' || true)
-      python3 - "$t" "$RATE" "$fb" "$line" >>"$RES/rate.tsv" <<'PY'
+      python3 - "$t" "$RATE" "$fb" "$line" "$rr" >>"$RES/rate.tsv" <<'PY'
 import sys
-t, rate, fb, line = sys.argv[1:]
+t, rate, fb, line, rr = sys.argv[1:]
 kv = dict(x.split("=", 1) for x in line.split()[1:]) if line else {}
 g = lambda k: kv.get(k, "0")
 errs = sum(int(g(k)) for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
 print("\t".join(str(x) for x in [t, rate, g("rps"), g("p50_us"), g("p90_us"), g("p99_us"), g("max_us"),
-      int(g("requests")) - errs, errs, fb]))
+      int(g("requests")) - errs, errs, fb, rr]))
 PY
+    done
+    ci=$((ci + 1))
     done
   fi
 fi
@@ -544,4 +552,8 @@ done
 # ---------------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
 python3 "$ROOT/benches/peers/report.py" "$RES" "$OUT"
+# The raw rows beside the report, for re-analysis (python3 benches/peers/report.py can be re-run
+# on a directory holding meta.tsv, runs.tsv, rate.tsv, rss.tsv).
+cp "$RES/runs.tsv" "${OUT%.md}-runs.tsv"
+[ -f "$RES/rate.tsv" ] && cp "$RES/rate.tsv" "${OUT%.md}-rate.tsv"
 log "wrote $OUT"

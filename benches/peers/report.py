@@ -144,6 +144,32 @@ for size, conns in order:
 w("")
 headline = "\n".join(lines[-(len(order) + 3):])
 
+# Paired ratios: in each round, skr8tr and its peer ran back to back under the same conditions,
+# so the per-round ratio cancels much of the machine's drift; their spread says how far to
+# trust the medians above.
+if rounds > 1:
+    w("### Spread across rounds")
+    w("")
+    w("Per-round ratios of req/s (skr8tr and the peer measured back to back in the same round), "
+      "listed round by round, then the median; and each target's req/s range over the rounds.")
+    w("")
+    w("| body | conns | skr8tr/nginx per round | median | skr8tr/haproxy per round | median | "
+      "nginx req/s min–max | haproxy min–max | skr8tr min–max |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for size, conns in order:
+        per = {t: {r["round"]: r["rps"] for r in groups.get((size, conns, t), [])} for t in TARGETS}
+        cells = []
+        for peer in ("nginx", "haproxy"):
+            rs = [per["skr8tr"][k] / per[peer][k] for k in sorted(per["skr8tr"]) if per[peer].get(k)]
+            cells.append(", ".join(f"{v:.2f}" for v in rs) if rs else "–")
+            cells.append(f"**{sorted(rs)[(len(rs) - 1) // 2]:.2f}**" if rs else "–")
+        rng = []
+        for t in PROXIES:
+            v = sorted(per[t].values())
+            rng.append(f"{krps(v[0])}–{krps(v[-1])}" if v else "–")
+        w(f"| {SIZE_LABEL.get(size, size)} | {conns} | " + " | ".join(cells) + " | " + " | ".join(rng) + " |")
+    w("")
+
 # -- details ----------------------------------------------------------------------------------
 w("### Per-run details")
 w("")
@@ -175,17 +201,35 @@ if rate_rows:
       "after a warm-up. oha's `--latency-correction` counts latency from when each request was due, not "
       "when it was sent (no coordinated omission). Goal (SPEC §6): skr8tr p99 ≤ nginx p99.")
     w("")
-    w("| target | asked req/s | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | ok | non-200 / errors | builds |")
-    w("|" + "---|" * 10)
-    p99 = {}
+    rr_n = int(meta.get("rate_rounds", "1") or 1)
+    if rr_n > 1:
+        w(f"{rr_n} rounds, targets interleaved; the row shows the round with the median p99, then every "
+          "round's p99.")
+        w("")
+    by_t = defaultdict(list)
     for row in rate_rows:
-        t, asked, got, p50, p90, p99v, p999, ok, bad, fb = (row + [""] * 10)[:10]
+        row = (row + [""] * 11)[:11]
         try:
-            p99[t] = int(p99v)
-            w(f"| {t} | {asked} | {float(got):.0f} | {ms(int(p50))} | {ms(int(p90))} | {ms(int(p99v))} | "
-              f"{ms(int(p999))} | {ok} | {bad} | {fb} |")
+            by_t[row[0]].append({"asked": row[1], "got": float(row[2]), "p50": int(row[3]), "p90": int(row[4]),
+                                 "p99": int(row[5]), "p999": int(row[6]), "ok": row[7], "bad": row[8],
+                                 "fb": row[9]})
         except ValueError:
-            w(f"| {t} | {asked} | – | – | – | – | – | – | {bad} | {fb} |")
+            by_t[row[0]].append({"failed": row[8]})
+    w("| target | asked req/s | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | ok | non-200 / errors | "
+      "p99 ms per round | builds |")
+    w("|" + "---|" * 11)
+    p99 = {}
+    for t in TARGETS:
+        rs = [r for r in by_t.get(t, []) if "failed" not in r]
+        if not rs:
+            if t in by_t:
+                w(f"| {t} | – | – | – | – | – | – | – | {by_t[t][0].get('failed', '')} | – | – |")
+            continue
+        m = sorted(rs, key=lambda r: r["p99"])[(len(rs) - 1) // 2]
+        p99[t] = m["p99"]
+        w(f"| {t} | {m['asked']} | {m['got']:.0f} | {ms(m['p50'])} | {ms(m['p90'])} | {ms(m['p99'])} | "
+          f"{ms(m['p999'])} | {sum(int(r['ok']) for r in rs)} | {sum(int(r['bad']) for r in rs)} | "
+          f"{', '.join(ms(r['p99']) for r in rs)} | {max(int(r['fb'] or 0) for r in rs)} |")
     w("")
     if p99.get("skr8tr") and p99.get("nginx"):
         w(f"skr8tr p99 / nginx p99 = **{p99['skr8tr'] / p99['nginx']:.2f}** (goal ≤ 1.00); "
@@ -211,22 +255,30 @@ w("")
 # -- CPU cost -------------------------------------------------------------------------------------
 w("## CPU per request")
 w("")
-w("Proxy CPU time per request (user + kernel, µs) in the measured runs (median-req/s run of each "
-  "configuration), from /proc utime/stime. This is the number that decides req/s when everything shares "
-  "the cores.")
+w("Proxy CPU time per request (user + kernel, µs) in the measured runs, from /proc utime/stime "
+  "(median over the rounds of each figure). This is the number that decides req/s when everything "
+  "shares the cores, and it is steadier than req/s on a noisy machine.")
 w("")
-w("| body | conns | " + " | ".join(f"{p} user/sys µs" for p in PROXIES) + " |")
-w("|" + "---|" * (2 + len(PROXIES)))
+w("| body | conns | " + " | ".join(f"{p} µs (user / sys)" for p in PROXIES) + " | skr8tr/nginx | skr8tr/haproxy |")
+w("|" + "---|" * (4 + len(PROXIES)))
 for size, conns in order:
     cells = []
     for p in PROXIES:
-        r = median_run((size, conns, p))
-        if not r or not r["rps"]:
+        rs = groups.get((size, conns, p), [])
+        if not rs:
             cells.append("–")
             continue
-        u, s = r["user_us"], r["sys_us"]
-        cells.append(f"{u + s:.1f} ({u:.1f} / {s:.1f})")
-    w(f"| {SIZE_LABEL.get(size, size)} | {conns} | " + " | ".join(cells) + " |")
+        med = lambda xs: sorted(xs)[(len(xs) - 1) // 2]
+        u, s = med([r["user_us"] for r in rs]), med([r["sys_us"] for r in rs])
+        tot = med([r["user_us"] + r["sys_us"] for r in rs])
+        cells.append(f"{tot:.1f} ({u:.1f} / {s:.1f})")
+    tots = {}
+    for p in PROXIES:
+        rs = groups.get((size, conns, p), [])
+        if rs:
+            tots[p] = sorted(r["user_us"] + r["sys_us"] for r in rs)[(len(rs) - 1) // 2]
+    cr = [f"{tots['skr8tr'] / tots[p]:.2f}" if tots.get("skr8tr") and tots.get(p) else "–" for p in ("nginx", "haproxy")]
+    w(f"| {SIZE_LABEL.get(size, size)} | {conns} | " + " | ".join(cells) + " | " + " | ".join(cr) + " |")
 w("")
 
 # -- profile --------------------------------------------------------------------------------------
