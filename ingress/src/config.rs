@@ -36,6 +36,9 @@ pub enum ConfigError {
     /// Nothing to route to.
     #[error("no routes: give --route PREFIX:SERVICE or --routes-file")]
     NoRoutes,
+    /// The certificate or key for TLS.
+    #[error("invalid TLS configuration")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The ingress's timeouts (SPEC §5).
@@ -100,8 +103,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Use the epoll driver even where io_uring works.
     pub force_epoll: bool,
-    /// `X-Forwarded-Proto` value.
+    /// `X-Forwarded-Proto` value (`https` when the listener terminates TLS).
     pub proto: &'static str,
+    /// Terminate TLS on the listener with this certificate and key (re-read on reload).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Config {
@@ -123,7 +128,14 @@ impl Config {
             timeouts: Timeouts::default(),
             force_epoll: std::env::var_os("SKR8TR_FORCE_EPOLL").is_some_and(|v| v == "1"),
             proto: "http",
+            tls: None,
         }
+    }
+
+    /// Terminates TLS with `files` on the listener (and says `https` in `X-Forwarded-Proto`).
+    pub fn enable_tls(&mut self, files: crate::tls::TlsFiles) {
+        self.proto = "https";
+        self.tls = Some(files);
     }
 
     /// The route table from the flags and the routes file.
@@ -201,6 +213,12 @@ pub struct IngressArgs {
     /// Graceful drain limit on SIGTERM/SIGINT, in seconds.
     #[arg(long, default_value_t = 10)]
     pub drain_timeout_s: u64,
+    /// Terminate TLS on the listener: PEM certificate chain (leaf first); re-read on SIGHUP.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); re-read on SIGHUP.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl IngressArgs {
@@ -230,7 +248,7 @@ impl IngressArgs {
             "off" | "none" | "" => None,
             a => Some(parse_addr(a, IpAddr::V4(Ipv4Addr::LOCALHOST), None)?),
         };
-        let config = Config {
+        let mut config = Config {
             listen: parse_listen(&self.listen)?,
             threads,
             routes,
@@ -252,8 +270,14 @@ impl IngressArgs {
             },
             force_epoll: std::env::var_os("SKR8TR_FORCE_EPOLL").is_some_and(|v| v == "1"),
             proto: "http",
+            tls: None,
         };
         config.route_table()?;
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            let files = crate::tls::TlsFiles { cert, key };
+            crate::tls::load(&files)?;
+            config.enable_tls(files);
+        }
         Ok(config)
     }
 }

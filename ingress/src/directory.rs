@@ -40,6 +40,8 @@ pub struct View {
     pub routes: Arc<RouteTable>,
     /// Service name → backends.
     pub services: HashMap<String, Arc<ServiceSet>>,
+    /// The TLS configuration of new client connections, when the listener terminates TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl View {

@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod route;
 pub mod serve;
 pub mod server;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,10 +70,12 @@ pub fn start(config: Config) -> Result<IngressHandle, StartError> {
             set.backends.push(*addr);
         }
     }
+    let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let view = View {
         generation: 0,
         routes: Arc::new(routes),
         services: sets.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+        tls,
     };
     let threads = config.threads.max(1);
     let dir = Arc::new(Directory::new(threads, view));
@@ -110,7 +113,7 @@ pub fn start(config: Config) -> Result<IngressHandle, StartError> {
     }
     let config = Arc::new(config);
     let cores = server::spawn_cores(listeners, &dir, &config, &hub)?;
-    tracing::info!(listen = %local_addr, threads, admin = ?admin_addr, "ingress started");
+    tracing::info!(listen = %local_addr, threads, admin = ?admin_addr, tls = config.tls.is_some(), "ingress started");
     Ok(IngressHandle {
         local_addr,
         admin_addr,
@@ -158,6 +161,22 @@ impl IngressHandle {
         self.dir.publish(move |view| view.routes = routes);
         tracing::info!(routes = n, "routes reloaded");
         Ok(())
+    }
+
+    /// Re-reads the TLS certificate and key (when the listener terminates TLS) and publishes
+    /// them to every core: new connections get the new certificate, open ones keep theirs. A
+    /// bad pair keeps the old one. Returns whether TLS is configured.
+    ///
+    /// # Errors
+    /// The [`tls::TlsError`] of the new files (which were not applied).
+    pub fn reload_tls(&self) -> Result<bool, tls::TlsError> {
+        let Some(files) = &self.config.tls else {
+            return Ok(false);
+        };
+        let tls = tls::load(files)?;
+        self.dir.publish(move |view| view.tls = Some(tls));
+        tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
+        Ok(true)
     }
 
     /// Replaces the backends of `service` (as a Tower UPDATE would; for embedding and tests).

@@ -50,6 +50,8 @@ pub struct CoreCounters {
     pub ejections: u64,
     /// Requests answered with an error by the proxy itself.
     pub proxy_errors: u64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: u64,
 }
 
 impl CoreCounters {
@@ -88,6 +90,7 @@ impl CoreCounters {
         self.retries += other.retries;
         self.ejections += other.ejections;
         self.proxy_errors += other.proxy_errors;
+        self.tls_handshake_failures += other.tls_handshake_failures;
     }
 }
 
@@ -204,6 +207,11 @@ impl Collector for Hub {
                 "proxy_errors",
                 "Requests answered with an error by the proxy",
                 t.proxy_errors,
+            ),
+            (
+                "tls_handshake_failures",
+                "TLS handshakes that failed or timed out",
+                t.tls_handshake_failures,
             ),
         ];
         for (name, help, value) in counters {

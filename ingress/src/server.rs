@@ -50,6 +50,9 @@ pub enum StartError {
     /// The mesh key.
     #[error("cannot load the mesh key")]
     MeshKey(#[source] skr8tr_proto::auth::KeyError),
+    /// The TLS certificate or key.
+    #[error("cannot load the TLS certificate")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Binds a `SO_REUSEPORT` TCP listener (non-blocking, backlog [`BACKLOG`]).
@@ -212,8 +215,14 @@ async fn run_core(
                 let _ = stream.set_nodelay(true);
                 let core = Rc::clone(&core);
                 core.active.set(core.active.get() + 1);
+                let tls = core.with_view(|view| view.tls.clone());
                 monoio::spawn(async move {
-                    crate::proxy::serve_connection(Rc::clone(&core), stream, peer).await;
+                    match tls {
+                        None => {
+                            crate::proxy::serve_connection(Rc::clone(&core), stream, peer).await
+                        }
+                        Some(tls) => serve_tls(&core, stream, peer, tls).await,
+                    }
                     core.active.set(core.active.get() - 1);
                     core.dir.connections.fetch_sub(1, Ordering::Relaxed);
                 });
@@ -233,6 +242,28 @@ async fn run_core(
     }
     core.publish_counters();
     tracing::info!(core = id, left = core.active.get(), "core drained");
+}
+
+/// Runs the TLS handshake (bounded by the request-head timeout, so a silent client cannot hold
+/// the connection), then serves the connection as any other.
+async fn serve_tls(
+    core: &Rc<Core>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+) {
+    let limit = core.config.timeouts.request_head;
+    match monoio::time::timeout(limit, crate::tls::accept(stream, tls)).await {
+        Ok(Ok(conn)) => crate::proxy::serve_connection(Rc::clone(core), conn, peer).await,
+        Ok(Err(e)) => {
+            core.counters.borrow_mut().tls_handshake_failures += 1;
+            tracing::debug!(core = core.id, %peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            core.counters.borrow_mut().tls_handshake_failures += 1;
+            tracing::debug!(core = core.id, %peer, "TLS handshake timed out");
+        }
+    }
 }
 
 async fn housekeeping(core: Rc<Core>) {

@@ -11,3 +11,4 @@ mod failures;
 mod operations;
 mod rejections;
 mod semantics;
+mod tls;

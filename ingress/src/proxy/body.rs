@@ -9,7 +9,9 @@ use std::io;
 use std::time::Duration;
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable,
+};
 use monoio::net::TcpStream;
 
 use crate::http::{CHUNK_END, ChunkedDecoder, HttpError, LAST_CHUNK, encode_chunk_header};
@@ -59,6 +61,78 @@ pub async fn write_all_keep<S: AsyncWriteRent>(s: &mut S, buf: &mut Vec<u8>) -> 
     res.map(|_| ())
 }
 
+/// A byte stream the proxy reads with `Vec` buffers: a TCP stream or its read half (through
+/// [`read_more`]), or a TLS connection or its read half (`crate::tls`).
+#[allow(
+    async_fn_in_trait,
+    reason = "the proxy runs on thread-per-core runtimes: its futures are never sent"
+)]
+pub trait Source {
+    /// Reads once, appending to `buf`; returns the byte count (0: end of stream).
+    ///
+    /// # Errors
+    /// The read's I/O error (for TLS, also a protocol error as `InvalidData`).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped mid-read, the stream must not be read again.
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
+}
+
+/// A byte stream the proxy writes with `Vec` buffers.
+#[allow(
+    async_fn_in_trait,
+    reason = "the proxy runs on thread-per-core runtimes: its futures are never sent"
+)]
+pub trait Sink {
+    /// Writes all of `buf` and clears it (keeping its capacity).
+    ///
+    /// # Errors
+    /// The write's I/O error.
+    async fn write_buf(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+
+    /// Ends the writing direction (TCP FIN; for TLS, close_notify first).
+    ///
+    /// # Errors
+    /// The write's I/O error.
+    async fn close_write(&mut self) -> io::Result<()>;
+}
+
+/// A client connection: read and written in turn, and split in two for a tunnel.
+pub trait Duplex: Source + Sink {
+    /// The reading half.
+    type Reader: Source;
+    /// The writing half.
+    type Writer: Sink;
+
+    /// Splits the connection so both directions can be relayed at once.
+    fn into_halves(self) -> (Self::Reader, Self::Writer);
+}
+
+impl<S: AsyncReadRent> Source for S {
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        read_more(self, buf).await
+    }
+}
+
+impl<S: AsyncWriteRent> Sink for S {
+    async fn write_buf(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        write_all(self, buf).await
+    }
+
+    async fn close_write(&mut self) -> io::Result<()> {
+        self.shutdown().await
+    }
+}
+
+impl Duplex for TcpStream {
+    type Reader = OwnedReadHalf<TcpStream>;
+    type Writer = OwnedWriteHalf<TcpStream>;
+
+    fn into_halves(self) -> (Self::Reader, Self::Writer) {
+        self.into_split()
+    }
+}
+
 /// How a relayed body is delimited, and how it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyMode {
@@ -90,7 +164,7 @@ pub enum RelayError {
 /// # Errors
 /// See [`RelayError`]; `out` is written before any read, so the head goes out even when the
 /// body then fails.
-pub async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
+pub async fn relay<R: Source, W: Sink>(
     mode: BodyMode,
     src: &mut R,
     src_buf: &mut Vec<u8>,
@@ -155,7 +229,7 @@ pub async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
             }
         };
         if !out.is_empty() {
-            match monoio::time::timeout(idle, write_all(dst, out)).await {
+            match monoio::time::timeout(idle, dst.write_buf(out)).await {
                 Ok(r) => r.map_err(RelayError::Destination)?,
                 Err(_) => return Err(RelayError::Destination(stalled())),
             }
@@ -163,7 +237,7 @@ pub async fn relay<R: AsyncReadRent, W: AsyncWriteRent>(
         if done {
             return Ok(());
         }
-        match monoio::time::timeout(idle, read_more(src, src_buf)).await {
+        match monoio::time::timeout(idle, src.read_more(src_buf)).await {
             Ok(Ok(0)) if mode == BodyMode::UntilClose => return Ok(()),
             Ok(Ok(0)) => return Err(RelayError::SourceClosed),
             Ok(Ok(_)) => {}
@@ -183,23 +257,23 @@ fn stalled() -> io::Error {
 
 /// Tunnels bytes both ways between `client` and `upstream` until both directions end; each
 /// direction's end is passed on as a write shutdown.
-pub async fn tunnel(client: TcpStream, upstream: TcpStream) {
-    let (mut cr, mut cw) = client.into_split();
-    let (mut ur, mut uw) = upstream.into_split();
+pub async fn tunnel<C: Duplex>(client: C, upstream: TcpStream) {
+    let (mut cr, mut cw) = client.into_halves();
+    let (mut ur, mut uw) = upstream.into_halves();
     monoio::join!(pipe(&mut cr, &mut uw), pipe(&mut ur, &mut cw));
 }
 
-async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(r: &mut R, w: &mut W) {
+async fn pipe<R: Source, W: Sink>(r: &mut R, w: &mut W) {
     let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
-        match read_more(r, &mut buf).await {
+        match r.read_more(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {
-                if write_all(w, &mut buf).await.is_err() {
+                if w.write_buf(&mut buf).await.is_err() {
                     break;
                 }
             }
         }
     }
-    let _ = w.shutdown().await;
+    let _ = w.close_write().await;
 }

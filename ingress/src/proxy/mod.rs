@@ -22,16 +22,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio::io::AsyncWriteRent;
-use monoio::net::TcpStream;
-
 use crate::core::Core;
 use crate::error::{ErrorKind, ErrorResponse, ProxyError};
 use crate::http::{
     self, ClientBody, Forwarding, Framing, HttpError, MAX_HEADERS, parse_request, parse_response,
     write_error, write_request, write_response,
 };
-use body::{BodyMode, RelayError, read_more, relay, write_all};
+use body::{BodyMode, Duplex, RelayError, read_more, relay, write_all};
 use upstream::UpConn;
 
 /// Read buffer size of a client connection.
@@ -59,8 +56,8 @@ impl ReqInfo {
 }
 
 /// A client connection's buffers, reused for every request on it.
-struct Client {
-    stream: TcpStream,
+struct Client<S> {
+    stream: S,
     rbuf: Vec<u8>,
     out: Vec<u8>,
     up_head: Vec<u8>,
@@ -104,7 +101,7 @@ impl From<ProxyError> for Failed {
 }
 
 /// Serves one accepted client connection until it closes, fails, or the core drains.
-pub async fn serve_connection(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: SocketAddr) {
     let client_ip = peer.ip().to_canonical().to_string();
     let mut c = Client {
         stream,
@@ -129,7 +126,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream, peer: SocketAdd
             };
             let read = monoio::select! {
                 biased;
-                r = monoio::time::timeout(wait, read_more(&mut c.stream, &mut c.rbuf)) => r,
+                r = monoio::time::timeout(wait, c.stream.read_more(&mut c.rbuf)) => r,
                 () = core.drain_signal() => return,
             };
             match read {
@@ -182,7 +179,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream, peer: SocketAdd
                         .timeouts
                         .request_head
                         .saturating_sub(head_start.elapsed());
-                    match monoio::time::timeout(left, read_more(&mut c.stream, &mut c.rbuf)).await {
+                    match monoio::time::timeout(left, c.stream.read_more(&mut c.rbuf)).await {
                         Ok(Ok(n)) if n > 0 => {}
                         Ok(_) => return,
                         Err(_) => {
@@ -301,9 +298,9 @@ fn plan(
 }
 
 /// Forwards one request and relays its response.
-async fn exchange(
+async fn exchange<S: Duplex>(
     core: &Rc<Core>,
-    c: &mut Client,
+    c: &mut Client<S>,
     info: ReqInfo,
     first: SocketAddr,
 ) -> Result<Outcome, Failed> {
@@ -380,9 +377,9 @@ async fn exchange(
 
 /// Sends the request on `up` and relays the response. Returns the outcome and whether `up`
 /// can be pooled.
-async fn forward(
+async fn forward<S: Duplex>(
     core: &Core,
-    c: &mut Client,
+    c: &mut Client<S>,
     info: &ReqInfo,
     up: &mut UpConn,
     reused: bool,
@@ -402,7 +399,7 @@ async fn forward(
         if info.expect_continue {
             c.out.clear();
             c.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            if write_all(&mut c.stream, &mut c.out).await.is_err() {
+            if c.stream.write_buf(&mut c.out).await.is_err() {
                 return Err(ProxyError::new(ErrorKind::ClientIo).into());
             }
         }
@@ -470,7 +467,7 @@ async fn forward(
                 // Interim: forward it (100 was dropped: the proxy answered Expect itself).
                 if !c.out.is_empty()
                     && info.minor == 1
-                    && write_all(&mut c.stream, &mut c.out).await.is_err()
+                    && c.stream.write_buf(&mut c.out).await.is_err()
                 {
                     return Err(ProxyError::new(ErrorKind::ClientIo).into());
                 }
@@ -485,7 +482,7 @@ async fn forward(
                     }
                     c.out.extend_from_slice(&up.buf);
                     up.buf.clear();
-                    if write_all(&mut c.stream, &mut c.out).await.is_err() {
+                    if c.stream.write_buf(&mut c.out).await.is_err() {
                         return Err(ProxyError::new(ErrorKind::ClientIo).into());
                     }
                     return Ok(Forwarded::Upgraded);
@@ -518,8 +515,8 @@ async fn forward(
 }
 
 /// Writes the response head (in `c.out`) and relays the body to the client.
-async fn relay_response(
-    c: &mut Client,
+async fn relay_response<S: Duplex>(
+    c: &mut Client<S>,
     up: &mut UpConn,
     framing: http::ClientFraming,
     status: u16,
@@ -539,7 +536,9 @@ async fn relay_response(
     };
     let mut out = std::mem::take(&mut c.out);
     let relayed = match mode {
-        None => write_all(&mut c.stream, &mut out)
+        None => c
+            .stream
+            .write_buf(&mut out)
             .await
             .map_err(RelayError::Destination),
         Some(mode) => {
@@ -572,9 +571,9 @@ async fn relay_response(
 
 /// Writes the error response for `error` (unless the client is gone); returns its status (0:
 /// none sent). `head_only` omits the body (HEAD requests).
-async fn respond_error(
+async fn respond_error<S: Duplex>(
     core: &Core,
-    c: &mut Client,
+    c: &mut Client<S>,
     error: ProxyError,
     close: bool,
     head_only: bool,
@@ -590,7 +589,7 @@ async fn respond_error(
     tracing::debug!(core = core.id, ?error, status, "request failed");
     c.out.clear();
     write_error(&mut c.out, status, text, close || must_close, head_only);
-    let _ = write_all(&mut c.stream, &mut c.out).await;
+    let _ = c.stream.write_buf(&mut c.out).await;
     status
 }
 
@@ -605,14 +604,14 @@ fn record(core: &Core, route: &str, status: u16, started: Instant) {
 
 /// Closes after an error without resetting the connection under the response: shut down
 /// writing, then read and discard what the client still sends, briefly.
-async fn linger_close(mut stream: TcpStream) {
-    let _ = stream.shutdown().await;
+async fn linger_close<S: Duplex>(mut stream: S) {
+    let _ = stream.close_write().await;
     let mut buf = Vec::with_capacity(body::READ_CHUNK);
     let deadline = Instant::now() + Duration::from_millis(500);
     let mut total = 0usize;
     while total < 256 * 1024 {
         let left = deadline.saturating_duration_since(Instant::now());
-        match monoio::time::timeout(left, read_more(&mut stream, &mut buf)).await {
+        match monoio::time::timeout(left, stream.read_more(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {
                 total += n;
                 buf.clear();

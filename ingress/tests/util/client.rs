@@ -27,9 +27,9 @@ impl Resp {
     }
 }
 
-/// A client connection with its read buffer.
-pub struct Conn {
-    pub s: TcpStream,
+/// A client connection with its read buffer (plain TCP, or TLS: see `util::tls`).
+pub struct Conn<S = TcpStream> {
+    pub s: S,
     buf: Vec<u8>,
 }
 
@@ -38,6 +38,31 @@ impl Conn {
     pub fn open(port: u16) -> Self {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Self::over(s)
+    }
+
+    /// Whether the server closed the connection (EOF within the read timeout).
+    pub fn is_closed(&mut self) -> bool {
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut tmp = [0u8; 1024];
+        loop {
+            match self.s.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return e.kind() != std::io::ErrorKind::WouldBlock
+                        && e.kind() != std::io::ErrorKind::TimedOut;
+                }
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Conn<S> {
+    /// A client over an established stream.
+    pub fn over(s: S) -> Self {
         Self { s, buf: Vec::new() }
     }
 
@@ -127,24 +152,6 @@ impl Conn {
         while self.fill() {}
         resp.body = std::mem::take(&mut self.buf);
         Some(resp)
-    }
-
-    /// Whether the server closed the connection (EOF within the read timeout).
-    pub fn is_closed(&mut self) -> bool {
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        let mut tmp = [0u8; 1024];
-        loop {
-            match self.s.read(&mut tmp) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) => {
-                    return e.kind() != std::io::ErrorKind::WouldBlock
-                        && e.kind() != std::io::ErrorKind::TimedOut;
-                }
-            }
-        }
     }
 }
 
