@@ -107,6 +107,8 @@ pub struct Config {
     pub proto: &'static str,
     /// Terminate TLS on the listener with this certificate and key (re-read on reload).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Where the access log goes, if anywhere.
+    pub access_log: Option<crate::access::Target>,
 }
 
 impl Config {
@@ -129,6 +131,7 @@ impl Config {
             force_epoll: std::env::var_os("SKR8TR_FORCE_EPOLL").is_some_and(|v| v == "1"),
             proto: "http",
             tls: None,
+            access_log: None,
         }
     }
 
@@ -216,6 +219,10 @@ pub struct IngressArgs {
     /// Terminate TLS on the listener: PEM certificate chain (leaf first); re-read on SIGHUP.
     #[arg(long, requires = "tls_key", value_name = "PEM")]
     pub tls_cert: Option<PathBuf>,
+    /// Access log: one line per response, `-` for standard output; off by default. A file is
+    /// reopened on SIGHUP (after log rotation).
+    #[arg(long, value_name = "PATH|-")]
+    pub access_log: Option<String>,
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); re-read on SIGHUP.
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
@@ -271,6 +278,7 @@ impl IngressArgs {
             force_epoll: std::env::var_os("SKR8TR_FORCE_EPOLL").is_some_and(|v| v == "1"),
             proto: "http",
             tls: None,
+            access_log: self.access_log.as_deref().map(crate::access::Target::parse),
         };
         config.route_table()?;
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {

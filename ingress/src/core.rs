@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::access::{CoreLog, Entry};
 use crate::config::Config;
 use crate::directory::{CoreStatus, Directory, View};
 use crate::error::{ErrorKind, ProxyError};
@@ -66,6 +67,7 @@ pub struct Core {
     pub active: Cell<usize>,
     /// This core's counters.
     pub counters: RefCell<CoreCounters>,
+    access: Option<CoreLog>,
 }
 
 impl Core {
@@ -76,8 +78,10 @@ impl Core {
         let status = dir.core(id);
         status.adopted.store(view.generation, Ordering::Release);
         status.drained.store(view.generation, Ordering::Release);
+        let access = hub.access.clone().map(CoreLog::new);
         Rc::new(Self {
             id,
+            access,
             seen: Cell::new(view.generation),
             view: RefCell::new(view),
             dir,
@@ -94,6 +98,32 @@ impl Core {
             active: Cell::new(0),
             counters: RefCell::default(),
         })
+    }
+
+    /// Whether responses are written to the access log.
+    #[must_use]
+    pub const fn logs_access(&self) -> bool {
+        self.access.is_some()
+    }
+
+    /// Adds one response to the access log (batched; never waits on the writer).
+    pub fn log_access(&self, entry: &Entry<'_>) {
+        if let Some(log) = &self.access {
+            let dropped = log.push(entry);
+            if dropped > 0 {
+                self.counters.borrow_mut().access_log_dropped += dropped;
+            }
+        }
+    }
+
+    /// Hands this core's batch of access-log lines to the writer.
+    pub fn flush_access_log(&self) {
+        if let Some(log) = &self.access {
+            let dropped = log.flush();
+            if dropped > 0 {
+                self.counters.borrow_mut().access_log_dropped += dropped;
+            }
+        }
     }
 
     /// Adopts the directory's view if it changed (one atomic load when it did not).

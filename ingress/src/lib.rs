@@ -13,6 +13,7 @@
 //! signals, and call [`start`] / [`serve::start`]. Tests start the real proxy in-process on
 //! `127.0.0.1:0` and own its shutdown through [`IngressHandle`].
 
+pub mod access;
 pub mod config;
 pub mod core;
 pub mod directory;
@@ -49,6 +50,7 @@ pub struct IngressHandle {
     hub: Arc<Hub>,
     cores: Vec<JoinHandle<()>>,
     helpers: Vec<JoinHandle<()>>,
+    access: Option<access::AccessLog>,
 }
 
 /// Starts the ingress: binds every listener (so a busy port fails here), then starts the cores,
@@ -79,9 +81,15 @@ pub fn start(config: Config) -> Result<IngressHandle, StartError> {
     };
     let threads = config.threads.max(1);
     let dir = Arc::new(Directory::new(threads, view));
-    let hub = Arc::new(Hub::new(threads, Arc::clone(&dir)));
     let (local_addr, listeners) = server::bind_all(config.listen, threads)?;
     let mut helpers = Vec::new();
+    let mut access = None;
+    if let Some(target) = &config.access_log {
+        let (log, writer) = access::AccessLog::start(target.clone())?;
+        helpers.push(writer);
+        access = Some(log);
+    }
+    let hub = Arc::new(Hub::new(threads, Arc::clone(&dir), access.clone()));
     let mut admin_addr = None;
     if let Some(addr) = config.admin {
         let listener = std::net::TcpListener::bind(addr)
@@ -122,6 +130,7 @@ pub fn start(config: Config) -> Result<IngressHandle, StartError> {
         hub,
         cores,
         helpers,
+        access,
     })
 }
 
@@ -179,6 +188,13 @@ impl IngressHandle {
         Ok(true)
     }
 
+    /// Opens the access log file again (after log rotation moved it); SIGHUP in the binary.
+    pub fn reopen_access_log(&self) {
+        if let Some(log) = &self.access {
+            log.reopen();
+        }
+    }
+
     /// Replaces the backends of `service` (as a Tower UPDATE would; for embedding and tests).
     pub fn set_backends(&self, service: &str, version: u64, backends: Vec<SocketAddr>) -> u64 {
         let set = Arc::new(ServiceSet { version, backends });
@@ -207,6 +223,10 @@ impl IngressHandle {
             let _ = t.join();
         }
         self.dir.shutdown().fire();
+        // The cores have handed over their last lines.
+        if let Some(log) = &self.access {
+            log.stop();
+        }
         for t in self.helpers {
             let _ = t.join();
         }

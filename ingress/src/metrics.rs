@@ -52,6 +52,8 @@ pub struct CoreCounters {
     pub proxy_errors: u64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: u64,
+    /// Access log lines dropped because its writer was behind.
+    pub access_log_dropped: u64,
 }
 
 impl CoreCounters {
@@ -91,6 +93,7 @@ impl CoreCounters {
         self.ejections += other.ejections;
         self.proxy_errors += other.proxy_errors;
         self.tls_handshake_failures += other.tls_handshake_failures;
+        self.access_log_dropped += other.access_log_dropped;
     }
 }
 
@@ -99,15 +102,22 @@ impl CoreCounters {
 pub struct Hub {
     slots: Vec<Mutex<CoreCounters>>,
     directory: Arc<Directory>,
+    /// The access log's queue, when there is one (each core batches into it).
+    pub access: Option<crate::access::AccessLog>,
 }
 
 impl Hub {
     /// A hub for `cores` cores.
     #[must_use]
-    pub fn new(cores: usize, directory: Arc<Directory>) -> Self {
+    pub fn new(
+        cores: usize,
+        directory: Arc<Directory>,
+        access: Option<crate::access::AccessLog>,
+    ) -> Self {
         Self {
             slots: (0..cores).map(|_| Mutex::default()).collect(),
             directory,
+            access,
         }
     }
 
@@ -212,6 +222,11 @@ impl Collector for Hub {
                 "tls_handshake_failures",
                 "TLS handshakes that failed or timed out",
                 t.tls_handshake_failures,
+            ),
+            (
+                "access_log_dropped_lines",
+                "Access log lines dropped because the writer was behind",
+                t.access_log_dropped,
             ),
         ];
         for (name, help, value) in counters {

@@ -50,6 +50,9 @@ pub enum StartError {
     /// The mesh key.
     #[error("cannot load the mesh key")]
     MeshKey(#[source] skr8tr_proto::auth::KeyError),
+    /// The access log file.
+    #[error("cannot start the access log")]
+    AccessLog(#[from] crate::access::OpenError),
     /// The TLS certificate or key.
     #[error("cannot load the TLS certificate")]
     Tls(#[from] crate::tls::TlsError),
@@ -240,6 +243,7 @@ async fn run_core(
     while core.active.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
+    core.flush_access_log();
     core.publish_counters();
     tracing::info!(core = id, left = core.active.get(), "core drained");
 }
@@ -271,6 +275,7 @@ async fn housekeeping(core: Rc<Core>) {
     loop {
         monoio::time::sleep(Duration::from_millis(50)).await;
         core.refresh();
+        core.flush_access_log();
         tick = tick.wrapping_add(1);
         if tick.is_multiple_of(5) {
             core.publish_counters();

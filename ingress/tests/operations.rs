@@ -401,3 +401,66 @@ fn the_admin_listener_serves_metrics_and_healthz_over_http() {
     assert!(fetch("/nope").starts_with("HTTP/1.1 404"));
     proxy.stop();
 }
+
+#[test]
+fn access_log_records_each_response_and_is_reopened_after_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let backend = Backend::ok();
+    let proxy = ingress_with(&[backend.addr], |c| {
+        c.access_log = Some(skr8tr_ingress::access::Target::File(path.clone()));
+        c.routes
+            .push(skr8tr_ingress::route::Route::parse_flag("/api:nobody").unwrap());
+    });
+    let wait_lines = |path: &std::path::Path, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.lines().count() >= n {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "log has {text:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(get(proxy.port(), "/hello?x=1").status, 200);
+    assert_eq!(get(proxy.port(), "/api/x").status, 503);
+    assert_eq!(
+        roundtrip(proxy.port(), b"GET / HTTP/1.1\r\n\r\n").status,
+        400
+    );
+    let text = wait_lines(&path, 3);
+    let lines: Vec<&str> = text.lines().collect();
+    let upstream = backend.addr.to_string();
+    assert!(
+        lines[0].contains(" 127.0.0.1 \"GET /hello?x=1 HTTP/1.1\" 200 "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with(&format!(" / {upstream}")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("\"GET /api/x HTTP/1.1\" 503 "),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].ends_with(" /api -"), "{}", lines[1]);
+    assert!(lines[2].contains(" \"-\" 400 "), "{}", lines[2]);
+    assert!(lines[2].ends_with(" none -"), "{}", lines[2]);
+    // Rotation: move the file away, reopen (SIGHUP), and new lines go to a new file.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    proxy.reopen_access_log();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(get(proxy.port(), "/after").status, 200);
+    let text = wait_lines(&path, 1);
+    assert!(text.contains("\"GET /after HTTP/1.1\" 200"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        3
+    );
+    proxy.stop();
+}

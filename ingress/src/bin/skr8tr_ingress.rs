@@ -1,5 +1,5 @@
 //! `skr8tr_ingress`: flags, logging and signals; the proxy is [`skr8tr_ingress::start`].
-//! SIGHUP re-reads the routes file and the TLS certificate; SIGTERM/SIGINT drain and exit.
+//! SIGHUP re-reads the routes file and the TLS certificate and reopens the access log; SIGTERM/SIGINT drain and exit.
 
 use anyhow::Context;
 use clap::Parser;
@@ -25,6 +25,7 @@ fn main() -> anyhow::Result<()> {
             if let Err(e) = handle.reload_routes() {
                 tracing::error!(error = %format!("{e:#}"), cause = ?std::error::Error::source(&e).map(ToString::to_string), "routes not reloaded; keeping the old ones");
             }
+            handle.reopen_access_log();
             if let Err(e) = handle.reload_tls() {
                 let e = anyhow::Error::from(e);
                 tracing::error!(error = %format!("{e:#}"), "TLS certificate not reloaded; keeping the old one");

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::access::Entry;
 use crate::core::Core;
 use crate::error::{ErrorKind, ErrorResponse, ProxyError};
 use crate::http::{
@@ -63,6 +64,18 @@ struct Client<S> {
     up_head: Vec<u8>,
     service: String,
     route: String,
+    /// Filled only when the access log is on.
+    log: LogFields,
+}
+
+/// What the access log says of the current request besides status, route and timing.
+#[derive(Default)]
+struct LogFields {
+    client_ip: String,
+    /// `METHOD TARGET`.
+    request: String,
+    minor: u8,
+    upstream: Option<SocketAddr>,
 }
 
 /// How an exchange ended.
@@ -110,7 +123,11 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
         up_head: Vec::with_capacity(2048),
         service: String::new(),
         route: String::new(),
+        log: LogFields::default(),
     };
+    if core.logs_access() {
+        c.log.client_ip.clone_from(&client_ip);
+    }
     let mut first = true;
     loop {
         let head_start = Instant::now();
@@ -155,6 +172,14 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
                     Ok(None) => None,
                     Err(e) => Some(Err(e)),
                     Ok(Some(head)) => {
+                        if core.logs_access() {
+                            c.log.request.clear();
+                            c.log.request.push_str(head.method);
+                            c.log.request.push(' ');
+                            c.log.request.push_str(head.target);
+                            c.log.minor = head.minor;
+                            c.log.upstream = None;
+                        }
                         let planned = plan(
                             &core,
                             &head,
@@ -196,8 +221,10 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
                 let e = ProxyError::new(ErrorKind::BadRequest(e));
                 c.route.clear();
                 c.route.push_str("none");
+                c.log.request.clear();
+                c.log.upstream = None;
                 respond_error(&core, &mut c, e, false, false).await;
-                record(&core, &c.route, 400, started);
+                record(&core, &c, 400, started);
                 linger_close(c.stream).await;
                 return;
             }
@@ -209,13 +236,13 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
         };
         match result {
             Ok(Outcome::Done { status, close }) => {
-                record(&core, &c.route, status, started);
+                record(&core, &c, status, started);
                 if close || core.draining() {
                     return;
                 }
             }
             Ok(Outcome::Tunnel(up)) => {
-                record(&core, &c.route, 101, started);
+                record(&core, &c, 101, started);
                 let mut up = up;
                 if !c.rbuf.is_empty() && write_all(&mut up.stream, &mut c.rbuf).await.is_err() {
                     return;
@@ -231,7 +258,7 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
                 // An unread request body cannot be told from the next request: close.
                 let close = info.has_body() || !info.keep_alive;
                 let status = respond_error(&core, &mut c, f.error, close, info.is_head).await;
-                record(&core, &c.route, status, started);
+                record(&core, &c, status, started);
                 if close
                     || status == 0
                     || matches!(
@@ -343,6 +370,7 @@ async fn exchange<S: Duplex>(
             }
         }
         core.begin(addr);
+        c.log.upstream = Some(addr);
         let result = forward(core, c, &info, &mut up, reused).await;
         core.end(addr);
         match result {
@@ -593,12 +621,23 @@ async fn respond_error<S: Duplex>(
     status
 }
 
-/// Counts one response.
-fn record(core: &Core, route: &str, status: u16, started: Instant) {
-    if status != 0 {
-        core.counters
-            .borrow_mut()
-            .record(route, status, started.elapsed());
+/// Counts one response, and logs it when the access log is on.
+fn record<S>(core: &Core, c: &Client<S>, status: u16, started: Instant) {
+    if status == 0 {
+        return;
+    }
+    let elapsed = started.elapsed();
+    core.counters.borrow_mut().record(&c.route, status, elapsed);
+    if core.logs_access() {
+        core.log_access(&Entry {
+            client: &c.log.client_ip,
+            request: &c.log.request,
+            minor: c.log.minor,
+            status,
+            elapsed,
+            route: &c.route,
+            upstream: c.log.upstream,
+        });
     }
 }
 
