@@ -257,17 +257,55 @@ fn a_stalled_request_body_is_abandoned_after_the_body_idle_timeout() {
 
 #[test]
 fn an_upstream_that_stalls_mid_body_does_not_hold_the_client_forever() {
-    // Announces 1000 bytes, sends 5, then stalls (keeps the connection open).
-    let backend = Backend::start(|_| {
-        Action::Stall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nhello".to_vec())
+    // Announces a body, sends 5 bytes of it, then stalls (keeps the connection open).
+    let backend = Backend::start(|req| {
+        let len = if req.head.starts_with("GET /large") {
+            1_000_000
+        } else {
+            1000
+        };
+        Action::Stall(format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\nhello").into_bytes())
     });
     let proxy = ingress_with(&[backend.addr], |c| {
         c.timeouts.body_idle = Duration::from_millis(300);
     });
+    // A small body is read whole before the head goes out: the client gets a clean 504 and
+    // keeps its connection.
     let mut c = Conn::open(proxy.port());
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     let started = std::time::Instant::now();
+    c.send(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read(false).status, 504);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A large one is streamed: the head is already out, so the connection is closed.
+    let started = std::time::Instant::now();
+    c.send(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n");
+    let resp = c.try_read(true).unwrap();
+    assert_eq!(resp.status, 200);
     assert!(c.is_closed(), "the stalled response was kept open");
     assert!(started.elapsed() < Duration::from_secs(3));
+    proxy.stop();
+}
+
+#[test]
+fn a_small_body_arriving_after_its_head_leaves_with_it_in_one_piece() {
+    // The head first, the body 50 ms later in a second write (as an origin using sendfile).
+    let backend = Backend::start(|_| {
+        Action::Script(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n".to_vec(),
+            b"hello world".to_vec(),
+        ])
+    });
+    let proxy = ingress(backend.addr);
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The whole response arrives in the first read (the client's socket gets one write).
+    let mut first = vec![0u8; 4096];
+    let n = std::io::Read::read(&mut c.s, &mut first).unwrap();
+    let text = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\nhello world"),
+        "head and body came apart: {text:?}"
+    );
     proxy.stop();
 }

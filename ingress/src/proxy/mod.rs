@@ -36,6 +36,10 @@ use upstream::UpConn;
 const CLIENT_BUF: usize = 16 * 1024;
 /// Most backends tried for one request when connecting fails.
 const MAX_CONNECT_TRIES: usize = 3;
+/// A Content-Length body up to this size is read whole before the response head is written,
+/// so head and body leave in one write (an origin's head and sendfile'd body arrive as two
+/// segments; writing each as it comes costs the client a second send and wake-up).
+const COALESCE_BODY: usize = 32 * 1024;
 
 /// What the exchange needs to know about the request once its head is gone from the buffer.
 #[derive(Debug, Clone, Copy)]
@@ -562,6 +566,19 @@ async fn relay_response<S: Duplex>(
         error,
         response_started: true,
     };
+    if let ClientBody::Length(n) = framing.body {
+        let want = usize::try_from(n).unwrap_or(usize::MAX);
+        if want <= COALESCE_BODY {
+            // Nothing was written to the client yet: a failure here is still a clean 502/504.
+            while up.buf.len() < want {
+                match monoio::time::timeout(idle, read_more(&mut up.stream, &mut up.buf)).await {
+                    Ok(Ok(got)) if got > 0 => {}
+                    Ok(_) => return Err(ProxyError::new(ErrorKind::UpstreamIo).into()),
+                    Err(_) => return Err(ProxyError::new(ErrorKind::ResponseTimeout).into()),
+                }
+            }
+        }
+    }
     let mut out = std::mem::take(&mut c.out);
     let relayed = match mode {
         None => c

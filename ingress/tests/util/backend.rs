@@ -53,6 +53,8 @@ pub enum Action {
     Big(u64),
     /// Write these bytes, then hold the connection open, sending nothing, for 10 s.
     Stall(Vec<u8>),
+    /// Write each piece in its own write, 50 ms apart, and keep the connection.
+    Script(Vec<Vec<u8>>),
 }
 
 type Script = dyn Fn(&Seen) -> Action + Send + Sync;
@@ -288,6 +290,16 @@ fn handle(
                 let _ = s.write_all(&bytes);
                 std::thread::sleep(Duration::from_secs(10));
                 return;
+            }
+            Action::Script(pieces) => {
+                for (i, piece) in pieces.iter().enumerate() {
+                    if i > 0 {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    if s.write_all(piece).is_err() {
+                        return;
+                    }
+                }
             }
             Action::Delay(d, bytes) => {
                 std::thread::sleep(d);
