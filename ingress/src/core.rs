@@ -187,7 +187,9 @@ impl Core {
     }
 
     /// Picks a backend of `service`, round-robin, skipping ejected ones (unless all are) and
-    /// those in `exclude`.
+    /// those in `exclude`. After a failure (`exclude` not empty) a backend on another host than
+    /// the failed ones comes first: when a node dies, its other replicas are most likely dead
+    /// too.
     ///
     /// # Errors
     /// [`ErrorKind::NoBackend`] when the service has no backend.
@@ -218,9 +220,16 @@ impl Core {
                     .and_then(|b| b.eject_until)
                     .is_none_or(|until| until <= now)
         };
-        (0..n)
-            .map(|i| set.backends[(start + i) % n])
-            .find(usable)
+        let other_host = |a: &SocketAddr| exclude.iter().all(|x| x.ip() != a.ip());
+        let elsewhere = if exclude.is_empty() {
+            None
+        } else {
+            (0..n)
+                .map(|i| set.backends[(start + i) % n])
+                .find(|a| usable(a) && other_host(a))
+        };
+        elsewhere
+            .or_else(|| (0..n).map(|i| set.backends[(start + i) % n]).find(usable))
             .or_else(|| {
                 (0..n)
                     .map(|i| set.backends[(start + i) % n])
@@ -371,5 +380,64 @@ impl Drop for DrainWait<'_> {
         if let Some(id) = self.id {
             self.core.waiters.borrow_mut().remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::ServiceSet;
+
+    fn core_with(backends: &[&str]) -> Rc<Core> {
+        let backends: Vec<SocketAddr> = backends.iter().map(|a| a.parse().unwrap()).collect();
+        let mut view = View::default();
+        view.services.insert(
+            "web".to_owned(),
+            Arc::new(ServiceSet {
+                version: 1,
+                backends,
+            }),
+        );
+        let dir = Arc::new(Directory::new(1, view));
+        let hub = Arc::new(Hub::new(1, Arc::clone(&dir), None));
+        let config = Arc::new(Config::local(Vec::new(), Vec::new()));
+        Core::new(0, dir, config, hub)
+    }
+
+    #[test]
+    fn pick_round_robins_over_every_backend() {
+        let core = core_with(&["10.0.0.1:1", "10.0.0.1:2", "10.0.0.2:1"]);
+        let mut seen: Vec<SocketAddr> = (0..3).map(|_| core.pick("web", &[]).unwrap()).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(
+            core.pick("nobody", &[]).unwrap_err().kind,
+            ErrorKind::NoBackend
+        );
+    }
+
+    #[test]
+    fn after_a_failure_pick_prefers_another_host() {
+        let core = core_with(&["10.0.0.1:1", "10.0.0.1:2", "10.0.0.2:1"]);
+        let failed: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        for _ in 0..10 {
+            assert_eq!(
+                core.pick("web", &[failed]).unwrap(),
+                "10.0.0.2:1".parse().unwrap()
+            );
+        }
+        // The other host failed too: the failed host's other replica is still tried.
+        let both = [failed, "10.0.0.2:1".parse().unwrap()];
+        assert_eq!(
+            core.pick("web", &both).unwrap(),
+            "10.0.0.1:2".parse().unwrap()
+        );
+        // Ejected backends on another host come after usable ones on the same host.
+        core.eject("10.0.0.2:1".parse().unwrap());
+        assert_eq!(
+            core.pick("web", &[failed]).unwrap(),
+            "10.0.0.1:2".parse().unwrap()
+        );
     }
 }
