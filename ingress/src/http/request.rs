@@ -233,11 +233,14 @@ fn dropped(name: &str, connection_values: &[&[u8]], tunnel: bool) -> bool {
         }
         _ => false,
     };
+    // Host stays whatever Connection lists: HTTP/1.1 requires it (RFC 9112 §3.2), and the
+    // proxy adds its own only when the client sent none.
     fixed
-        || connection_values.iter().any(|v| {
-            v.split(|b| *b == b',')
-                .any(|t| trim_ows(t).eq_ignore_ascii_case(name.as_bytes()))
-        })
+        || (!name_is(name, "host")
+            && connection_values.iter().any(|v| {
+                v.split(|b| *b == b',')
+                    .any(|t| trim_ows(t).eq_ignore_ascii_case(name.as_bytes()))
+            }))
 }
 
 /// Writes the head to send upstream into `out` (appended).

@@ -61,6 +61,11 @@ pub fn parse_response<'h, 'b>(
     let (Some(status), Some(minor)) = (res.code, res.version) else {
         return Err(HttpError::BadStartLine);
     };
+    // httparse takes any three digits; below 100 is no status (RFC 9110 §15) and would be
+    // re-serialised to the client with fewer than three digits.
+    if status < 100 {
+        return Err(HttpError::BadStartLine);
+    }
     let reason = res.reason.unwrap_or("");
     let headers: &'h [httparse::Header<'b>] = res.headers;
     let mut length: Option<u64> = None;

@@ -156,6 +156,47 @@ fn request_rewrite() {
 }
 
 #[test]
+fn connection_cannot_strip_host() {
+    // Found by the fuzz properties: `Connection: host` used to drop Host, and the upstream got
+    // an HTTP/1.1 request without one.
+    let raw = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: host, X-A\r\nX-A: 1\r\n\r\n";
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let head = parse_request(raw, &mut headers).unwrap().unwrap();
+    let mut out = Vec::new();
+    let fwd = Forwarding {
+        client_ip: "9.9.9.9",
+        proto: "http",
+        default_host: "",
+        tunnel: false,
+    };
+    write_request(&head, &fwd, &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 9.9.9.9\r\nX-Real-IP: 9.9.9.9\r\nX-Forwarded-Proto: http\r\n\r\n"
+    );
+}
+
+#[test]
+fn status_below_100_is_refused() {
+    // Found by the fuzz properties: httparse reads `000` and `099` as statuses, which the
+    // client head then carried as `0` and `99`.
+    for raw in [
+        "HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 099 Low\r\n\r\n",
+    ] {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        assert_eq!(
+            parse_response(raw.as_bytes(), &mut headers, false).unwrap_err(),
+            HttpError::BadStartLine,
+            "{raw:?}"
+        );
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let head = parse_response(b"HTTP/1.1 100 Continue\r\n\r\n", &mut headers, false);
+    assert_eq!(head.unwrap().unwrap().status, 100);
+}
+
+#[test]
 fn response_framing() {
     let parse_resp = |raw: &str, head: bool| {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
