@@ -14,6 +14,8 @@
 //! that could be read two ways by two parsers is an error, never a guess.
 
 mod chunked;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod props;
 mod request;
 mod response;
 

@@ -1,6 +1,10 @@
 //! Unit tests of the HTTP syntax: strict request parsing, rewriting, response framing, chunked
 //! decoding.
 
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+
 use super::*;
 
 fn parse(raw: &str) -> Result<Option<(Framing, bool, usize)>, HttpError> {
@@ -334,4 +338,305 @@ fn error_response() {
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n\r\nNo route for this path.\n"
     );
+}
+
+// The properties of `props` (also the cargo-fuzz targets' checks) on every `cargo test`: the
+// fuzz seed corpus, then arbitrary bytes and soups of the tokens the parsers care about.
+
+/// Every file of the seed corpus of a fuzz target.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path.display().to_string(), bytes)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{}: seed corpus missing", dir.display());
+    files
+}
+
+#[test]
+fn fuzz_corpus_holds_the_properties() {
+    for (name, bytes) in corpus("http_request") {
+        eprintln!("{name}");
+        props::check_request(&bytes);
+    }
+    for (name, bytes) in corpus("http_response") {
+        eprintln!("{name}");
+        props::check_response(&bytes, false);
+        props::check_response(&bytes, true);
+    }
+    for (name, bytes) in corpus("chunked") {
+        eprintln!("{name}");
+        props::check_chunked(&bytes);
+        props::check_chunk_encoding(&bytes);
+    }
+}
+
+#[test]
+fn corpus_seeds_mean_what_their_names_say() {
+    // A seed named `reject-*` must be refused, `ok-*` accepted and `partial-*` incomplete, so
+    // the corpus keeps covering both sides of every rule.
+    for (name, bytes) in corpus("http_request") {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let res = parse_request(&bytes, &mut headers);
+        check_seed_name(&name, res.map(|o| o.is_some()));
+    }
+    for (name, bytes) in corpus("http_response") {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let res = parse_response(&bytes, &mut headers, false);
+        check_seed_name(&name, res.map(|o| o.is_some()));
+    }
+    for (name, bytes) in corpus("chunked") {
+        check_seed_name(&name, decode_all(&bytes, bytes.len().max(1)).map(|d| d.1));
+    }
+}
+
+fn check_seed_name(path: &str, complete: Result<bool, HttpError>) {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.starts_with("reject-") {
+        assert!(complete.is_err(), "{name}: {complete:?}");
+    } else if name.starts_with("ok-") {
+        assert_eq!(complete, Ok(true), "{name}");
+    } else if name.starts_with("partial-") {
+        assert_eq!(complete, Ok(false), "{name}");
+    }
+}
+
+const LINE_ENDS: &[&[u8]] = &[b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r", b""];
+
+const FIELDS: &[&[u8]] = &[
+    b"Host: a",
+    b"Host: a",
+    b"host: b",
+    b"Host:",
+    b"Content-Length: 5",
+    b"content-length: 0",
+    b"Content-Length: 1",
+    b"Content-Length:  5 ",
+    b"Content-Length: +1",
+    b"Content-Length: 5, 5",
+    b"Content-Length: 18446744073709551616",
+    b"Transfer-Encoding: chunked",
+    b"transfer-encoding: Chunked",
+    b"Transfer-Encoding: gzip",
+    b"Transfer-Encoding: gzip, chunked",
+    b"Transfer-Encoding: chunked, identity",
+    b"Connection: close",
+    b"Connection: keep-alive",
+    b"Connection: Upgrade",
+    b"Connection: close, X-A",
+    b"Connection: host",
+    b"Connection: content-length",
+    b"Connection: upgrade, x-forwarded-for",
+    b"Upgrade: websocket",
+    b"Expect: 100-continue",
+    b"X-A: 1",
+    b"X-Forwarded-For: 198.51.100.1",
+    b"X-Forwarded-For:",
+    b"TE: trailers",
+    b"Keep-Alive: timeout=5",
+    b"Trailer: X-T",
+    b"Proxy-Connection: keep-alive",
+    b" folded",
+    b"\tfolded",
+    b"X : a",
+    b"X\0: a",
+    b"X: a\0",
+    b"X: a\rb",
+    b"X: \x80\xff",
+    b"X:\ta\t",
+    b": empty",
+    b"X",
+];
+
+/// A request line of usual and unusual parts.
+fn request_line() -> impl Strategy<Value = Vec<u8>> + Clone {
+    let method = prop::sample::select(vec![
+        &b"GET"[..],
+        b"POST",
+        b"HEAD",
+        b"OPTIONS",
+        b"PUT",
+        b"CONNECT",
+        b"G\0T",
+        b"get",
+        b"",
+    ]);
+    let target = prop::sample::select(vec![
+        &b"/"[..],
+        b"/a/b?c=d",
+        b"*",
+        b"http://h/x",
+        b"https://h",
+        b"h:80",
+        b"foo",
+        b"/\x80",
+        b"/ /",
+    ]);
+    let version = prop::sample::select(vec![
+        &b" HTTP/1.1"[..],
+        b" HTTP/1.1",
+        b" HTTP/1.0",
+        b" HTTP/1.2",
+        b" HTTP/2.0",
+        b"  HTTP/1.1",
+        b" http/1.1",
+        b"",
+    ]);
+    (method, target, version).prop_map(|(m, t, v)| [m, b" ", t, v].concat())
+}
+
+/// A status line of usual and unusual parts.
+fn status_line() -> impl Strategy<Value = Vec<u8>> + Clone {
+    let version = prop::sample::select(vec![
+        &b"HTTP/1.1 "[..],
+        b"HTTP/1.1 ",
+        b"HTTP/1.0 ",
+        b"HTTP/2 ",
+    ]);
+    let status = prop::sample::select(vec![
+        &b"200"[..],
+        b"200",
+        b"204",
+        b"304",
+        b"101",
+        b"100",
+        b"103",
+        b"404",
+        b"000",
+        b"099",
+        b"999",
+        b"2000",
+        b"20",
+    ]);
+    let reason = prop::sample::select(vec![&b" OK"[..], b" OK", b"", b" ", b" \x80", b" A\tB"]);
+    (version, status, reason).prop_map(|(v, s, r)| [v, s, r].concat())
+}
+
+/// A head: a start line, fields, the empty line, then a few bytes of whatever follows.
+fn head(start: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let eol = prop::sample::select(LINE_ENDS);
+    let field = (prop::sample::select(FIELDS), eol.clone());
+    let tail = prop::sample::select(vec![
+        &b""[..],
+        b"hello",
+        b"0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"\r\n",
+    ]);
+    (start, eol.clone(), vec(field, 0..8), eol, tail).prop_map(|(s, e1, fields, e2, tail)| {
+        let mut out = s;
+        out.extend_from_slice(e1);
+        for (f, e) in fields {
+            out.extend_from_slice(f);
+            out.extend_from_slice(e);
+        }
+        out.extend_from_slice(e2);
+        out.extend_from_slice(tail);
+        out
+    })
+}
+
+/// Any bytes, a soup of head tokens, or a mostly well-formed head.
+fn head_bytes(start: impl Strategy<Value = Vec<u8>> + Clone) -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        prop::sample::select(FIELDS).prop_map(<[u8]>::to_vec),
+        prop::sample::select(LINE_ENDS).prop_map(<[u8]>::to_vec),
+        start.clone(),
+        vec(any::<u8>(), 0..4),
+    ];
+    prop_oneof![
+        1 => vec(any::<u8>(), 0..256),
+        2 => vec(token, 0..16).prop_map(|t| t.concat()),
+        5 => head(start),
+    ]
+}
+
+/// A chunked body: well-formed pieces (sizes, extensions, trailers), sometimes with one byte
+/// changed, or a soup of chunk tokens, or any bytes.
+fn chunked_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let ext = prop::sample::select(vec![&b""[..], b"", b";a=b", b";", b";\0", b";a\nb"]);
+    let trailer = prop::sample::select(vec![&b""[..], b"", b"X-T: 1\r\n", b"X\r\n", b"X-T: 1\n"]);
+    let body = (
+        vec((vec(any::<u8>(), 1..24), ext), 0..5),
+        trailer,
+        vec(any::<u8>(), 0..8),
+        option::of((any::<prop::sample::Index>(), any::<u8>())),
+    )
+        .prop_map(|(pieces, trailer, after, change)| {
+            let mut out = Vec::new();
+            for (data, ext) in pieces {
+                encode_chunk_header(&mut out, data.len());
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(ext);
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&data);
+                out.extend_from_slice(CHUNK_END);
+            }
+            out.extend_from_slice(b"0\r\n");
+            out.extend_from_slice(trailer);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&after);
+            if let Some((at, b)) = change {
+                let i = at.index(out.len());
+                out[i] = b;
+            }
+            out
+        });
+    let token = prop::sample::select(vec![
+        &b"0"[..],
+        b"1",
+        b"5",
+        b"a",
+        b"F",
+        b"00000000000000001",
+        b"ffffffffffffffff",
+        b"10000000000000000",
+        b"\r\n",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b";x=y",
+        b"hello",
+        b" ",
+        b"X: y",
+        b"\0",
+        b"g",
+    ]);
+    prop_oneof![
+        1 => vec(any::<u8>(), 0..256),
+        2 => vec(token, 0..24).prop_map(|t| t.concat()),
+        4 => body,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn request_properties(bytes in head_bytes(request_line())) {
+        props::check_request(&bytes);
+    }
+
+    #[test]
+    fn response_properties(bytes in head_bytes(status_line()), head_request: bool) {
+        props::check_response(&bytes, head_request);
+    }
+
+    #[test]
+    fn chunked_properties(bytes in chunked_bytes()) {
+        props::check_chunked(&bytes);
+    }
+
+    #[test]
+    fn chunk_encoding_round_trips(data in vec(any::<u8>(), 0..300)) {
+        props::check_chunk_encoding(&data);
+    }
 }
