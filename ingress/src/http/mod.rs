@@ -34,6 +34,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// Longest request target accepted: SPEC §5.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// Longest method accepted (the longest registered one, `UPDATEREDIRECTREF`, has 17 bytes).
+pub const MAX_METHOD_BYTES: usize = 32;
 
 /// Why a head or a chunked body is refused. The proxy turns these into 400/414/431 for a
 /// client and into 502 for an upstream.

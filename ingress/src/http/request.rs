@@ -7,8 +7,8 @@
 //! forwarding fields, and nothing hop-by-hop.
 
 use super::{
-    Framing, HttpError, MAX_HEAD_BYTES, MAX_TARGET_BYTES, check_bytes, from_httparse, has_token,
-    name_is, parse_length, push_u64, trim_ows,
+    Framing, HttpError, MAX_HEAD_BYTES, MAX_METHOD_BYTES, MAX_TARGET_BYTES, check_bytes,
+    from_httparse, has_token, name_is, parse_length, push_u64, trim_ows,
 };
 
 /// A parsed, validated request head, borrowing the read buffer.
@@ -94,6 +94,9 @@ pub fn parse_request<'h, 'b>(
     if target.len() > MAX_TARGET_BYTES {
         return Err(HttpError::TargetTooLong);
     }
+    if method.len() > MAX_METHOD_BYTES {
+        return Err(HttpError::BadStartLine);
+    }
     let path = origin_path(method, target)?;
     let headers: &'h [httparse::Header<'b>] = req.headers;
 
@@ -167,18 +170,21 @@ pub fn parse_request<'h, 'b>(
 
 /// Limits that can be judged before the head is complete: its size and its target's.
 fn check_partial(buf: &[u8]) -> Result<(), HttpError> {
-    // "METHOD " + target + " HTTP/1.1\r\n": allow generous room for the method.
-    const LINE_SLACK: usize = 32;
+    // Judged on what has arrived so far, the same way whatever the read boundaries: a method
+    // longer than any real one, or a target over the limit, fails as soon as it is seen.
     let line_end = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
-    if line_end > MAX_TARGET_BYTES + LINE_SLACK {
-        let line = &buf[..line_end];
-        let target_len = line
-            .split(|b| *b == b' ')
-            .nth(1)
-            .map_or(line.len(), <[u8]>::len);
-        if target_len > MAX_TARGET_BYTES || line_end == buf.len() {
-            return Err(HttpError::TargetTooLong);
+    let line = &buf[..line_end];
+    match line.iter().position(|b| *b == b' ') {
+        None if line.len() > MAX_METHOD_BYTES => return Err(HttpError::BadStartLine),
+        Some(sp) if sp > MAX_METHOD_BYTES => return Err(HttpError::BadStartLine),
+        Some(sp) => {
+            let rest = &line[sp + 1..];
+            let target_len = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+            if target_len > MAX_TARGET_BYTES {
+                return Err(HttpError::TargetTooLong);
+            }
         }
+        None => {}
     }
     if buf.len() > MAX_HEAD_BYTES {
         return Err(HttpError::HeadTooLarge);

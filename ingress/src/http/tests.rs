@@ -129,6 +129,39 @@ fn strict_rejections() {
 }
 
 #[test]
+fn start_line_limits_do_not_depend_on_read_boundaries() {
+    // A 23-byte method with a target at the limit: accepted whole, and every prefix of it is
+    // merely incomplete (it used to be refused as "target too long" when it came in pieces).
+    let method = "X".repeat(23);
+    let raw = format!(
+        "{method} /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "a".repeat(MAX_TARGET_BYTES - 1)
+    );
+    assert!(parse(&raw).unwrap().is_some());
+    for cut in [40, 8000, 8200, 8220, 8230, raw.len() - 1] {
+        assert_eq!(parse(&raw[..cut]).unwrap(), None, "prefix of {cut} bytes");
+    }
+    // One byte more of target: 414 as soon as it shows, whole or in pieces.
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "a".repeat(MAX_TARGET_BYTES)
+    );
+    assert_eq!(err(&long), HttpError::TargetTooLong);
+    assert_eq!(
+        err(&long[..MAX_TARGET_BYTES + 10]),
+        HttpError::TargetTooLong
+    );
+    // A method longer than any real one: 400, whole or in pieces.
+    let silly = format!(
+        "{} / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "M".repeat(MAX_METHOD_BYTES + 1)
+    );
+    assert_eq!(err(&silly), HttpError::BadStartLine);
+    assert_eq!(err(&silly[..MAX_METHOD_BYTES + 1]), HttpError::BadStartLine);
+    assert_eq!(parse(&silly[..MAX_METHOD_BYTES]).unwrap(), None);
+}
+
+#[test]
 fn absolute_form_routes_by_path() {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let head = parse_request(
