@@ -186,6 +186,22 @@ impl Drop for FakeNode {
     }
 }
 
+/// Waits until the Conductor at `cmd` counts `n` live nodes.
+fn wait_nodes(cmd: SocketAddr, n: usize) {
+    let want = format!("OK|NODES|{n}|");
+    eventually(Duration::from_secs(5), "nodes", || {
+        ask(cmd, "NODES").starts_with(&want).then_some(())
+    });
+}
+
+/// SUBMITs the test app and waits until its three replicas are healthy.
+fn submit_and_wait_healthy(cmd: SocketAddr) {
+    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(5), "healthy", || {
+        ask(cmd, "APPS").contains("api:3:3:3:").then_some(())
+    });
+}
+
 fn submit() -> String {
     format!(
         "SUBMIT|b64:{}",
@@ -200,9 +216,7 @@ fn three_replicas_spread_over_two_nodes_and_a_lost_node_is_replaced() {
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let a = FakeNode::start("node-a", hb, false);
     let b = FakeNode::start("node-b", hb, false);
-    eventually(Duration::from_secs(5), "two nodes", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|2|").then_some(())
-    });
+    wait_nodes(cmd, 2);
     let reply = ask(cmd, &submit());
     assert!(reply.starts_with("OK|SUBMITTED|api|"), "{reply}");
     assert_eq!(a.launched().len() + b.launched().len(), 3);
@@ -223,9 +237,7 @@ fn three_replicas_spread_over_two_nodes_and_a_lost_node_is_replaced() {
         (b.running() == 3).then_some(())
     });
     assert_eq!(b.launched().len(), 3 - lost + lost);
-    eventually(Duration::from_secs(5), "NODES shows one", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
+    wait_nodes(cmd, 1);
 }
 
 #[test]
@@ -234,13 +246,8 @@ fn a_restarted_conductor_adopts_and_launches_nothing_twice() {
     let c = conductor(dir.path(), None);
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let node = FakeNode::start("node-a", hb, false);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
-    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
-    eventually(Duration::from_secs(5), "healthy", || {
-        ask(cmd, "APPS").contains("api:3:3:3:").then_some(())
-    });
+    wait_nodes(cmd, 1);
+    submit_and_wait_healthy(cmd);
     let before = node.running.lock().unwrap().clone();
     let list_before = ask(cmd, "LIST");
     drop(node); // its heartbeats went to the old conductor's port
@@ -267,9 +274,7 @@ fn a_launch_error_is_reported_by_submit_and_nothing_is_shown_running() {
     let c = conductor(dir.path(), None);
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let _n = FakeNode::start("node-a", hb, true);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
+    wait_nodes(cmd, 1);
     let reply = ask(cmd, &submit());
     assert!(reply.starts_with("ERR|LAUNCH_FAILED|"), "{reply}");
     assert!(reply.contains("no such file"), "{reply}");
@@ -284,9 +289,7 @@ fn with_operator_keys_unsigned_stale_forged_and_replayed_commands_change_nothing
     let c = conductor(dir.path(), Some(Verifier::new(KeyRole::Operator, [public])));
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let node = FakeNode::start("node-a", hb, false);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
+    wait_nodes(cmd, 1);
     let now = SystemClock::now();
     assert_eq!(ask(cmd, &submit()), "ERR|UNAUTHORIZED");
     assert_eq!(
@@ -341,13 +344,8 @@ fn a_rollout_replaces_three_replicas_one_at_a_time_and_completes() {
     let c = conductor(dir.path(), None);
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let node = FakeNode::start("node-a", hb, false);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
-    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
-    eventually(Duration::from_secs(5), "healthy", || {
-        ask(cmd, "APPS").contains("api:3:3:3:1:").then_some(())
-    });
+    wait_nodes(cmd, 1);
+    submit_and_wait_healthy(cmd);
     // No health check: each new replica must run for `settle` before an old one goes.
     let v2 = MANIFEST.replace("args 60", "args 61\n  rollout {\n    settle 200ms\n  }");
     assert_eq!(ask(cmd, &inline("ROLLOUT", &v2)), "OK|ROLLOUT|api");
@@ -379,13 +377,8 @@ fn a_rollout_to_a_broken_version_is_reverted_and_no_old_replica_stopped() {
     let c = conductor(dir.path(), None);
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let node = FakeNode::start("node-a", hb, false);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
-    assert!(ask(cmd, &submit()).starts_with("OK|SUBMITTED"));
-    eventually(Duration::from_secs(5), "healthy", || {
-        ask(cmd, "APPS").contains("api:3:3:3:1:").then_some(())
-    });
+    wait_nodes(cmd, 1);
+    submit_and_wait_healthy(cmd);
     let old = ids(&node);
     let broken = MANIFEST.replace(
         "args 60",
@@ -422,17 +415,8 @@ fn a_rollout_survives_a_conductor_restart() {
     let dir = tempfile::tempdir().unwrap();
     let c = conductor(dir.path(), None);
     let node = FakeNode::start("node-a", c.addrs[1], false);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(c.addrs[0], "NODES")
-            .starts_with("OK|NODES|1|")
-            .then_some(())
-    });
-    assert!(ask(c.addrs[0], &submit()).starts_with("OK|SUBMITTED"));
-    eventually(Duration::from_secs(5), "healthy", || {
-        ask(c.addrs[0], "APPS")
-            .contains("api:3:3:3:1:")
-            .then_some(())
-    });
+    wait_nodes(c.addrs[0], 1);
+    submit_and_wait_healthy(c.addrs[0]);
     // The new version never becomes healthy on this node…
     let v2 = MANIFEST.replace("args 60", "args broken\n  rollout {\n    settle 200ms\n  }");
     assert_eq!(ask(c.addrs[0], &inline("ROLLOUT", &v2)), "OK|ROLLOUT|api");
@@ -472,9 +456,7 @@ fn autoscale_grows_to_max_under_load_and_shrinks_back_to_min() {
     let c = conductor(dir.path(), None);
     let (cmd, hb) = (c.addrs[0], c.addrs[1]);
     let node = FakeNode::start("node-a", hb, false);
-    eventually(Duration::from_secs(5), "node", || {
-        ask(cmd, "NODES").starts_with("OK|NODES|1|").then_some(())
-    });
+    wait_nodes(cmd, 1);
     let manifest = "app api\n  exec /bin/sleep\n  args 60\n  port auto\n  replicas 1\n  scale {\n    min 1\n    max 3\n    cpu-above 50\n    cpu-below 10\n    cooldown 1s\n  }\n";
     assert!(ask(cmd, &inline("SUBMIT", manifest)).starts_with("OK|SUBMITTED"));
     eventually(Duration::from_secs(5), "one running", || {

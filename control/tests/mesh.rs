@@ -466,20 +466,22 @@ fn one_request(c: &mut std::io::BufReader<TcpStream>) -> std::io::Result<(u16, S
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-#[test]
-fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request() {
-    let mesh = Mesh::start();
-    let dir = tempfile::tempdir().unwrap();
-    let _node = mesh.node(dir.path(), true);
-    mesh.wait_nodes(1);
+/// Deploys `replicas` of the health-checked example service `name` with `VERSION 1` in its
+/// environment, and an ingress (following the Tower) routing `/` to it; waits until the ingress
+/// serves it. Returns the manifest, the ingress and its address.
+fn versioned_app_behind_an_ingress(
+    mesh: &Mesh,
+    name: &str,
+    replicas: u32,
+) -> (String, skr8tr_ingress::IngressHandle, SocketAddr) {
     let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
     let v1 = example(
-        "api",
-        3,
+        name,
+        replicas,
         &format!("{health}  env {{\n    VERSION 1\n  }}\n"),
     );
     assert!(mesh.submit(&v1).starts_with("OK|SUBMITTED"));
-    let route = skr8tr_ingress::route::Route::parse_flag("/:api").unwrap();
+    let route = skr8tr_ingress::route::Route::parse_flag(&format!("/:{name}")).unwrap();
     let mut config = skr8tr_ingress::Config::local(vec![route], Vec::new());
     config.tower = Some(mesh.tower_addr);
     let ingress = skr8tr_ingress::start(config).unwrap();
@@ -493,6 +495,26 @@ fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request()
                 .then_some(())
         },
     );
+    (v1, ingress, edge)
+}
+
+/// Starts the rollout of `v1` with `VERSION 2`.
+fn roll_to_version_2(mesh: &Mesh, v1: &str, name: &str) {
+    let v2 = v1.replace("VERSION 1", "VERSION 2");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&v2);
+    assert_eq!(
+        ask(mesh.cmd(), &format!("ROLLOUT|b64:{b64}")),
+        format!("OK|ROLLOUT|{name}")
+    );
+}
+
+#[test]
+fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let (v1, ingress, edge) = versioned_app_behind_an_ingress(&mesh, "api", 3);
     eventually(Duration::from_secs(10), "3 healthy", || {
         (mesh
             .status()
@@ -505,12 +527,7 @@ fn a_rollout_of_three_replicas_under_load_through_the_ingress_fails_no_request()
     let load = Load::start(edge, 4);
     std::thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let v2 = v1.replace("VERSION 1", "VERSION 2");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&v2);
-    assert_eq!(
-        ask(mesh.cmd(), &format!("ROLLOUT|b64:{b64}")),
-        "OK|ROLLOUT|api"
-    );
+    roll_to_version_2(&mesh, &v1, "api");
     let mut last = String::new();
     eventually(Duration::from_secs(30), "rollout complete", || {
         let st = ask(mesh.cmd(), "ROLLOUT_STATUS|api");
@@ -606,31 +623,10 @@ fn a_single_replica_rollout_under_load_leaves_no_gap() {
     let dir = tempfile::tempdir().unwrap();
     let _node = mesh.node(dir.path(), true);
     mesh.wait_nodes(1);
-    let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
-    let v1 = example(
-        "solo",
-        1,
-        &format!("{health}  env {{\n    VERSION 1\n  }}\n"),
-    );
-    assert!(mesh.submit(&v1).starts_with("OK|SUBMITTED"));
-    let route = skr8tr_ingress::route::Route::parse_flag("/:solo").unwrap();
-    let mut config = skr8tr_ingress::Config::local(vec![route], Vec::new());
-    config.tower = Some(mesh.tower_addr);
-    let ingress = skr8tr_ingress::start(config).unwrap();
-    let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
-    eventually(Duration::from_secs(10), "served", || {
-        http_get(edge, "/")
-            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
-            .then_some(())
-    });
+    let (v1, ingress, edge) = versioned_app_behind_an_ingress(&mesh, "solo", 1);
     let load = Load::start(edge, 2);
     std::thread::sleep(Duration::from_millis(200));
-    let v2 = v1.replace("VERSION 1", "VERSION 2");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&v2);
-    assert_eq!(
-        ask(mesh.cmd(), &format!("ROLLOUT|b64:{b64}")),
-        "OK|ROLLOUT|solo"
-    );
+    roll_to_version_2(&mesh, &v1, "solo");
     eventually(Duration::from_secs(20), "rollout complete", || {
         ask(mesh.cmd(), "ROLLOUT_STATUS|solo")
             .starts_with("OK|ROLLOUT_STATUS|solo|complete|1|1|")
