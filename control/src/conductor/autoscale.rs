@@ -94,136 +94,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn grows_when_busy_for_long_enough_then_cools_down() {
+    /// One evaluation: seconds after the start, replicas running, their CPU %, the decision.
+    type Step<'a> = (u64, u32, &'a [f64], Option<u32>);
+
+    /// Feeds `steps` in order to one track (no CPU limit) and checks each decision.
+    fn run(steps: &[Step<'_>]) {
         let s = scale();
         let mut t = Track::default();
         let t0 = Instant::now();
-        assert_eq!(
-            evaluate(&mut t, &s, 1, &[95.0], None, t0),
-            None,
-            "not yet sustained"
-        );
-        assert_eq!(
-            evaluate(&mut t, &s, 1, &[95.0], None, t0 + Duration::from_secs(3)),
-            Some(2)
-        );
-        // still busy, but cooling down
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                2,
-                &[95.0, 90.0],
-                None,
-                t0 + Duration::from_secs(7)
-            ),
-            None
-        );
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                2,
-                &[95.0, 90.0],
-                None,
-                t0 + Duration::from_secs(13)
-            ),
-            Some(3)
-        );
-        // at max: no further growth
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                3,
-                &[99.0; 3],
-                None,
-                t0 + Duration::from_secs(40)
-            ),
-            None
-        );
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                3,
-                &[99.0; 3],
-                None,
-                t0 + Duration::from_secs(50)
-            ),
-            None
-        );
+        for (i, &(at, running, cpu, want)) in steps.iter().enumerate() {
+            let got = evaluate(&mut t, &s, running, cpu, None, t0 + Duration::from_secs(at));
+            assert_eq!(
+                got, want,
+                "step {i}, at {at} s, {running} running at {cpu:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn grows_when_busy_for_long_enough_then_cools_down() {
+        run(&[
+            (0, 1, &[95.0], None), // not yet sustained
+            (3, 1, &[95.0], Some(2)),
+            (7, 2, &[95.0, 90.0], None), // still busy, but cooling down
+            (13, 2, &[95.0, 90.0], Some(3)),
+            (40, 3, &[99.0; 3], None), // at max: no further growth
+            (50, 3, &[99.0; 3], None),
+        ]);
     }
 
     #[test]
     fn shrinks_to_min_when_idle_and_never_flaps_on_a_blip() {
-        let s = scale();
-        let mut t = Track::default();
-        let t0 = Instant::now();
-        assert_eq!(evaluate(&mut t, &s, 3, &[5.0, 5.0, 5.0], None, t0), None);
-        // a blip above the lower bound resets the timer
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                3,
-                &[50.0, 5.0, 5.0],
-                None,
-                t0 + Duration::from_secs(2)
-            ),
-            None
-        );
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                3,
-                &[5.0, 5.0, 5.0],
-                None,
-                t0 + Duration::from_secs(4)
-            ),
-            None
-        );
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                3,
-                &[5.0, 5.0, 5.0],
-                None,
-                t0 + Duration::from_secs(7)
-            ),
-            Some(2)
-        );
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                2,
-                &[5.0, 5.0],
-                None,
-                t0 + Duration::from_secs(18)
-            ),
-            None,
-            "sustain again"
-        );
-        assert_eq!(
-            evaluate(
-                &mut t,
-                &s,
-                2,
-                &[5.0, 5.0],
-                None,
-                t0 + Duration::from_secs(21)
-            ),
-            Some(1)
-        );
-        assert_eq!(
-            evaluate(&mut t, &s, 1, &[5.0], None, t0 + Duration::from_secs(40)),
-            None,
-            "at min"
-        );
+        run(&[
+            (0, 3, &[5.0, 5.0, 5.0], None),
+            (2, 3, &[50.0, 5.0, 5.0], None), // a blip above the lower bound resets the timer
+            (4, 3, &[5.0, 5.0, 5.0], None),
+            (7, 3, &[5.0, 5.0, 5.0], Some(2)),
+            (18, 2, &[5.0, 5.0], None), // sustained again from the change
+            (21, 2, &[5.0, 5.0], Some(1)),
+            (40, 1, &[5.0], None), // at min
+        ]);
     }
 
     #[test]
