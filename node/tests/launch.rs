@@ -148,70 +148,36 @@ async fn no_agent_descriptor_leaks_into_the_child() {
 #[tokio::test]
 async fn missing_and_non_executable_programs_are_launch_errors() {
     let n = node().await;
-    let err = n
-        .engine
-        .launch(rid("m1"), 1, app("m", "/nonexistent/bin", &[]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LaunchError::Spawn {
-                source: SpawnError::NotFound { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    let err = n
-        .engine
-        .launch(rid("m2"), 1, app("m", "no-such-command-xyz", &[]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LaunchError::Spawn {
-                source: SpawnError::NotFound { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-
     let script = n.dir.path().join("plain.sh");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = n
-        .engine
-        .launch(rid("m3"), 1, app("m", script.to_str().unwrap(), &[]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LaunchError::Spawn {
-                source: SpawnError::NotExecutable { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    let err = n
-        .engine
-        .launch(rid("m4"), 1, app("m", "/tmp", &[]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LaunchError::Spawn {
-                source: SpawnError::NotExecutable { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let cases = [
+        ("m1", "/nonexistent/bin", false),
+        ("m2", "no-such-command-xyz", false),
+        ("m3", script.to_str().unwrap(), true),
+        ("m4", "/tmp", true),
+    ];
+    for (id, program, exists) in cases {
+        let err = n
+            .engine
+            .launch(rid(id), 1, app("m", program, &[]))
+            .await
+            .unwrap_err();
+        let LaunchError::Spawn { source, .. } = &err else {
+            panic!("{program}: {err:?}");
+        };
+        if exists {
+            assert!(
+                matches!(source, SpawnError::NotExecutable { .. }),
+                "{program}: {err:?}"
+            );
+        } else {
+            assert!(
+                matches!(source, SpawnError::NotFound { .. }),
+                "{program}: {err:?}"
+            );
+        }
+    }
 
     // The failure is visible in status and logs, and nothing was started.
     let st = n.engine.status();
