@@ -146,8 +146,12 @@ impl KeyError {
 }
 
 /// An ML-DSA-65 secret key: signs commands. Never printed, wiped on drop.
+///
+/// The expanded key (17 KiB) lives on the heap: by value it made every frame and future that
+/// holds a key, or merely might (`Option`), that big, and stack probes touch a frame's every
+/// page on entry, so a daemon's stack stayed ~400 KiB resident even in dev mode without keys.
 pub struct SigningKey {
-    inner: ml_dsa_65::PrivateKey,
+    inner: Box<ml_dsa_65::PrivateKey>,
 }
 
 impl SigningKey {
@@ -158,7 +162,12 @@ impl SigningKey {
     pub fn generate() -> Result<(Self, VerifyingKey), KeyError> {
         let (public, secret) =
             ml_dsa_65::try_keygen().map_err(|reason| KeyError::Generate { reason })?;
-        Ok((Self { inner: secret }, VerifyingKey::from_inner(public)))
+        Ok((
+            Self {
+                inner: Box::new(secret),
+            },
+            VerifyingKey::from_inner(public),
+        ))
     }
 
     /// Decodes a raw 4032-byte FIPS 204 secret key.
@@ -177,7 +186,9 @@ impl SigningKey {
                 kind: "secret",
                 reason,
             })?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Box::new(inner),
+        })
     }
 
     /// The raw 4032-byte FIPS 204 encoding (wiped when the returned buffer drops).
@@ -239,17 +250,20 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// An ML-DSA-65 public key: verifies commands.
+/// An ML-DSA-65 public key: verifies commands. On the heap (8 KiB), as [`SigningKey`].
 #[derive(Clone)]
 pub struct VerifyingKey {
-    inner: ml_dsa_65::PublicKey,
-    bytes: [u8; PUBLIC_KEY_LEN],
+    inner: Box<ml_dsa_65::PublicKey>,
+    bytes: Box<[u8; PUBLIC_KEY_LEN]>,
 }
 
 impl VerifyingKey {
     fn from_inner(inner: ml_dsa_65::PublicKey) -> Self {
-        let bytes = inner.clone().into_bytes();
-        Self { inner, bytes }
+        let bytes = Box::new(inner.clone().into_bytes());
+        Self {
+            inner: Box::new(inner),
+            bytes,
+        }
     }
 
     /// Decodes a raw 1952-byte FIPS 204 public key.
@@ -268,8 +282,8 @@ impl VerifyingKey {
                 reason,
             })?;
         Ok(Self {
-            inner,
-            bytes: array,
+            inner: Box::new(inner),
+            bytes: Box::new(array),
         })
     }
 
@@ -289,7 +303,7 @@ impl VerifyingKey {
     /// long enough to tell operators' keys apart.
     #[must_use]
     pub fn fingerprint(&self) -> String {
-        let digest = Sha256::digest(self.bytes);
+        let digest = Sha256::digest(&self.bytes[..]);
         hex_encode(&digest[..8])
     }
 
@@ -318,7 +332,7 @@ impl VerifyingKey {
     /// # Errors
     /// [`KeyError::AlreadyExists`] when `path` exists and `overwrite` is false; [`KeyError::Io`].
     pub fn save(&self, path: &Path, overwrite: bool) -> Result<(), KeyError> {
-        write_key_file(path, &self.bytes, PUBLIC_MODE, overwrite)
+        write_key_file(path, &self.bytes[..], PUBLIC_MODE, overwrite)
     }
 }
 
