@@ -57,6 +57,9 @@ enum Scenario {
     BrokenRollout,
     /// g. Three hosts from network namespaces (root): a–d and a partition.
     MultiHost,
+    /// h. `skr8tr up` of 3 replicas on an idle mesh → first 200 through the ingress, 3
+    /// registered, 3 healthy (5 rounds, polled every ~1 ms; goal ≤ 50 ms to the first 200).
+    Up,
 }
 
 /// Runs skr8tr's operational scenarios under load and writes loadtest/results/scenarios.md.
@@ -272,6 +275,11 @@ fn run() -> anyhow::Result<ExitCode> {
                 || scenarios::broken_rollout(&ctx),
             )],
             Scenario::MultiHost => multihost::run(&env, &spec),
+            Scenario::Up => vec![row(
+                &ctx.name('h', "`skr8tr up` of 3 replicas → first 200"),
+                "first 200 ≤ 50 ms (SPEC §6); 3 registered ≤ 100 ms (issue 3)",
+                || scenarios::up(&ctx),
+            )],
         };
         for r in &rows {
             eprintln!("  {}", r.summary());

@@ -413,6 +413,21 @@ impl Mesh {
     /// # Errors
     /// It cannot run, or exits non-zero (the error carries its stderr).
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.cli_command(args).output().context("running skr8tr")?;
+        if !out.status.success() {
+            bail!(
+                "skr8tr {}: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The operator CLI on the control host, with this mesh's addresses and key, not started.
+    #[must_use]
+    pub fn cli_command(&self, args: &[&str]) -> Command {
         let l = &self.layout;
         let mut cmd = l.control.command(&self.env.bin("skr8tr"));
         cmd.arg("--conductor")
@@ -423,16 +438,8 @@ impl Mesh {
         if let Some(keys) = &l.keys {
             cmd.arg("--key").arg(&keys.operator_secret);
         }
-        let out = cmd.args(args).output().context("running skr8tr")?;
-        if !out.status.success() {
-            bail!(
-                "skr8tr {}: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim(),
-                String::from_utf8_lossy(&out.stdout).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        cmd.args(args);
+        cmd
     }
 
     /// Writes `text` as `NAME.skr8tr` in the mesh directory.
