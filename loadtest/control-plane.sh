@@ -14,6 +14,7 @@ cargo build --release --locked --bin skr8tr --bin skr8tr_reg --bin skr8tr_sched 
   --bin skr8tr_ingress --bin skr8tr-loadtest >&2
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 WORK=$(mktemp -d /tmp/skr8tr-cp-XXXXXX)
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)  # the timings depend on what else runs on the machine
 PIDS=()
 cleanup() {
   # The node stops its workloads on SIGTERM (deregister, drain, SIGTERM, SIGKILL): give it time.
@@ -114,6 +115,7 @@ OUT=$ROOT/loadtest/results/control-plane.md
   echo "- machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo), kernel $(uname -r)"
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "- command: \`bash loadtest/control-plane.sh\` (release build, loopback, dev mode: no keys)"
+  echo "- load average (1/5/15 min) before the measurements: ${LOAD_BEFORE}, after: $(cut -d" " -f1-3 /proc/loadavg)"
   echo
   echo "| figure | skr8tr | goal (SPEC §6 / issue) | the seed's claim |"
   echo "|---|---|---|---|"
