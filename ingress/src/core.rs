@@ -253,6 +253,28 @@ impl Core {
         }
     }
 
+    /// A connect to `addr` timed out: the host (or the path to it) is in trouble, not one
+    /// process, so every backend on that IP is ejected, and requests stop paying a connect
+    /// timeout for each of that host's replicas in turn (a partitioned node).
+    pub fn eject_host(&self, addr: SocketAddr) {
+        let view = self.view.borrow();
+        let mut same_host: Vec<SocketAddr> = view
+            .services
+            .values()
+            .flat_map(|set| set.backends.iter().copied())
+            .filter(|b| b.ip() == addr.ip())
+            .collect();
+        drop(view);
+        same_host.sort_unstable();
+        same_host.dedup();
+        if !same_host.contains(&addr) {
+            same_host.push(addr);
+        }
+        for b in same_host {
+            self.eject(b);
+        }
+    }
+
     /// `addr` refused or reset: keep it out for a growing period.
     pub fn eject(&self, addr: SocketAddr) {
         let mut backends = self.backends.borrow_mut();
@@ -439,5 +461,17 @@ mod tests {
             core.pick("web", &[failed]).unwrap(),
             "10.0.0.1:2".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn a_connect_timeout_ejects_every_backend_of_that_host() {
+        let core = core_with(&["10.0.0.1:1", "10.0.0.1:2", "10.0.0.2:1"]);
+        core.eject_host("10.0.0.1:1".parse().unwrap());
+        for _ in 0..5 {
+            assert_eq!(
+                core.pick("web", &[]).unwrap(),
+                "10.0.0.2:1".parse().unwrap()
+            );
+        }
     }
 }

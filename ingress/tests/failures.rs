@@ -61,18 +61,18 @@ fn upstream_response_timeout_is_504() {
     proxy.stop();
 }
 
-#[test]
-fn upstream_connect_timeout_is_504() {
-    // A listener that never accepts, its queue filled: further SYNs go unanswered.
+/// A listener on `ip` that never accepts, its queue filled: further SYNs go unanswered, so a
+/// connect to it times out (a host behind a partition). Keep the returned values alive.
+fn unanswering(
+    ip: &str,
+) -> (
+    socket2::Socket,
+    Vec<std::net::TcpStream>,
+    std::net::SocketAddr,
+) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(
-            &"127.0.0.1:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
+    let any_port: std::net::SocketAddr = format!("{ip}:0").parse().unwrap();
+    socket.bind(&any_port.into()).unwrap();
     socket.listen(0).unwrap();
     let addr = socket.local_addr().unwrap().as_socket().unwrap();
     let mut fillers = Vec::new();
@@ -82,6 +82,12 @@ fn upstream_connect_timeout_is_504() {
             break;
         }
     }
+    (socket, fillers, addr)
+}
+
+#[test]
+fn upstream_connect_timeout_is_504() {
+    let (_socket, _fillers, addr) = unanswering("127.0.0.1");
     let proxy = ingress_with(&[addr], |c| {
         c.timeouts.connect = Duration::from_millis(200);
     });
@@ -89,6 +95,33 @@ fn upstream_connect_timeout_is_504() {
     let r = get(proxy.port(), "/");
     assert_eq!((r.status, r.text().trim()), (504, "Gateway timeout."));
     assert!(started.elapsed() < Duration::from_secs(3));
+    proxy.stop();
+}
+
+#[test]
+fn a_connect_timeout_takes_the_whole_host_out_so_only_one_request_pays_it() {
+    // Two replicas on a host that no longer answers (127.0.0.3), one healthy elsewhere.
+    let (_s1, _f1, dead1) = unanswering("127.0.0.3");
+    let (_s2, _f2, dead2) = unanswering("127.0.0.3");
+    let backend = Backend::ok();
+    let timeout = Duration::from_secs(1);
+    let proxy = ingress_with(&[dead1, dead2, backend.addr], |c| {
+        c.timeouts.connect = timeout
+    });
+    // Round-robin reaches every backend within three requests; each request that tries an
+    // unanswering one waits the whole connect timeout before it is retried elsewhere.
+    let mut slow = 0;
+    for _ in 0..6 {
+        let started = std::time::Instant::now();
+        assert_eq!(get(proxy.port(), "/").status, 200);
+        if started.elapsed() >= timeout {
+            slow += 1;
+        }
+    }
+    assert_eq!(
+        slow, 1,
+        "the host's second replica was tried after the first timed out"
+    );
     proxy.stop();
 }
 

@@ -350,7 +350,11 @@ async fn exchange<S: Duplex>(
             None => match upstream::connect(addr, core.config.timeouts.connect).await {
                 Ok(up) => up,
                 Err(e) => {
-                    core.eject(addr);
+                    if e.kind == ErrorKind::ConnectTimeout {
+                        core.eject_host(addr);
+                    } else {
+                        core.eject(addr);
+                    }
                     tried.push(addr);
                     if tried.len() >= MAX_CONNECT_TRIES {
                         return Err(e.into());
