@@ -8,13 +8,7 @@ use signal_hook::iterator::Signals;
 use skr8tr_ingress::IngressArgs;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    skr8tr_ingress::init_logging();
     let args = IngressArgs::parse();
     let config = args.into_config().context("bad flags")?;
     let mut signals =

@@ -7,13 +7,7 @@ use signal_hook::iterator::Signals;
 use skr8tr_ingress::serve::ServeArgs;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    skr8tr_ingress::init_logging();
     let config = ServeArgs::parse().into_config().context("bad flags")?;
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     let handle = skr8tr_ingress::serve::start(config).context("cannot start the file server")?;
