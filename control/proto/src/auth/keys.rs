@@ -150,6 +150,10 @@ impl KeyError {
 /// The expanded key (17 KiB) lives on the heap: by value it made every frame and future that
 /// holds a key, or merely might (`Option`), that big, and stack probes touch a frame's every
 /// page on entry, so a daemon's stack stayed ~400 KiB resident even in dev mode without keys.
+///
+/// Every call into fips204 here is `#[inline(never)]`: fips204 keeps its matrices on the stack
+/// (up to ~140 KiB for one call), and inlined into a caller (fat LTO does it) that whole frame is
+/// probed, so touched and left resident, each time the caller runs, keys or not.
 pub struct SigningKey {
     inner: Box<ml_dsa_65::PrivateKey>,
 }
@@ -159,6 +163,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`KeyError::Generate`] when the OS gives no randomness.
+    #[inline(never)]
     pub fn generate() -> Result<(Self, VerifyingKey), KeyError> {
         let (public, secret) =
             ml_dsa_65::try_keygen().map_err(|reason| KeyError::Generate { reason })?;
@@ -174,6 +179,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`KeyError::WrongLength`] or [`KeyError::Invalid`].
+    #[inline(never)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let array: Zeroizing<[u8; SECRET_KEY_LEN]> =
             Zeroizing::new(bytes.try_into().map_err(|_| KeyError::WrongLength {
@@ -193,12 +199,14 @@ impl SigningKey {
 
     /// The raw 4032-byte FIPS 204 encoding (wiped when the returned buffer drops).
     #[must_use]
+    #[inline(never)]
     pub fn to_bytes(&self) -> Zeroizing<[u8; SECRET_KEY_LEN]> {
         Zeroizing::new(self.inner.clone().into_bytes())
     }
 
     /// The public half.
     #[must_use]
+    #[inline(never)]
     pub fn verifying_key(&self) -> VerifyingKey {
         VerifyingKey::from_inner(self.inner.get_public_key())
     }
@@ -208,6 +216,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`AuthError::SigningFailed`] when the OS gives no randomness (or the key is malformed).
+    #[inline(never)]
     pub fn sign(&self, message: &[u8]) -> Result<[u8; SIGNATURE_LEN], AuthError> {
         self.inner
             .try_sign(message, CONTEXT)
@@ -258,6 +267,7 @@ pub struct VerifyingKey {
 }
 
 impl VerifyingKey {
+    #[inline(never)]
     fn from_inner(inner: ml_dsa_65::PublicKey) -> Self {
         let bytes = Box::new(inner.clone().into_bytes());
         Self {
@@ -270,6 +280,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// [`KeyError::WrongLength`] or [`KeyError::Invalid`].
+    #[inline(never)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let array: [u8; PUBLIC_KEY_LEN] = bytes.try_into().map_err(|_| KeyError::WrongLength {
             kind: "public",
@@ -295,6 +306,7 @@ impl VerifyingKey {
 
     /// Whether `signature` is a valid pure ML-DSA-65 signature (empty context) of `message`.
     #[must_use]
+    #[inline(never)]
     pub fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
         self.inner.verify(message, signature, CONTEXT)
     }
