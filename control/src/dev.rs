@@ -1,5 +1,6 @@
-//! `skr8tr dev`: a whole mesh in one process — Tower, Conductor, one node agent and the ingress,
-//! each on its own thread(s) and runtime exactly as the separate daemons run — then the given
+//! `skr8tr dev`: a whole mesh in one process — Tower, Conductor and one node agent
+//! ([`crate::plane`]) and the ingress, each on its own thread(s) and runtime exactly as the
+//! separate daemons run — then the given
 //! manifests (or the bundled example service) deployed through the real Conductor and served
 //! through the ingress, and everything, workloads included, stopped on Ctrl-C.
 //!
@@ -9,20 +10,17 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
-use skr8tr_daemon::{Gate, UdpEndpoint};
 use skr8tr_proto::manifest;
 use skr8tr_proto::wire::{ConductorReply, Message as _, TowerReply};
-use tokio::sync::oneshot;
 
 use crate::client::Client;
-use crate::conductor::server::{ConductorConfig, run as run_conductor};
-use crate::conductor::state::Timings;
-use crate::tower::server::{TowerConfig, run as run_tower};
+use crate::conductor::server::ConductorConfig;
+use crate::plane::{self, PlaneConfig};
+use crate::tower::server::TowerConfig;
 
 /// Where the dev mesh listens.
 #[derive(Debug, Clone)]
@@ -52,68 +50,6 @@ impl Default for DevOptions {
             ready_timeout: Duration::from_secs(30),
             exit_when_ready: false,
         }
-    }
-}
-
-/// One daemon thread and the way to stop it.
-struct Daemon {
-    name: &'static str,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Daemon {
-    fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            match t.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => eprintln!("skr8tr dev: {} stopped with an error: {e:#}", self.name),
-                Err(_) => eprintln!("skr8tr dev: {} panicked", self.name),
-            }
-        }
-    }
-}
-
-/// Starts `serve` on its own thread with its own runtime; returns once it is listening (or
-/// failed to bind, which is returned as the error).
-fn spawn_daemon<F, Fut>(name: &'static str, serve: F) -> anyhow::Result<Daemon>
-where
-    F: FnOnce(
-            skr8tr_daemon::Driver,
-            oneshot::Receiver<()>,
-            std::sync::mpsc::Sender<anyhow::Result<()>>,
-        ) -> Fut
-        + Send
-        + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || -> anyhow::Result<()> {
-            let ready_err = ready_tx.clone();
-            let result = skr8tr_daemon::run(name, |driver| serve(driver, stop_rx, ready_tx))?;
-            if let Err(e) = &result {
-                let _ = ready_err.send(Err(anyhow::anyhow!("{e:#}")));
-            }
-            result
-        })
-        .with_context(|| format!("cannot start the {name} thread"))?;
-    match ready_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(())) => Ok(Daemon {
-            name,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e.context(format!("{name} failed to start")))
-        }
-        Err(_) => bail!("{name} did not start within 10 s"),
     }
 }
 
@@ -165,66 +101,17 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
     let conductor_state = state.path().join("conductor");
     let node_state = state.path().join("node");
 
-    let tower = {
-        let addr = lo(options.tower_port);
-        spawn_daemon("tower", move |driver, stop, ready| async move {
-            let socket = UdpEndpoint::bind(driver, addr)
-                .with_context(|| format!("udp {addr} (tower) is busy"))?;
-            let _ = ready.send(Ok(()));
-            run_tower(socket, TowerConfig::dev(), async {
-                let _ = stop.await;
-            })
-            .await
-            .context("tower")
-        })?
-    };
-    let conductor = {
-        let (cmd, hb) = (lo(options.conductor_port), lo(options.heartbeat_port));
-        spawn_daemon("conductor", move |driver, stop, ready| async move {
-            let commands = UdpEndpoint::bind(driver, cmd)
-                .with_context(|| format!("udp {cmd} (conductor) is busy"))?;
-            let heartbeats = UdpEndpoint::bind(driver, hb)
-                .with_context(|| format!("udp {hb} (heartbeats) is busy"))?;
-            let _ = ready.send(Ok(()));
-            let config = ConductorConfig {
-                operator_gate: Gate::new(None),
-                mesh_gate: Gate::new(None),
-                mesh_key: None,
-                state_dir: conductor_state,
-                timings: Timings::default(),
-                exec_timeout: Duration::from_secs(10),
-                tower: Some(lo(options.tower_port)),
-            };
-            run_conductor(driver, commands, heartbeats, config, async {
-                let _ = stop.await;
-            })
-            .await
-            .context("conductor")
-        })?
-    };
-    let node = {
-        let (listen, hb, tower_addr) = (
-            lo(options.node_port),
-            lo(options.heartbeat_port),
-            lo(options.tower_port),
-        );
-        spawn_daemon("node", move |driver, stop, ready| async move {
-            let socket = UdpEndpoint::bind(driver, listen)
-                .with_context(|| format!("udp {listen} (node) is busy"))?;
-            let _ = ready.send(Ok(()));
-            let mut config = skr8tr_node::agent::AgentConfig::new(node_state);
-            config.conductor = hb;
-            config.tower = tower_addr;
-            config.stop_workloads_on_exit = true;
-            skr8tr_node::agent::run(driver, socket, config, async {
-                let _ = stop.await;
-            })
-            .await
-            .map(|_| ())
-            .context("node")
-        })?
-    };
-    let daemons = [node, conductor, tower];
+    let mut node = skr8tr_node::agent::AgentConfig::new(node_state);
+    node.stop_workloads_on_exit = true;
+    let (plane, _) = plane::start(PlaneConfig {
+        tower_listen: lo(options.tower_port),
+        tower: TowerConfig::dev(),
+        conductor_listen: lo(options.conductor_port),
+        heartbeat_listen: lo(options.heartbeat_port),
+        conductor: ConductorConfig::dev(conductor_state),
+        node_listen: lo(options.node_port),
+        node,
+    })?;
     // Routes: `/` to the first app, `/APP` to every app.
     let mut routes = Vec::new();
     for (i, app) in app_names.iter().enumerate() {
@@ -240,9 +127,7 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
     let ingress = match skr8tr_ingress::start(ingress_config) {
         Ok(handle) => handle,
         Err(e) => {
-            for d in daemons {
-                d.stop();
-            }
+            report(plane.stop());
             bail!(
                 "the ingress cannot start on {}: {e}",
                 lo(options.ingress_port)
@@ -265,9 +150,7 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
     };
     ingress.stop();
     // Node first, so its workloads are deregistered and stopped while the Tower still runs.
-    for d in daemons {
-        d.stop();
-    }
+    report(plane.stop());
     drop(state);
     Ok(code)
 }
@@ -365,6 +248,12 @@ fn deploy(
     }
     println!("next: skr8tr status · skr8tr logs APP · skr8tr list · skr8tr nodes");
     Ok(())
+}
+
+fn report(errors: Vec<anyhow::Error>) {
+    for e in errors {
+        eprintln!("skr8tr dev: {e:#}");
+    }
 }
 
 fn wait_for_interrupt() -> anyhow::Result<()> {

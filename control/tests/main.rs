@@ -11,5 +11,6 @@ mod conductor;
 mod dev;
 mod keys;
 mod mesh;
+mod server;
 mod tower;
 mod util;

@@ -17,7 +17,7 @@ pub use call::{CallError, Patience, call, notify};
 pub use driver::{Driver, FORCE_EPOLL_VAR, run, run_with, spawn};
 pub use gate::{Admission, Gate};
 pub use logging::init_logging;
-pub use policy::{AddressError, parse_host_port};
+pub use policy::{AddressError, listen_addr, parse_host_port};
 pub use udp::UdpEndpoint;
 
 /// Resolves when the process receives SIGTERM or SIGINT.

@@ -1,12 +1,11 @@
 //! `skr8tr_reg`, the Tower: the service registry (UDP 7772). Logic in `skr8tr_control::tower`.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use skr8tr_control::options::TowerOptions;
 use skr8tr_control::tower::server::{TowerConfig, run};
 use skr8tr_daemon::{Gate, UdpEndpoint};
 use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
@@ -25,9 +24,8 @@ struct Args {
     /// Listen on a non-loopback address without authentication.
     #[arg(long)]
     insecure: bool,
-    /// Seconds a registration lives without a refresh.
-    #[arg(long, default_value_t = 30)]
-    ttl: u64,
+    #[command(flatten)]
+    tower: TowerOptions,
 }
 
 fn main() -> ExitCode {
@@ -44,26 +42,21 @@ fn main() -> ExitCode {
 fn real_main(args: Args) -> anyhow::Result<()> {
     let auth = AuthConfig::load(&[] as &[PathBuf], args.mesh_key.as_deref(), args.insecure)
         .context("loading keys")?;
-    let requested =
-        skr8tr_daemon::parse_host_port(&args.listen, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7772)?;
-    let ip = auth.bind_policy(&[KeyRole::Mesh]).resolve(requested.ip())?;
-    if ip != requested.ip() {
-        tracing::warn!(requested = %requested.ip(), listening = %ip, "no mesh key: dev mode, loopback only");
-    }
-    let listen = std::net::SocketAddr::new(ip, requested.port());
-    if args.ttl == 0 {
-        anyhow::bail!("--ttl must be at least 1 second");
-    }
-    let config = TowerConfig {
-        gate: Gate::new(auth.mesh_verifier()),
-        mesh_key: args
-            .mesh_key
-            .as_deref()
-            .map(SigningKey::load)
-            .transpose()
-            .context("loading the mesh key")?,
-        default_ttl: Duration::from_secs(args.ttl),
-    };
+    let listen = skr8tr_daemon::listen_addr(
+        "--listen",
+        &args.listen,
+        7772,
+        auth.bind_policy(&[KeyRole::Mesh]),
+    )?;
+    let mut config = TowerConfig::dev();
+    config.gate = Gate::new(auth.mesh_verifier());
+    config.mesh_key = args
+        .mesh_key
+        .as_deref()
+        .map(SigningKey::load)
+        .transpose()
+        .context("loading the mesh key")?;
+    args.tower.apply(&mut config)?;
     skr8tr_daemon::run("tower", |driver| async move {
         let socket = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;

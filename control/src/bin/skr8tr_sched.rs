@@ -1,15 +1,14 @@
 //! `skr8tr_sched`, the Conductor: placement, replica enforcement, durable state (UDP 7771 for
 //! commands, 7770 for heartbeats). Logic in `skr8tr_control::conductor`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use skr8tr_control::conductor::server::{ConductorConfig, run};
-use skr8tr_control::conductor::state::Timings;
+use skr8tr_control::options::ConductorOptions;
 use skr8tr_daemon::{Gate, UdpEndpoint};
 use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
 
@@ -35,16 +34,12 @@ struct Args {
     /// Listen on non-loopback addresses without authentication.
     #[arg(long)]
     insecure: bool,
-    /// A node silent this long is lost and its replicas are placed elsewhere.
-    #[arg(long, default_value_t = 5000)]
-    node_expiry_ms: u64,
     /// The Tower (`HOST[:PORT]`), asked during rollouts whether the edge routes to the new
     /// replicas before an old one is stopped.
     #[arg(long, default_value = "127.0.0.1:7772")]
     tower: String,
-    /// How long an EXEC may run.
-    #[arg(long, default_value_t = 10_000)]
-    exec_timeout_ms: u64,
+    #[command(flatten)]
+    conductor: ConductorOptions,
 }
 
 fn main() -> ExitCode {
@@ -62,46 +57,23 @@ fn real_main(args: Args) -> anyhow::Result<()> {
     let auth = AuthConfig::load(&args.pubkeys, args.mesh_key.as_deref(), args.insecure)
         .context("loading keys")?;
     let policy = auth.bind_policy(&[KeyRole::Operator, KeyRole::Mesh]);
-    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    let mut addrs = Vec::new();
-    for (flag, value, port) in [
-        ("--listen", &args.listen, 7771),
-        ("--heartbeat-listen", &args.heartbeat_listen, 7770),
-    ] {
-        let requested =
-            skr8tr_daemon::parse_host_port(value, any, port).with_context(|| flag.to_string())?;
-        let ip = policy
-            .resolve(requested.ip())
-            .with_context(|| flag.to_string())?;
-        if ip != requested.ip() {
-            tracing::warn!(flag, listening = %ip, "no operator and mesh keys: dev mode, loopback only");
-        }
-        addrs.push(SocketAddr::new(ip, requested.port()));
-    }
-    let (listen, hb_listen) = (addrs[0], addrs[1]);
-    if args.node_expiry_ms < 500 {
-        anyhow::bail!("--node-expiry-ms must be at least 500");
-    }
-    let config = ConductorConfig {
-        operator_gate: Gate::new(auth.operator_verifier()),
-        mesh_gate: Gate::new(auth.mesh_verifier()),
-        mesh_key: args
-            .mesh_key
-            .as_deref()
-            .map(SigningKey::load)
-            .transpose()
-            .context("loading the mesh key")?,
-        state_dir: args.state_dir,
-        timings: Timings {
-            node_expiry: Duration::from_millis(args.node_expiry_ms),
-            ..Timings::default()
-        },
-        exec_timeout: Duration::from_millis(args.exec_timeout_ms),
-        tower: Some(
-            skr8tr_daemon::parse_host_port(&args.tower, IpAddr::V4(Ipv4Addr::LOCALHOST), 7772)
-                .context("--tower")?,
-        ),
-    };
+    let listen = skr8tr_daemon::listen_addr("--listen", &args.listen, 7771, policy)?;
+    let hb_listen =
+        skr8tr_daemon::listen_addr("--heartbeat-listen", &args.heartbeat_listen, 7770, policy)?;
+    let mut config = ConductorConfig::dev(args.state_dir);
+    config.operator_gate = Gate::new(auth.operator_verifier());
+    config.mesh_gate = Gate::new(auth.mesh_verifier());
+    config.mesh_key = args
+        .mesh_key
+        .as_deref()
+        .map(SigningKey::load)
+        .transpose()
+        .context("loading the mesh key")?;
+    config.tower = Some(
+        skr8tr_daemon::parse_host_port(&args.tower, IpAddr::V4(Ipv4Addr::LOCALHOST), 7772)
+            .context("--tower")?,
+    );
+    args.conductor.apply(&mut config)?;
     skr8tr_daemon::run("conductor", |driver| async move {
         let commands = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;

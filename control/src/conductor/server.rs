@@ -56,6 +56,22 @@ pub struct ConductorConfig {
     pub tower: Option<std::net::SocketAddr>,
 }
 
+impl ConductorConfig {
+    /// Dev mode: no keys, default timings, a 10 s EXEC limit, no Tower to ask.
+    #[must_use]
+    pub fn dev(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            operator_gate: Gate::new(None),
+            mesh_gate: Gate::new(None),
+            mesh_key: None,
+            state_dir: state_dir.into(),
+            timings: Timings::default(),
+            exec_timeout: Duration::from_secs(10),
+            tower: None,
+        }
+    }
+}
+
 /// Why the Conductor stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ConductorError {

@@ -25,6 +25,7 @@
 mod heartbeat;
 mod lifecycle;
 mod metrics;
+mod options;
 mod server;
 mod tower;
 
@@ -44,6 +45,7 @@ use tokio::sync::oneshot;
 use crate::engine::{Engine, EngineConfig, EngineError};
 
 use metrics::Metrics;
+pub use options::{AgentOptions, OptionsError};
 
 /// Default UDP port of the agent's command socket.
 pub const DEFAULT_PORT: u16 = 7775;

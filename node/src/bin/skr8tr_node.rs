@@ -2,20 +2,18 @@
 //! to the Conductor and registers them with the Tower (UDP 7775, metrics on TCP 9100). Logic
 //! in `skr8tr_node::agent`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use skr8tr_daemon::{Gate, UdpEndpoint};
 use skr8tr_node::agent::{
-    self, AgentConfig, AgentExit, DEFAULT_CONDUCTOR_PORT, DEFAULT_METRICS_PORT, DEFAULT_PORT,
+    self, AgentConfig, AgentExit, AgentOptions, DEFAULT_CONDUCTOR_PORT, DEFAULT_PORT,
     DEFAULT_TOWER_PORT,
 };
 use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
-use skr8tr_proto::name::NodeId;
 
 /// The skr8tr node agent: runs the replicas the Conductor places here.
 ///
@@ -34,13 +32,6 @@ struct Args {
     /// The Tower (`HOST[:PORT]`, port 7772 by default).
     #[arg(long, default_value = "127.0.0.1:7772")]
     tower: String,
-    /// The address replicas are registered at [default: the local address of the route to
-    /// the Tower].
-    #[arg(long, value_name = "ADDR")]
-    advertise: Option<String>,
-    /// TCP address of the Prometheus endpoint (`GET /metrics`), or `off`.
-    #[arg(long, default_value = "127.0.0.1:9100")]
-    metrics: String,
     /// Where the node keeps its id, its replicas' records (for adoption) and their logs.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/skr8tr/node")]
     state_dir: PathBuf,
@@ -51,15 +42,8 @@ struct Args {
     /// Listen on a non-loopback address without authentication.
     #[arg(long)]
     insecure: bool,
-    /// Use this node id instead of the one kept in the state directory.
-    #[arg(long, value_name = "ID")]
-    node_id: Option<String>,
-    /// Milliseconds between heartbeats to the Conductor.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    heartbeat_ms: u64,
-    /// On SIGTERM/SIGINT, stop the workloads instead of leaving them to the next agent.
-    #[arg(long)]
-    stop_workloads_on_exit: bool,
+    #[command(flatten)]
+    agent: AgentOptions,
 }
 
 fn main() -> ExitCode {
@@ -76,42 +60,19 @@ fn main() -> ExitCode {
 fn real_main(args: Args) -> anyhow::Result<()> {
     let auth = AuthConfig::load(&[] as &[PathBuf], args.mesh_key.as_deref(), args.insecure)
         .context("loading keys")?;
-    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let requested = skr8tr_daemon::parse_host_port(&args.listen, any, DEFAULT_PORT)?;
-    let ip = auth.bind_policy(&[KeyRole::Mesh]).resolve(requested.ip())?;
-    if ip != requested.ip() {
-        tracing::warn!(requested = %requested.ip(), listening = %ip, "no mesh key: dev mode, loopback only");
-    }
-    let listen = SocketAddr::new(ip, requested.port());
-    if args.heartbeat_ms == 0 {
-        anyhow::bail!("--heartbeat-ms must be at least 1");
-    }
+    let listen = skr8tr_daemon::listen_addr(
+        "--listen",
+        &args.listen,
+        DEFAULT_PORT,
+        auth.bind_policy(&[KeyRole::Mesh]),
+    )?;
     let mut config = AgentConfig::new(&args.state_dir);
     config.conductor = skr8tr_daemon::parse_host_port(&args.conductor, lo, DEFAULT_CONDUCTOR_PORT)
         .context("--conductor")?;
     config.tower =
         skr8tr_daemon::parse_host_port(&args.tower, lo, DEFAULT_TOWER_PORT).context("--tower")?;
-    config.advertise = args
-        .advertise
-        .as_deref()
-        .map(|a| {
-            let ip = skr8tr_daemon::parse_host_port(a, lo, 0)?.ip();
-            anyhow::ensure!(
-                !ip.is_unspecified(),
-                "cannot advertise {ip}: give a reachable address"
-            );
-            Ok(ip)
-        })
-        .transpose()
-        .context("--advertise")?;
-    config.node_id = args
-        .node_id
-        .map(NodeId::new)
-        .transpose()
-        .context("--node-id")?;
-    config.heartbeat = Duration::from_millis(args.heartbeat_ms);
-    config.stop_workloads_on_exit = args.stop_workloads_on_exit;
+    args.agent.apply(&mut config)?;
     config.gate = Gate::new(auth.mesh_verifier());
     config.mesh_key = args
         .mesh_key
@@ -119,13 +80,6 @@ fn real_main(args: Args) -> anyhow::Result<()> {
         .map(SigningKey::load)
         .transpose()
         .context("loading the mesh key")?;
-    if args.metrics != "off" {
-        let addr = skr8tr_daemon::parse_host_port(&args.metrics, lo, DEFAULT_METRICS_PORT)
-            .context("--metrics")?;
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("cannot serve metrics on tcp {addr}"))?;
-        config.metrics = Some(listener);
-    }
     skr8tr_daemon::run("node", |driver| async move {
         let socket = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;
