@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Control-plane figures (SPEC §6, issue 3): idle RSS of the Tower, Conductor and node agent;
-# node start to schedulable; `skr8tr up` to every replica healthy and registered; kill -9 of a
+# Control-plane figures (SPEC §6, issue 3): idle RSS of the Tower, Conductor and node agent,
+# as three daemons and as one `skr8tr_server` process; node start to schedulable; `skr8tr up` to every replica healthy and registered; kill -9 of a
 # replica to its replacement registered. Builds the release binaries, runs a mesh on loopback
 # ports of its own, and writes loadtest/results/control-plane.md. The `up` figure comes from
 # `skr8tr-loadtest up` (its own mesh with an ingress, polled every ~1 ms in-process).
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 cargo build --release --locked --bin skr8tr --bin skr8tr_reg --bin skr8tr_sched --bin skr8tr_node \
-  --bin skr8tr_ingress --bin skr8tr-loadtest >&2
+  --bin skr8tr_server --bin skr8tr_ingress --bin skr8tr-loadtest >&2
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 WORK=$(mktemp -d /tmp/skr8tr-cp-XXXXXX)
 LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)  # the timings depend on what else runs on the machine
@@ -101,6 +101,17 @@ kill_ready=$(( $(now_ms) - kill_started ))
 
 rss_sum=$(( rss_t + rss_c + rss_n )); pss_sum=$(( pss_t + pss_c + pss_n ))
 
+# The same three daemons in one process: skr8tr_server, idle the same way (node joined, 3 s).
+ST=28772; SC=28771; SH=28770; SN=28775
+"$BIN/skr8tr_server" --tower-listen 127.0.0.1:$ST --conductor-listen 127.0.0.1:$SC \
+  --heartbeat-listen 127.0.0.1:$SH --node-listen 127.0.0.1:$SN --state-dir "$WORK/server" \
+  --metrics off --stop-workloads-on-exit 2>"$WORK/server.log" & PIDS+=($!); SERVER=$!
+server_has_node() { "$BIN/skr8tr" --conductor 127.0.0.1:$SC nodes --json | grep -q '"node"'; }
+wait_for 10 server_has_node
+sleep 3
+rss_s=$(rss_kb $SERVER); pss_s=$(pss_kb $SERVER); split_s=$(split_kb $SERVER)
+kill $SERVER
+
 # `skr8tr up` → first 200 / registered / healthy: 5 rounds on an idle mesh of its own.
 "$BIN/skr8tr-loadtest" --bin-dir "$BIN" --out "$WORK/up.md" up >/dev/null 2>"$WORK/up.log" \
   || { cat "$WORK/up.log" >&2; exit 1; }
@@ -122,7 +133,8 @@ OUT=$ROOT/loadtest/results/control-plane.md
   echo "| idle RSS (PSS): Tower | ${rss_t} KiB (${pss_t} KiB) | | |"
   echo "| idle RSS (PSS): Conductor | ${rss_c} KiB (${pss_c} KiB) | | |"
   echo "| idle RSS (PSS): node agent | ${rss_n} KiB (${pss_n} KiB) | | |"
-  echo "| idle RSS (PSS): together | ${rss_sum} KiB (${pss_sum} KiB) | ≤ 6 MB (SPEC), ≤ 8 MB (issue 3) | ~12 MB (C daemons measured 5.7 MB) |"
+  echo "| idle RSS (PSS): together, three processes | ${rss_sum} KiB (${pss_sum} KiB) | ≤ 6 MB (SPEC), ≤ 8 MB (issue 3) | ~12 MB (C daemons measured 5.7 MB) |"
+  echo "| idle RSS (PSS): together, one \`skr8tr_server\` | ${rss_s} KiB (${pss_s} KiB) | ≤ 6 MB (SPEC), ≤ 8 MB (issue 3) | |"
   echo "| node start → schedulable | ${node_ready} ms | ≤ 1 s | < 6 s |"
   echo "| \`skr8tr up\` (3 replicas, example service, idle) | ${up_row} | ≤ 50 ms first 200 (SPEC) / ≤ 100 ms all registered (issue 3) | ~1.2 s |"
   echo "| kill -9 of a replica → replacement registered | ${kill_ready} ms | | |"
@@ -132,6 +144,7 @@ OUT=$ROOT/loadtest/results/control-plane.md
   echo "- Tower: ${split_t}"
   echo "- Conductor: ${split_c}"
   echo "- node agent: ${split_n}"
+  echo "- skr8tr_server (all three): ${split_s}"
   echo "- \`up\`: ${up_note}"
 } > "$OUT"
 cat "$OUT"
