@@ -50,6 +50,10 @@ pub struct Timeouts {
     pub keepalive_idle: Duration,
     /// Connecting to an upstream.
     pub connect: Duration,
+    /// An upstream connection whose peer acknowledges nothing for this long (data sent, or
+    /// keepalive probes while waiting) is broken: its host crashed or was cut off. `None`
+    /// leaves it to the kernel (about 15 minutes).
+    pub upstream_link: Option<Duration>,
     /// An upstream's response head, after the request was sent.
     pub response_head: Duration,
     /// An idle pooled upstream connection (shorter than typical backends' keep-alive).
@@ -68,6 +72,7 @@ impl Default for Timeouts {
             request_head: Duration::from_secs(10),
             keepalive_idle: Duration::from_secs(60),
             connect: Duration::from_secs(2),
+            upstream_link: Some(Duration::from_secs(2)),
             response_head: Duration::from_secs(30),
             upstream_idle: Duration::from_secs(4),
             body_idle: Duration::from_secs(30),
@@ -207,6 +212,11 @@ pub struct IngressArgs {
     /// Upstream response head timeout in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub response_timeout_ms: u64,
+    /// An upstream connection whose host acknowledges nothing for this many milliseconds
+    /// (crashed, cut off) fails, and an idempotent request on it is retried on another host;
+    /// 0 leaves it to the kernel (minutes).
+    #[arg(long, default_value_t = 2_000)]
+    pub upstream_link_timeout_ms: u64,
     /// Idle timeout of pooled upstream connections in milliseconds.
     #[arg(long, default_value_t = 4_000)]
     pub upstream_idle_timeout_ms: u64,
@@ -270,6 +280,8 @@ impl IngressArgs {
                 request_head: Duration::from_millis(self.request_head_timeout_ms),
                 keepalive_idle: Duration::from_millis(self.keepalive_timeout_ms),
                 connect: Duration::from_millis(self.connect_timeout_ms),
+                upstream_link: (self.upstream_link_timeout_ms > 0)
+                    .then(|| Duration::from_millis(self.upstream_link_timeout_ms)),
                 response_head: Duration::from_millis(self.response_timeout_ms),
                 upstream_idle: Duration::from_millis(self.upstream_idle_timeout_ms),
                 body_idle: Duration::from_millis(self.body_idle_timeout_ms),

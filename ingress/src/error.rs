@@ -36,6 +36,8 @@ pub enum ErrorKind {
     ConnectTimeout,
     /// The upstream connection failed or closed before a full response.
     UpstreamIo,
+    /// The upstream's host stopped acknowledging (the link timeout): crashed or cut off.
+    UpstreamLost,
     /// No response head within the response timeout.
     ResponseTimeout,
     /// The upstream's response (head or chunked body) is malformed.
@@ -79,6 +81,7 @@ impl ProxyError {
             ErrorKind::ConnectRefused
             | ErrorKind::ConnectTimeout
             | ErrorKind::UpstreamIo
+            | ErrorKind::UpstreamLost
             | ErrorKind::ResponseTimeout
             | ErrorKind::BadResponse(_) => Side::Upstream,
         };
@@ -108,7 +111,7 @@ impl ProxyError {
             ErrorKind::ConnectRefused | ErrorKind::UpstreamIo | ErrorKind::BadResponse(_) => {
                 (502, "Bad gateway.", false)
             }
-            ErrorKind::ConnectTimeout | ErrorKind::ResponseTimeout => {
+            ErrorKind::ConnectTimeout | ErrorKind::UpstreamLost | ErrorKind::ResponseTimeout => {
                 (504, "Gateway timeout.", false)
             }
         };
@@ -146,6 +149,7 @@ mod tests {
         assert_eq!(status(ErrorKind::BadResponse(HttpError::BadHeader)), 502);
         assert_eq!(status(ErrorKind::ConnectTimeout), 504);
         assert_eq!(status(ErrorKind::ResponseTimeout), 504);
+        assert_eq!(status(ErrorKind::UpstreamLost), 504);
         assert_eq!(status(ErrorKind::ClientHeadTimeout), 408);
         assert_eq!(
             status(ErrorKind::BadRequest(HttpError::TooManyHeaders)),

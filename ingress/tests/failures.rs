@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::util::backend::{Action, Backend, ok};
 use crate::util::client::{Conn, get};
+use crate::util::partition::FarHost;
 use crate::util::{ingress, ingress_with};
 
 #[test]
@@ -340,5 +341,44 @@ fn a_small_body_arriving_after_its_head_leaves_with_it_in_one_piece() {
         text.ends_with("\r\n\r\nhello world"),
         "head and body came apart: {text:?}"
     );
+    proxy.stop();
+}
+
+#[test]
+fn a_request_on_a_pooled_connection_to_a_cut_off_host_is_retried_on_another_host() {
+    let far = match FarHost::start() {
+        Ok(far) => far,
+        Err(why) => {
+            // CI runs as root with iproute2 (.ci/run); a developer's unprivileged run cannot.
+            eprintln!("skipped: a network namespace is needed: {why}");
+            return;
+        }
+    };
+    let near = Backend::ok();
+    let proxy = ingress_with(&[far.addr, near.addr], |c| {
+        c.timeouts.upstream_link = Some(Duration::from_secs(1));
+        // Far longer than the client waits: only the link timeout can end the wait in time.
+        c.timeouts.response_head = Duration::from_secs(60);
+    });
+    // One client connection (one core): both backends answer, and the far host's upstream
+    // connection goes back to the pool.
+    let mut conn = Conn::open(proxy.port());
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let r = conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").read(false);
+        assert_eq!(r.status, 200);
+        bodies.push(r.text());
+    }
+    assert!(bodies.iter().any(|b| b.contains("far")), "{bodies:?}");
+
+    far.cut();
+    let served_near = near.requests().len();
+    // Round-robin sends one of these to the far host, on the pooled connection: nothing is
+    // acknowledged, the link timeout fails it, and the GET goes to the near host instead.
+    for _ in 0..3 {
+        let r = conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").read(false);
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    }
+    assert_eq!(near.requests().len(), served_near + 3);
     proxy.stop();
 }

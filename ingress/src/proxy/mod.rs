@@ -347,7 +347,13 @@ async fn exchange<S: Duplex>(
         let reused = pooled.is_some();
         let mut up = match pooled {
             Some(up) => up,
-            None => match upstream::connect(addr, core.config.timeouts.connect).await {
+            None => match upstream::connect(
+                addr,
+                core.config.timeouts.connect,
+                core.config.timeouts.upstream_link,
+            )
+            .await
+            {
                 Ok(up) => up,
                 Err(e) => {
                     if e.kind == ErrorKind::ConnectTimeout {
@@ -397,6 +403,23 @@ async fn exchange<S: Duplex>(
                 }
                 return Ok(Outcome::Done { status, close });
             }
+            Err(f) if f.error.kind == ErrorKind::UpstreamLost => {
+                // Its host stopped acknowledging: the other replicas there are most likely gone
+                // too. An idempotent request with no response byte yet goes to another host.
+                tracing::warn!(backend = %addr, "upstream link lost (nothing acknowledged within the link timeout); host ejected");
+                core.eject_host(addr);
+                tried.push(addr);
+                if f.error.retry
+                    && tried.len() < MAX_CONNECT_TRIES
+                    && let Ok(next) = core.pick(&c.service, &tried)
+                {
+                    core.counters.borrow_mut().retries += 1;
+                    addr = next;
+                    fresh_only = false;
+                    continue;
+                }
+                return Err(f);
+            }
             Err(f) if f.error.retry && !fresh_only => {
                 core.counters.borrow_mut().retries += 1;
                 fresh_only = true;
@@ -409,6 +432,16 @@ async fn exchange<S: Duplex>(
             }
         }
     }
+}
+
+/// Whether an upstream socket error means its host is gone: the link timeout expired
+/// (`ETIMEDOUT`), or the network says the host cannot be reached.
+fn link_lost(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::TimedOut | K::HostUnreachable | K::NetworkUnreachable
+    )
 }
 
 /// Sends the request on `up` and relays the response. Returns the outcome and whether `up`
@@ -424,11 +457,21 @@ async fn forward<S: Duplex>(
         let e = ProxyError::new(ErrorKind::UpstreamIo);
         Failed::from(if retry { e.retryable() } else { e })
     };
+    // Nothing of the request can have been processed by a host that acknowledged nothing,
+    // but only an idempotent request without a body is sent again (the body is not kept).
+    let lost = |retry: bool| {
+        let e = ProxyError::new(ErrorKind::UpstreamLost);
+        Failed::from(if retry && info.idempotent && !info.has_body() {
+            e.retryable()
+        } else {
+            e
+        })
+    };
     // The head alone first: if it fails on a reused connection nothing of the body was read.
-    if body::write_all_keep(&mut up.stream, &mut c.up_head)
-        .await
-        .is_err()
-    {
+    if let Err(e) = body::write_all_keep(&mut up.stream, &mut c.up_head).await {
+        if link_lost(&e) {
+            return Err(lost(true));
+        }
         return Err(upstream_io(reused));
     }
     if info.has_body() {
@@ -543,6 +586,9 @@ async fn forward<S: Duplex>(
                 match monoio::time::timeout(left, read_more(&mut up.stream, &mut up.buf)).await {
                     Err(_) => return Err(ProxyError::new(ErrorKind::ResponseTimeout).into()),
                     Ok(Ok(n)) if n > 0 => got_bytes = true,
+                    Ok(Err(e)) if link_lost(&e) => {
+                        return Err(lost(!got_bytes));
+                    }
                     Ok(_) => return Err(upstream_io(retry_ok && !got_bytes)),
                 }
             }

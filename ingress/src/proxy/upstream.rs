@@ -22,14 +22,22 @@ pub struct UpConn {
     pub idle_since: Instant,
 }
 
-/// Connects to `addr` within `timeout`.
+/// Connects to `addr` within `timeout`. With a `link` timeout, the connection also fails (its
+/// next read or write returns `TimedOut`) once data it sent stays unacknowledged that long, or,
+/// while it waits with nothing in flight, once keepalive probes go unanswered that long: a host
+/// that crashed or was cut off is noticed in seconds, not after the kernel's 15 minutes. A
+/// healthy backend acknowledges at once, however long it takes to answer.
 ///
 /// # Errors
 /// [`ErrorKind::ConnectTimeout`] or [`ErrorKind::ConnectRefused`] (any connect error).
 ///
 /// # Cancel safety
 /// Dropping it abandons the attempt; nothing is leaked.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<UpConn, ProxyError> {
+pub async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    link: Option<Duration>,
+) -> Result<UpConn, ProxyError> {
     match monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await {
         Err(_) => Err(ProxyError::new(ErrorKind::ConnectTimeout)),
         Ok(Err(e)) => {
@@ -38,6 +46,11 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<UpConn, Prox
         }
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
+            if let Some(link) = link
+                && let Err(e) = watch_link(&stream, link)
+            {
+                tracing::debug!(backend = %addr, error = %e, "cannot set the link timeout");
+            }
             Ok(UpConn {
                 stream,
                 buf: Vec::with_capacity(UPSTREAM_BUF),
@@ -45,4 +58,26 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<UpConn, Prox
             })
         }
     }
+}
+
+/// Sets TCP_USER_TIMEOUT and keepalive probes so that `link` without an acknowledgement from
+/// the peer fails the connection.
+#[allow(unsafe_code)]
+fn watch_link(stream: &TcpStream, link: Duration) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd as _, BorrowedFd};
+    // SAFETY: the descriptor is open and owned by `stream`, which outlives `fd` (dropped at the
+    // end of this function); nothing here closes it.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let sock = socket2::SockRef::from(&fd);
+    sock.set_tcp_user_timeout(Some(link))?;
+    // The kernel counts keepalive in whole seconds, at least 1: probe after half the link
+    // timeout of silence, then every second; the user timeout decides when it is over.
+    let idle = Duration::from_secs((link.as_secs() / 2).max(1));
+    let probes = u32::try_from(link.as_secs()).unwrap_or(u32::MAX).max(1);
+    sock.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(Duration::from_secs(1))
+            .with_retries(probes),
+    )
 }
