@@ -39,6 +39,16 @@ const BINARIES: &[&str] = &[
     "skr8tr_ingress",
 ];
 
+/// The source folders each binary is built from: a binary is stale when one of them changed
+/// after it was linked (cargo relinks only what depends on a change).
+const SOURCES: &[(&str, &[&str])] = &[
+    ("skr8tr", &["control", "node", "ingress", "examples/service"]),
+    ("skr8tr_reg", &["control", "node", "ingress"]),
+    ("skr8tr_sched", &["control", "node", "ingress"]),
+    ("skr8tr_node", &["node", "control/proto", "control/daemon"]),
+    ("skr8tr_ingress", &["ingress", "control/proto"]),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum Scenario {
     /// Every scenario below, in order.
@@ -166,9 +176,10 @@ fn binaries_fact(repo: &Path, bins: &Path) -> String {
             || format!("@{secs}"),
             |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
         );
-    let stale = ["control", "node", "ingress", "examples/service"]
-        .iter()
-        .find_map(|d| newer_source(&repo.join(d), t));
+    let stale = SOURCES.iter().find_map(|(bin, dirs)| {
+        let linked = std::fs::metadata(bins.join(bin)).ok()?.modified().ok()?;
+        dirs.iter().find_map(|d| newer_source(&repo.join(d), linked))
+    });
     match stale {
         None => format!("built {when}; no daemon source changed since"),
         Some(p) => {
