@@ -306,11 +306,11 @@ fn partition(ctx: &Ctx<'_>, topo: &Topology, name: &str) -> anyhow::Result<Outco
         .count();
     if slow > 0 || stats.socket_errors > 0 {
         notes.push(format!(
-            "the unreachable replicas stayed backends of the ingress: {slow} responses took ≥ 1 s \
-             (consistent with the ingress's 2 s connect timeout per unreachable backend before \
-             it tries another) and {} requests got no response within the client's 10 s (most \
-             likely written on pooled connections to the cut-off replicas, where only the \
-             ingress's 30 s response timeout ends them)",
+            "the unreachable replicas stayed backends of the ingress until the Tower dropped \
+             them: {slow} responses took ≥ 1 s (each request that tried the cut-off host waited \
+             the ingress's 2 s connect timeout, or its 2 s upstream link timeout on a pooled \
+             connection, before it was retried on the other host; the host is then ejected \
+             for 1 s, then 2 s, …) and {} requests got no response within the client's 10 s",
             stats.socket_errors
         ));
     }
