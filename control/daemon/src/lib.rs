@@ -33,3 +33,18 @@ pub async fn shutdown_signal() -> std::io::Result<&'static str> {
         _ = int.recv() => Ok("SIGINT"),
     }
 }
+
+/// A daemon binary's exit: success, or its error reported in one line on stderr (with its
+/// causes, `{:#}`), prefixed by the binary's name.
+pub fn exit_code(
+    daemon: &str,
+    result: Result<(), impl std::fmt::Display>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{daemon}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

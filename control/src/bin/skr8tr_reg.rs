@@ -8,7 +8,7 @@ use clap::Parser;
 use skr8tr_control::options::TowerOptions;
 use skr8tr_control::tower::server::{TowerConfig, run};
 use skr8tr_daemon::{Gate, UdpEndpoint};
-use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
+use skr8tr_proto::auth::{AuthConfig, KeyRole};
 
 /// The skr8tr Tower: service registry with TTLs, round-robin LOOKUP and WATCH pushes.
 #[derive(Debug, Parser)]
@@ -30,13 +30,7 @@ struct Args {
 
 fn main() -> ExitCode {
     skr8tr_daemon::init_logging();
-    match real_main(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("skr8tr_reg: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    skr8tr_daemon::exit_code("skr8tr_reg", real_main(Args::parse()))
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
@@ -50,12 +44,7 @@ fn real_main(args: Args) -> anyhow::Result<()> {
     )?;
     let mut config = TowerConfig::dev();
     config.gate = Gate::new(auth.mesh_verifier());
-    config.mesh_key = args
-        .mesh_key
-        .as_deref()
-        .map(SigningKey::load)
-        .transpose()
-        .context("loading the mesh key")?;
+    config.mesh_key = auth.mesh_signing_key().cloned();
     args.tower.apply(&mut config)?;
     skr8tr_daemon::run("tower", |driver| async move {
         let socket = UdpEndpoint::bind(driver, listen)

@@ -10,7 +10,7 @@ use clap::Parser;
 use skr8tr_control::conductor::server::{ConductorConfig, run};
 use skr8tr_control::options::ConductorOptions;
 use skr8tr_daemon::{Gate, UdpEndpoint};
-use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
+use skr8tr_proto::auth::{AuthConfig, KeyRole};
 
 /// The skr8tr Conductor: places replicas on nodes and keeps them running.
 #[derive(Debug, Parser)]
@@ -44,13 +44,7 @@ struct Args {
 
 fn main() -> ExitCode {
     skr8tr_daemon::init_logging();
-    match real_main(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("skr8tr_sched: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    skr8tr_daemon::exit_code("skr8tr_sched", real_main(Args::parse()))
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
@@ -63,12 +57,7 @@ fn real_main(args: Args) -> anyhow::Result<()> {
     let mut config = ConductorConfig::dev(args.state_dir);
     config.operator_gate = Gate::new(auth.operator_verifier());
     config.mesh_gate = Gate::new(auth.mesh_verifier());
-    config.mesh_key = args
-        .mesh_key
-        .as_deref()
-        .map(SigningKey::load)
-        .transpose()
-        .context("loading the mesh key")?;
+    config.mesh_key = auth.mesh_signing_key().cloned();
     config.tower = Some(
         skr8tr_daemon::parse_host_port(&args.tower, IpAddr::V4(Ipv4Addr::LOCALHOST), 7772)
             .context("--tower")?,

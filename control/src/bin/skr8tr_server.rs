@@ -13,7 +13,7 @@ use skr8tr_control::plane::{self, PlaneConfig};
 use skr8tr_control::tower::server::TowerConfig;
 use skr8tr_daemon::{Gate, listen_addr};
 use skr8tr_node::agent::{AgentConfig, AgentOptions};
-use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
+use skr8tr_proto::auth::{AuthConfig, KeyRole};
 
 /// The skr8tr control plane of one host in one process: the Tower, the Conductor and a node
 /// agent, each on its own thread exactly as the separate daemons (`skr8tr_reg`,
@@ -62,13 +62,7 @@ struct Args {
 
 fn main() -> ExitCode {
     skr8tr_daemon::init_logging();
-    match real_main(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("skr8tr_server: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    skr8tr_daemon::exit_code("skr8tr_server", real_main(Args::parse()))
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
@@ -76,29 +70,20 @@ fn real_main(args: Args) -> anyhow::Result<()> {
         .context("loading keys")?;
     let mesh = auth.bind_policy(&[KeyRole::Mesh]);
     let both = auth.bind_policy(&[KeyRole::Operator, KeyRole::Mesh]);
-    // Each daemon holds its own copy of the mesh key, as it would alone.
-    let mesh_key = || -> anyhow::Result<Option<SigningKey>> {
-        args.mesh_key
-            .as_deref()
-            .map(SigningKey::load)
-            .transpose()
-            .context("loading the mesh key")
-    };
-
     let mut tower = TowerConfig::dev();
     tower.gate = Gate::new(auth.mesh_verifier());
-    tower.mesh_key = mesh_key()?;
+    tower.mesh_key = auth.mesh_signing_key().cloned();
     args.tower.apply(&mut tower)?;
 
     let mut conductor = ConductorConfig::dev(args.state_dir.join("conductor"));
     conductor.operator_gate = Gate::new(auth.operator_verifier());
     conductor.mesh_gate = Gate::new(auth.mesh_verifier());
-    conductor.mesh_key = mesh_key()?;
+    conductor.mesh_key = auth.mesh_signing_key().cloned();
     args.conductor.apply(&mut conductor)?;
 
     let mut node = AgentConfig::new(args.state_dir.join("node"));
     node.gate = Gate::new(auth.mesh_verifier());
-    node.mesh_key = mesh_key()?;
+    node.mesh_key = auth.mesh_signing_key().cloned();
     let node_listen = listen_addr("--node-listen", &args.node_listen, 7775, mesh)?;
     args.agent.clone().apply(&mut node)?;
 

@@ -13,7 +13,7 @@ use skr8tr_node::agent::{
     self, AgentConfig, AgentExit, AgentOptions, DEFAULT_CONDUCTOR_PORT, DEFAULT_PORT,
     DEFAULT_TOWER_PORT,
 };
-use skr8tr_proto::auth::{AuthConfig, KeyRole, SigningKey};
+use skr8tr_proto::auth::{AuthConfig, KeyRole};
 
 /// The skr8tr node agent: runs the replicas the Conductor places here.
 ///
@@ -48,13 +48,7 @@ struct Args {
 
 fn main() -> ExitCode {
     skr8tr_daemon::init_logging();
-    match real_main(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("skr8tr_node: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    skr8tr_daemon::exit_code("skr8tr_node", real_main(Args::parse()))
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
@@ -74,12 +68,7 @@ fn real_main(args: Args) -> anyhow::Result<()> {
         skr8tr_daemon::parse_host_port(&args.tower, lo, DEFAULT_TOWER_PORT).context("--tower")?;
     args.agent.apply(&mut config)?;
     config.gate = Gate::new(auth.mesh_verifier());
-    config.mesh_key = args
-        .mesh_key
-        .as_deref()
-        .map(SigningKey::load)
-        .transpose()
-        .context("loading the mesh key")?;
+    config.mesh_key = auth.mesh_signing_key().cloned();
     skr8tr_daemon::run("node", |driver| async move {
         let socket = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;

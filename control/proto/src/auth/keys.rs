@@ -154,6 +154,7 @@ impl KeyError {
 /// Every call into fips204 here is `#[inline(never)]`: fips204 keeps its matrices on the stack
 /// (up to ~140 KiB for one call), and inlined into a caller (fat LTO does it) that whole frame is
 /// probed, so touched and left resident, each time the caller runs, keys or not.
+#[derive(Clone)]
 pub struct SigningKey {
     inner: Box<ml_dsa_65::PrivateKey>,
 }
