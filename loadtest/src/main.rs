@@ -42,7 +42,10 @@ const BINARIES: &[&str] = &[
 /// The source folders each binary is built from: a binary is stale when one of them changed
 /// after it was linked (cargo relinks only what depends on a change).
 const SOURCES: &[(&str, &[&str])] = &[
-    ("skr8tr", &["control", "node", "ingress", "examples/service"]),
+    (
+        "skr8tr",
+        &["control", "node", "ingress", "examples/service"],
+    ),
     ("skr8tr_reg", &["control", "node", "ingress"]),
     ("skr8tr_sched", &["control", "node", "ingress"]),
     ("skr8tr_node", &["node", "control/proto", "control/daemon"]),
@@ -178,7 +181,8 @@ fn binaries_fact(repo: &Path, bins: &Path) -> String {
         );
     let stale = SOURCES.iter().find_map(|(bin, dirs)| {
         let linked = std::fs::metadata(bins.join(bin)).ok()?.modified().ok()?;
-        dirs.iter().find_map(|d| newer_source(&repo.join(d), linked))
+        dirs.iter()
+            .find_map(|d| newer_source(&repo.join(d), linked))
     });
     match stale {
         None => format!("built {when}; no daemon source changed since"),
