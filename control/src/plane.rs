@@ -201,6 +201,24 @@ fn reach(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Where the node registers its replicas when `--advertise` is not given. Alone, a node takes
+/// its address on the route to the Tower; here the Tower is reached on loopback when it listens
+/// on every address, and loopback is no use to an ingress on another host, so the node takes
+/// the address of this host's default route instead (a route lookup, nothing is sent). `None`
+/// (the node's own rule) when the Tower listens on one address.
+fn default_advertise(tower_listen: SocketAddr) -> Option<IpAddr> {
+    let probe = match tower_listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([192, 0, 2, 1], 9)),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9))
+        }
+        _ => return None,
+    };
+    let ip = skr8tr_node::agent::route_address(probe);
+    tracing::info!(advertise = %ip, "replicas are registered at the address of the default route (--advertise to choose)");
+    Some(ip)
+}
+
 fn first(addrs: &[SocketAddr], name: &str) -> anyhow::Result<SocketAddr> {
     addrs
         .first()
@@ -265,6 +283,9 @@ pub fn start(config: PlaneConfig) -> anyhow::Result<(Host, PlaneAddrs)> {
 
     agent.conductor = reach(heartbeat_addr);
     agent.tower = reach(tower_addr);
+    if agent.advertise.is_none() {
+        agent.advertise = default_advertise(tower_addr);
+    }
     let addrs = host.spawn("node", move |driver, stop, ready| async move {
         let socket = UdpEndpoint::bind(driver, node_listen)
             .with_context(|| format!("cannot listen on udp {node_listen} (node)"))?;
@@ -312,6 +333,18 @@ mod tests {
             let listen: SocketAddr = listen.parse().expect("address");
             assert_eq!(reach(listen).to_string(), expected, "{listen}");
         }
+    }
+
+    #[test]
+    fn a_tower_on_every_address_makes_the_node_advertise_its_default_route_address() {
+        let specific: SocketAddr = "127.0.0.1:7772".parse().expect("address");
+        assert_eq!(default_advertise(specific), None);
+        let every: SocketAddr = "0.0.0.0:7772".parse().expect("address");
+        let probe: SocketAddr = "192.0.2.1:9".parse().expect("address");
+        assert_eq!(
+            default_advertise(every),
+            Some(skr8tr_node::agent::route_address(probe))
+        );
     }
 
     #[test]

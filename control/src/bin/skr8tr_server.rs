@@ -19,7 +19,9 @@ use skr8tr_proto::auth::{AuthConfig, KeyRole};
 /// agent, each on its own thread exactly as the separate daemons (`skr8tr_reg`,
 /// `skr8tr_sched`, `skr8tr_node`) run, sharing one copy of their code in memory.
 ///
-/// The node reports to this Conductor and registers with this Tower. On SIGTERM/SIGINT the node
+/// The node reports to this Conductor and registers with this Tower; with the Tower on every
+/// address, its replicas are registered at the address of the default route unless --advertise
+/// says otherwise. On SIGTERM/SIGINT the node
 /// stops first (its workloads left to the next agent, or stopped with
 /// --stop-workloads-on-exit), then the Conductor, then the Tower. If one of the three stops on
 /// its own, the others are stopped and the exit status is non-zero.
