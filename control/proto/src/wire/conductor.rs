@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, parts_around_ip, write_parts};
-use super::reply::{self, ErrorReply, ExecReply, Head, LogsReply};
+use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
 use super::types::{CpuPercent, OneLine, ReplicaState, RolloutState};
 use super::{Auth, Message, Request};
 use crate::name::{AppName, NodeId, ReplicaId};
@@ -129,10 +129,8 @@ impl Message for ConductorRequest {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let text = fields::check(bytes)?;
-        let (verb, rest) = fields::split_verb(text);
-        let verb = fields::lookup(VERBS, verb).ok_or_else(|| fields::unknown_verb(verb))?;
-        let mut f = Fields::new(verb, rest);
+        let mut f = fields::open(bytes, VERBS)?;
+        let verb = f.verb();
         let msg = match verb {
             "SUBMIT" => Self::Submit(ManifestSource::decode(&mut f)?),
             "ROLLOUT" => Self::Rollout(ManifestSource::decode(&mut f)?),
@@ -331,12 +329,11 @@ impl Message for ConductorReply {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let (tag, rest) = match reply::head(bytes)? {
-            Head::Err(err) => return Ok(Self::Error(err)),
-            Head::Ok { tag, rest } => (tag, rest),
+        let mut f = match reply::open(bytes, TAGS)? {
+            Opened::Ok(f) => f,
+            Opened::Err(err) => return Ok(Self::Error(err)),
         };
-        let label = fields::lookup_tag(TAGS, tag).ok_or_else(|| reply::unknown_tag(tag))?;
-        let mut f = Fields::new(label, rest);
+        let label = f.verb();
         let msg = match label {
             "OK|SUBMITTED" => Self::Submitted(Placement::decode_all(&mut f)?),
             "OK|EVICTED" => Self::Evicted(f.parse("app")?),
@@ -364,7 +361,7 @@ impl Message for ConductorReply {
                 total: f.parse("total")?,
                 detail: f.rest("detail").and_then(|d| part(label, "detail", d))?,
             }),
-            _ => return Err(reply::unknown_tag(tag)),
+            _ => return Err(fields::unknown_verb(label)),
         };
         f.finish()?;
         Ok(msg)

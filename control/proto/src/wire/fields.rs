@@ -48,6 +48,15 @@ pub(crate) fn split_verb(text: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Opens a request or push datagram: [`check`]ed, its verb looked up in `verbs`, and a cursor
+/// over the fields after it ([`Fields::verb`] is the verb).
+pub(crate) fn open<'a>(bytes: &'a [u8], verbs: &[&'static str]) -> Result<Fields<'a>, WireError> {
+    let text = check(bytes)?;
+    let (verb, rest) = split_verb(text);
+    let verb = lookup(verbs, verb).ok_or_else(|| unknown_verb(verb))?;
+    Ok(Fields::new(verb, rest))
+}
+
 /// The error for an unknown verb, quoting at most a short prefix of it.
 pub(crate) fn unknown_verb(verb: &str) -> WireError {
     WireError::UnknownVerb { verb: quote(verb) }

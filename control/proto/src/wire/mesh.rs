@@ -127,10 +127,8 @@ impl Message for MeshEvent {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let text = fields::check(bytes)?;
-        let (verb, rest) = fields::split_verb(text);
-        let verb = fields::lookup(VERBS, verb).ok_or_else(|| fields::unknown_verb(verb))?;
-        let mut f = Fields::new(verb, rest);
+        let mut f = fields::open(bytes, VERBS)?;
+        let verb = f.verb();
         let msg = match verb {
             "HEARTBEAT" => Self::Heartbeat(Heartbeat {
                 node: f.parse("node_id")?,

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, write_parts};
-use super::reply::{self, ErrorReply, ExecReply, Head, LogsReply};
+use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
 use super::{Auth, Message, Request};
 use crate::manifest::{self, App, Manifest, PrintOptions};
 use crate::name::{NodeId, ReplicaId};
@@ -131,10 +131,8 @@ impl Message for NodeRequest {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let text = fields::check(bytes)?;
-        let (verb, rest) = fields::split_verb(text);
-        let verb = fields::lookup(VERBS, verb).ok_or_else(|| fields::unknown_verb(verb))?;
-        let mut f = Fields::new(verb, rest);
+        let mut f = fields::open(bytes, VERBS)?;
+        let verb = f.verb();
         let msg = match verb {
             "LAUNCH" => Self::Launch(Box::new(LaunchSpec {
                 node: f.parse("node_id")?,
@@ -248,12 +246,11 @@ impl Message for NodeReply {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let (tag, rest) = match reply::head(bytes)? {
-            Head::Err(err) => return Ok(Self::Error(err)),
-            Head::Ok { tag, rest } => (tag, rest),
+        let mut f = match reply::open(bytes, TAGS)? {
+            Opened::Ok(f) => f,
+            Opened::Err(err) => return Ok(Self::Error(err)),
         };
-        let label = fields::lookup_tag(TAGS, tag).ok_or_else(|| reply::unknown_tag(tag))?;
-        let mut f = Fields::new(label, rest);
+        let label = f.verb();
         let msg = match label {
             "OK|LAUNCHED" => Self::Launched {
                 replica: f.parse("replica_id")?,
@@ -271,7 +268,7 @@ impl Message for NodeReply {
             "OK|LOGS" => return LogsReply::decode_fields(f).map(Self::Logs),
             "OK|EXEC" => return ExecReply::decode_fields(f).map(Self::Exec),
             "OK|PONG" => Self::Pong(f.parse("node_id")?),
-            _ => return Err(reply::unknown_tag(tag)),
+            _ => return Err(fields::unknown_verb(label)),
         };
         f.finish()?;
         Ok(msg)

@@ -124,7 +124,28 @@ pub(crate) fn head(bytes: &[u8]) -> Result<Head<'_>, WireError> {
 }
 
 /// The error for an `OK|<tag>` this decoder does not know.
-pub(crate) fn unknown_tag(tag: &str) -> WireError {
+/// A reply datagram opened by [`open`].
+#[derive(Debug)]
+pub(crate) enum Opened<'a> {
+    /// `OK|<tag>…` with a known tag: a cursor whose [`Fields::verb`] is the tag's label
+    /// (`OK|<TAG>`).
+    Ok(Fields<'a>),
+    /// `ERR|…`, decoded whole.
+    Err(ErrorReply),
+}
+
+/// Opens a reply datagram: [`head`], then the tag looked up in `tags`.
+pub(crate) fn open<'a>(bytes: &'a [u8], tags: &[&'static str]) -> Result<Opened<'a>, WireError> {
+    match head(bytes)? {
+        Head::Err(err) => Ok(Opened::Err(err)),
+        Head::Ok { tag, rest } => {
+            let label = fields::lookup_tag(tags, tag).ok_or_else(|| unknown_tag(tag))?;
+            Ok(Opened::Ok(Fields::new(label, rest)))
+        }
+    }
+}
+
+fn unknown_tag(tag: &str) -> WireError {
     fields::unknown_verb(&format!("OK|{tag}"))
 }
 

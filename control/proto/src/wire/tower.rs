@@ -16,8 +16,8 @@
 use std::net::IpAddr;
 
 use super::error::WireError;
-use super::fields::{self, Encoder, Fields, part, parts_around_ip, write_parts};
-use super::reply::{self, ErrorReply, Head};
+use super::fields::{self, Encoder, part, parts_around_ip, write_parts};
+use super::reply::{self, ErrorReply, Opened};
 use super::types::Backend;
 use super::{Auth, Message, Request};
 use crate::name::ServiceName;
@@ -135,10 +135,8 @@ impl Message for TowerRequest {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let text = fields::check(bytes)?;
-        let (verb, rest) = fields::split_verb(text);
-        let verb = fields::lookup(VERBS, verb).ok_or_else(|| fields::unknown_verb(verb))?;
-        let mut f = Fields::new(verb, rest);
+        let mut f = fields::open(bytes, VERBS)?;
+        let verb = f.verb();
         let msg = match verb {
             "REGISTER" => Self::Register {
                 service: f.parse("name")?,
@@ -281,12 +279,11 @@ impl Message for TowerReply {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let (tag, rest) = match reply::head(bytes)? {
-            Head::Err(err) => return Ok(Self::Error(err)),
-            Head::Ok { tag, rest } => (tag, rest),
+        let mut f = match reply::open(bytes, TAGS)? {
+            Opened::Ok(f) => f,
+            Opened::Err(err) => return Ok(Self::Error(err)),
         };
-        let label = fields::lookup_tag(TAGS, tag).ok_or_else(|| reply::unknown_tag(tag))?;
-        let mut f = Fields::new(label, rest);
+        let label = f.verb();
         let msg = match label {
             "OK|REGISTERED" => Self::Registered(f.parse("name")?),
             "OK|DEREGISTERED" => Self::Deregistered(f.parse("name")?),
@@ -335,7 +332,7 @@ impl Message for TowerReply {
                 }
                 Self::Drained(status)
             }
-            _ => return Err(reply::unknown_tag(tag)),
+            _ => return Err(fields::unknown_verb(label)),
         };
         f.finish()?;
         Ok(msg)
@@ -385,10 +382,8 @@ impl Message for TowerPush {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let text = fields::check(bytes)?;
-        let (verb, rest) = fields::split_verb(text);
-        let verb = fields::lookup(PUSH_VERBS, verb).ok_or_else(|| fields::unknown_verb(verb))?;
-        let mut f = Fields::new(verb, rest);
+        let mut f = fields::open(bytes, PUSH_VERBS)?;
+        let verb = f.verb();
         let msg = match verb {
             "UPDATE" => Self::Update {
                 service: f.parse("service")?,
