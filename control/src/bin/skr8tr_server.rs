@@ -26,7 +26,14 @@ use skr8tr_proto::auth::{AuthConfig, KeyRole};
 /// --stop-workloads-on-exit), then the Conductor, then the Tower. If one of the three stops on
 /// its own, the others are stopped and the exit status is non-zero.
 #[derive(Debug, Parser)]
-#[command(name = "skr8tr_server", version)]
+#[command(
+    name = "skr8tr_server",
+    version,
+    mut_arg("advertise", |a| a.help(
+        "The address replicas are registered at [default: the Tower's listen address, or the \
+         address of the default route when it listens on every address]"
+    ))
+)]
 struct Args {
     /// UDP address of the Tower (`[HOST][:PORT]`, IPv4 or IPv6).
     #[arg(long, default_value = "0.0.0.0:7772")]
