@@ -382,3 +382,46 @@ fn a_request_on_a_pooled_connection_to_a_cut_off_host_is_retried_on_another_host
     assert_eq!(near.requests().len(), served_near + 3);
     proxy.stop();
 }
+
+#[test]
+fn a_backend_reading_a_large_upload_slowly_is_not_taken_for_a_lost_host() {
+    // The backend reads the head, then nothing for longer than the link timeout: its receive
+    // window closes while the proxy still has body to send. It is alive and answers in the end.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body_len: usize = 8 << 20;
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        let mut tmp = vec![0u8; 64 * 1024];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut tmp).unwrap();
+            got.extend_from_slice(&tmp[..n]);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut body = got.len() - head_end;
+        while body < body_len {
+            let n = s.read(&mut tmp).unwrap();
+            assert!(n > 0, "the proxy closed the upload");
+            body += n;
+        }
+        s.write_all(&ok("received")).unwrap();
+    });
+    let proxy = ingress_with(&[addr], |c| {
+        c.timeouts.upstream_link = Some(Duration::from_secs(1));
+    });
+    let mut conn = Conn::open(proxy.port());
+    conn.send(
+        format!("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {body_len}\r\n\r\n")
+            .as_bytes(),
+    );
+    let chunk = vec![b'u'; 64 * 1024];
+    for _ in 0..body_len / chunk.len() {
+        conn.send(&chunk);
+    }
+    let r = conn.read(false);
+    assert_eq!((r.status, r.text().as_str()), (200, "received"));
+    proxy.stop();
+}

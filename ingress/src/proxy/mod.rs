@@ -434,6 +434,11 @@ async fn exchange<S: Duplex>(
     }
 }
 
+/// Request bodies up to this size are sent with the link timeout on: they fit in a Linux
+/// receive window as it starts (64 KiB), so a backend that does not read yet still acknowledges
+/// them.
+const UNPAUSED_BODY: u64 = 64 * 1024;
+
 /// Whether an upstream socket error means its host is gone: the link timeout expired
 /// (`ETIMEDOUT`), or the network says the host cannot be reached.
 fn link_lost(e: &std::io::Error) -> bool {
@@ -486,6 +491,12 @@ async fn forward<S: Duplex>(
             Framing::Length(n) => BodyMode::Length(n),
             _ => BodyMode::Chunked { reencode: true },
         };
+        // A body larger than a receive buffer may meet a zero window from a backend that reads
+        // slowly, which the link timeout would take for a lost host: pause it meanwhile.
+        let link = core.config.timeouts.upstream_link;
+        let paused = link.is_some()
+            && !matches!(info.framing, Framing::Length(n) if n <= UNPAUSED_BODY)
+            && upstream::pause_link(&up.stream, None).is_ok();
         let mut out = std::mem::take(&mut c.out);
         out.clear();
         let idle = core.config.timeouts.body_idle;
@@ -508,6 +519,9 @@ async fn forward<S: Duplex>(
                 return Err(ProxyError::new(ErrorKind::ClientIo).into());
             }
             Err(RelayError::Destination(_)) => return Err(upstream_io(false)),
+        }
+        if paused && let Err(e) = upstream::pause_link(&up.stream, link) {
+            tracing::debug!(error = %e, "cannot restore the link timeout");
         }
     }
     // Response head(s).

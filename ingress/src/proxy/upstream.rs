@@ -60,14 +60,19 @@ pub async fn connect(
     }
 }
 
+/// The socket's descriptor, borrowed for as long as the stream.
+#[allow(unsafe_code)]
+fn fd(stream: &TcpStream) -> std::os::fd::BorrowedFd<'_> {
+    use std::os::fd::{AsRawFd as _, BorrowedFd};
+    // SAFETY: the descriptor is open and owned by `stream`, and the borrow cannot outlive
+    // `stream`; nothing here closes it.
+    unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }
+}
+
 /// Sets TCP_USER_TIMEOUT and keepalive probes so that `link` without an acknowledgement from
 /// the peer fails the connection.
-#[allow(unsafe_code)]
 fn watch_link(stream: &TcpStream, link: Duration) -> std::io::Result<()> {
-    use std::os::fd::{AsRawFd as _, BorrowedFd};
-    // SAFETY: the descriptor is open and owned by `stream`, which outlives `fd` (dropped at the
-    // end of this function); nothing here closes it.
-    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let fd = fd(stream);
     let sock = socket2::SockRef::from(&fd);
     sock.set_tcp_user_timeout(Some(link))?;
     // The kernel counts keepalive in whole seconds, at least 1: probe after half the link
@@ -80,4 +85,15 @@ fn watch_link(stream: &TcpStream, link: Duration) -> std::io::Result<()> {
             .with_interval(Duration::from_secs(1))
             .with_retries(probes),
     )
+}
+
+/// Pauses (`None`) or restores the user timeout part of the link timeout. The kernel also
+/// applies TCP_USER_TIMEOUT to a zero window: a live backend that reads a large request body
+/// slowly would count as a lost host, so the timeout is paused while such a body streams.
+///
+/// # Errors
+/// The setsockopt failed.
+pub fn pause_link(stream: &TcpStream, link: Option<Duration>) -> std::io::Result<()> {
+    let fd = fd(stream);
+    socket2::SockRef::from(&fd).set_tcp_user_timeout(link)
 }
