@@ -11,7 +11,7 @@
 //! libc, the loader, the runtime and the protocol code in memory (`loadtest/control-plane.sh`
 //! measures both ways).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -190,15 +190,15 @@ pub struct PlaneAddrs {
 /// Where a daemon of this process reaches one listening on `addr`: itself, or loopback when it
 /// listens on every address.
 fn reach(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), addr.port())
-        }
-        _ => addr,
+    if !addr.ip().is_unspecified() {
+        return addr;
     }
+    let loopback = if addr.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    };
+    SocketAddr::new(loopback, addr.port())
 }
 
 /// Where the node registers its replicas when `--advertise` is not given. Alone, a node takes
@@ -207,12 +207,14 @@ fn reach(addr: SocketAddr) -> SocketAddr {
 /// the address of this host's default route instead (a route lookup, nothing is sent). `None`
 /// (the node's own rule) when the Tower listens on one address.
 fn default_advertise(tower_listen: SocketAddr) -> Option<IpAddr> {
-    let probe = match tower_listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([192, 0, 2, 1], 9)),
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9))
-        }
-        _ => return None,
+    if !tower_listen.ip().is_unspecified() {
+        return None;
+    }
+    // TEST-NET-1 / the IPv6 documentation prefix: reached, if at all, by the default route.
+    let probe = if tower_listen.is_ipv4() {
+        SocketAddr::from(([192, 0, 2, 1], 9))
+    } else {
+        SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9))
     };
     let ip = skr8tr_node::agent::route_address(probe);
     tracing::info!(advertise = %ip, "replicas are registered at the address of the default route (--advertise to choose)");

@@ -496,7 +496,7 @@ async fn forward<S: Duplex>(
         let link = core.config.timeouts.upstream_link;
         let paused = link.is_some()
             && !matches!(info.framing, Framing::Length(n) if n <= UNPAUSED_BODY)
-            && upstream::pause_link(&up.stream, None).is_ok();
+            && upstream::set_user_timeout(&up.stream, None).is_ok();
         let mut out = std::mem::take(&mut c.out);
         out.clear();
         let idle = core.config.timeouts.body_idle;
@@ -520,7 +520,7 @@ async fn forward<S: Duplex>(
             }
             Err(RelayError::Destination(_)) => return Err(upstream_io(false)),
         }
-        if paused && let Err(e) = upstream::pause_link(&up.stream, link) {
+        if paused && let Err(e) = upstream::set_user_timeout(&up.stream, link) {
             tracing::debug!(error = %e, "cannot restore the link timeout");
         }
     }

@@ -87,13 +87,13 @@ fn watch_link(stream: &TcpStream, link: Duration) -> std::io::Result<()> {
     )
 }
 
-/// Pauses (`None`) or restores the user timeout part of the link timeout. The kernel also
+/// Switches the user-timeout half of the link timeout off (`None`) or back on. The kernel also
 /// applies TCP_USER_TIMEOUT to a zero window: a live backend that reads a large request body
 /// slowly would count as a lost host, so the timeout is paused while such a body streams.
 ///
 /// # Errors
 /// The setsockopt failed.
-pub fn pause_link(stream: &TcpStream, link: Option<Duration>) -> std::io::Result<()> {
+pub fn set_user_timeout(stream: &TcpStream, link: Option<Duration>) -> std::io::Result<()> {
     let fd = fd(stream);
     socket2::SockRef::from(&fd).set_tcp_user_timeout(link)
 }
