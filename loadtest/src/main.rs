@@ -44,12 +44,15 @@ const BINARIES: &[&str] = &[
 const SOURCES: &[(&str, &[&str])] = &[
     (
         "skr8tr",
-        &["control", "node", "ingress", "examples/service"],
+        &["bundle", "control", "node", "ingress", "examples/service"],
     ),
-    ("skr8tr_reg", &["control", "node", "ingress"]),
-    ("skr8tr_sched", &["control", "node", "ingress"]),
+    ("skr8tr_reg", &["control"]),
+    ("skr8tr_sched", &["control"]),
     ("skr8tr_node", &["node", "control/proto", "control/daemon"]),
-    ("skr8tr_ingress", &["ingress", "control/proto"]),
+    (
+        "skr8tr_ingress",
+        &["ingress", "control/proto", "control/daemon"],
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]

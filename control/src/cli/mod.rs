@@ -1,4 +1,6 @@
-//! The `skr8tr` operator CLI: flag parsing and dispatch to one module per command family.
+//! The `skr8tr` operator CLI: its commands and dispatch to one module per command family. The
+//! `skr8tr` binary (crate `skr8tr-bundle`) parses the command line, adding `dev`, and hands the
+//! operator's commands to [`run`].
 //!
 //! ```text
 //! check, keygen, sign, verify       no daemon            check.rs, keys.rs
@@ -15,11 +17,10 @@
 //! error is reported here, in one place ([`output::failure`]): `skr8tr: <command>: <error>`
 //! on stderr (and a JSON error object with `--json`), exit code 1.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use skr8tr_proto::name::{AppName, ReplicaId, ServiceName};
 
 pub mod check;
@@ -33,18 +34,9 @@ pub mod rollout;
 pub mod table;
 pub mod workload;
 
-use global::GlobalArgs;
+pub use global::GlobalArgs;
 
-/// skr8tr: run your own services on your own machines.
-#[derive(Debug, Parser)]
-#[command(name = "skr8tr", version, about, propagate_version = true)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
+/// The operator's commands: everything the `skr8tr` binary does but `dev`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate manifests without a cluster and print their normalised form.
@@ -82,37 +74,6 @@ pub enum Command {
         public_key: PathBuf,
         /// The signed command `<cmd>|<ts>|<hex sig>`.
         signed: String,
-    },
-    /// Run a whole mesh in this process (Tower, Conductor, a node) and deploy the manifests
-    /// (default: the bundled example service); Ctrl-C stops everything it started.
-    Dev {
-        /// Manifest files to deploy (default: the bundled example service).
-        files: Vec<PathBuf>,
-        /// The Tower's UDP port.
-        #[arg(long, default_value_t = 7772)]
-        tower_port: u16,
-        /// The Conductor's UDP command port (its heartbeat port is the next one down).
-        #[arg(long, default_value_t = 7771)]
-        conductor_port: u16,
-        /// The node agent's UDP port.
-        #[arg(long, default_value_t = 7775)]
-        node_port: u16,
-        /// The ingress's HTTP port.
-        #[arg(long, default_value_t = 8080)]
-        ingress_port: u16,
-        /// Seconds to wait for every replica to become healthy.
-        #[arg(long, default_value_t = 30)]
-        ready_timeout_s: u64,
-        /// Stop again as soon as everything is deployed and healthy (for scripts and tests).
-        #[arg(long)]
-        exit_when_ready: bool,
-    },
-    /// The example HTTP service that `skr8tr dev` deploys (answers with its replica id).
-    #[command(hide = true)]
-    ExampleService {
-        /// Arguments of the service (`--port N`; default from `PORT`).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
     },
     /// Run the apps of manifests: validate each file locally, then submit it to the conductor.
     Up {
@@ -199,8 +160,6 @@ impl Command {
             Self::Keygen { .. } => "keygen",
             Self::Sign { .. } => "sign",
             Self::Verify { .. } => "verify",
-            Self::Dev { .. } => "dev",
-            Self::ExampleService { .. } => "example-service",
             Self::Up { .. } => "up",
             Self::Down { .. } => "down",
             Self::Scale { .. } => "scale",
@@ -216,19 +175,14 @@ impl Command {
     }
 }
 
-/// Parses `args` and runs the command.
+/// Runs one operator command with the global options.
 ///
 /// # Errors
-/// Whatever stopped the command; `main` prints it on one line and exits 1.
-pub fn run<I, T>(args: I) -> anyhow::Result<ExitCode>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli = Cli::parse_from(args);
-    let g = &cli.global;
-    let name = cli.command.name();
-    let result = match &cli.command {
+/// Whatever stopped a key-tool or `check` command; `main` prints it on one line and exits 1. A
+/// daemon-facing command reports its own failure ([`output::failure`]) and returns exit code 1.
+pub fn run(g: &GlobalArgs, command: &Command) -> anyhow::Result<ExitCode> {
+    let name = command.name();
+    let result = match command {
         Command::Check {
             files,
             show_secrets,
@@ -241,30 +195,6 @@ where
             command,
         } => return keys::sign(secret_key, command),
         Command::Verify { public_key, signed } => return keys::verify(public_key, signed),
-        Command::Dev {
-            files,
-            tower_port,
-            conductor_port,
-            node_port,
-            ingress_port,
-            ready_timeout_s,
-            exit_when_ready,
-        } => {
-            return crate::dev::run(crate::dev::DevOptions {
-                files: files.clone(),
-                tower_port: *tower_port,
-                conductor_port: *conductor_port,
-                heartbeat_port: conductor_port.saturating_sub(1),
-                node_port: *node_port,
-                ingress_port: *ingress_port,
-                ready_timeout: std::time::Duration::from_secs(*ready_timeout_s),
-                exit_when_ready: *exit_when_ready,
-            });
-        }
-        Command::ExampleService { args } => {
-            skr8tr_example_service::main_with_args(args.iter().cloned())?;
-            return Ok(ExitCode::SUCCESS);
-        }
         Command::Up { files } => cluster::run_up(g, files),
         Command::Down { app } => cluster::run_down(g, app),
         Command::Scale { app, replicas } => cluster::run_scale(g, app, *replicas),

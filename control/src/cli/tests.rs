@@ -1,6 +1,18 @@
 //! Argument parsing: every command, global options anywhere on the line, and refusals.
 
+use clap::Parser;
+
 use super::*;
+
+/// The operator's commands under the global options, as the `skr8tr` binary parses them.
+#[derive(Debug, Parser)]
+#[command(name = "skr8tr")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
 
 fn parse(args: &[&str]) -> Cli {
     Cli::try_parse_from(std::iter::once("skr8tr").chain(args.iter().copied()))

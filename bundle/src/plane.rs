@@ -5,7 +5,7 @@
 //! store commit in the Conductor never delays a Tower lookup. This module owns only the threads
 //! and their order: the Tower starts first and stops last, the node starts last and stops first
 //! (it deregisters its replicas from a Tower that still answers). What each daemon does is in
-//! [`crate::tower`], [`crate::conductor`] and [`skr8tr_node::agent`].
+//! [`skr8tr_control::tower`], [`skr8tr_control::conductor`] and [`skr8tr_node::agent`].
 //!
 //! One process rather than three is the smallest control plane: the three share one copy of
 //! libc, the loader, the runtime and the protocol code in memory (`loadtest/control-plane.sh`
@@ -20,8 +20,8 @@ use skr8tr_daemon::UdpEndpoint;
 use skr8tr_node::agent::{AgentConfig, AgentExit};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conductor::server::{ConductorConfig, run as run_conductor};
-use crate::tower::server::{TowerConfig, run as run_tower};
+use skr8tr_control::conductor::server::{ConductorConfig, run as run_conductor};
+use skr8tr_control::tower::server::{TowerConfig, run as run_tower};
 
 /// How long a daemon may take to bind its sockets before its start counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -13,14 +13,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
+use skr8tr_control::cli::remote::Endpoint;
+use skr8tr_control::conductor::server::ConductorConfig;
+use skr8tr_control::tower::server::TowerConfig;
 use skr8tr_proto::manifest;
-use skr8tr_proto::wire::{ConductorReply, Message as _, TowerReply};
+use skr8tr_proto::name::{AppName, ServiceName};
+use skr8tr_proto::wire::{
+    ConductorReply, ConductorRequest, ManifestSource, TowerReply, TowerRequest,
+};
 
-use crate::client::Client;
-use crate::conductor::server::ConductorConfig;
 use crate::plane::{self, PlaneConfig};
-use crate::tower::server::TowerConfig;
 
 /// Where the dev mesh listens.
 #[derive(Debug, Clone)]
@@ -158,16 +160,25 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
 fn deploy(
     options: &DevOptions,
     sources: &[(String, String)],
-    apps: &[skr8tr_proto::name::AppName],
+    apps: &[AppName],
     started: Instant,
 ) -> anyhow::Result<()> {
-    let conductor = Client::new(lo(options.conductor_port), Duration::from_secs(10), None);
-    let tower = Client::new(lo(options.tower_port), Duration::from_secs(2), None);
+    let conductor = Endpoint::new(
+        "conductor",
+        lo(options.conductor_port),
+        Duration::from_secs(10),
+        None,
+    );
+    let tower = Endpoint::new(
+        "tower",
+        lo(options.tower_port),
+        Duration::from_secs(2),
+        None,
+    );
     // The node's first heartbeat makes it schedulable.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let reply = conductor.request("NODES", false)?;
-        if matches!(ConductorReply::decode(reply.as_bytes()), Ok(ConductorReply::Nodes(n)) if !n.is_empty())
+        if matches!(conductor.ask_conductor(&ConductorRequest::Nodes)?, ConductorReply::Nodes(n) if !n.is_empty())
         {
             break;
         }
@@ -178,17 +189,11 @@ fn deploy(
     }
     let submitted = Instant::now();
     for (name, text) in sources {
-        let request = format!(
-            "SUBMIT|b64:{}",
-            base64::engine::general_purpose::STANDARD.encode(text)
-        );
-        let reply = conductor.request(&request, false)?;
-        match ConductorReply::decode(reply.as_bytes()) {
+        let submit = ConductorRequest::Submit(ManifestSource::Inline(text.clone()));
+        match conductor.ask_conductor(&submit) {
             Ok(ConductorReply::Submitted(_)) => {}
-            Ok(ConductorReply::Error(e)) => {
-                bail!("{name}: {}: {}", e.code.keyword(), e.detail.as_str())
-            }
-            _ => bail!("{name}: unexpected reply {reply}"),
+            Ok(other) => bail!("{name}: unexpected reply {other:?}"),
+            Err(e) => bail!("{name}: {e}"),
         }
     }
     let deadline = Instant::now() + options.ready_timeout;
@@ -199,16 +204,14 @@ fn deploy(
         if first_200.is_none() && http_status(url_addr, "/") == Some(200) {
             first_200 = Some(submitted.elapsed());
         }
-        if healthy_in.is_none() {
-            let reply = conductor.request("APPS", false)?;
-            if let Ok(ConductorReply::Apps(list)) = ConductorReply::decode(reply.as_bytes())
-                && apps.iter().all(|name| {
-                    list.iter()
-                        .any(|a| &a.app == name && a.healthy >= a.desired)
-                })
-            {
-                healthy_in = Some(submitted.elapsed());
-            }
+        if healthy_in.is_none()
+            && let ConductorReply::Apps(list) = conductor.ask_conductor(&ConductorRequest::Apps)?
+            && apps.iter().all(|name| {
+                list.iter()
+                    .any(|a| &a.app == name && a.healthy >= a.desired)
+            })
+        {
+            healthy_in = Some(submitted.elapsed());
         }
         if Instant::now() > deadline {
             bail!(
@@ -238,8 +241,9 @@ fn deploy(
     );
     println!("\n  curl http://{url_addr}/\n");
     for app in apps {
-        if let Ok(reply) = tower.request(&format!("LOOKUP|{app}"), false)
-            && let Ok(TowerReply::Lookup { backend, .. }) = TowerReply::decode(reply.as_bytes())
+        let lookup = ServiceName::from(app.clone());
+        if let Ok(TowerReply::Lookup { backend, .. }) =
+            tower.ask_tower(&TowerRequest::Lookup(lookup))
         {
             println!(
                 "  {app}: curl http://{url_addr}/{app}   (a replica directly: http://{backend}/)"

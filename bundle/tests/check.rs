@@ -215,8 +215,8 @@ fn several_files_are_all_checked() {
 
 #[test]
 fn every_invalid_fixture_fails_the_check() {
-    let fixtures =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/tests/fixtures/manifests/invalid");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../control/proto/tests/fixtures/manifests/invalid");
     let out = check(&fixtures, &["port-zero.skr8tr", "several-errors.skr8tr"]);
     assert_eq!(out.status.code(), Some(1));
     let expected = [

@@ -1,9 +1,9 @@
-//! The `skr8tr` operator CLI; the logic lives in `skr8tr_control::cli`.
+//! The `skr8tr` operator CLI and `skr8tr dev`; the logic lives in `skr8tr_bundle::cli`.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match skr8tr_control::cli::run(std::env::args_os()) {
+    match skr8tr_bundle::cli::run(std::env::args_os()) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("skr8tr: {err:#}");

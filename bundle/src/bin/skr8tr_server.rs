@@ -1,15 +1,15 @@
 //! `skr8tr_server`: the Tower, the Conductor and a node agent in one process, for the machine
 //! that hosts a cluster's control plane (other machines run `skr8tr_node`). Logic in
-//! `skr8tr_control::plane`.
+//! `skr8tr_bundle::plane`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
+use skr8tr_bundle::plane::{self, PlaneConfig};
 use skr8tr_control::conductor::server::ConductorConfig;
 use skr8tr_control::options::{ConductorOptions, TowerOptions};
-use skr8tr_control::plane::{self, PlaneConfig};
 use skr8tr_control::tower::server::TowerConfig;
 use skr8tr_daemon::{Gate, listen_addr};
 use skr8tr_node::agent::{AgentConfig, AgentOptions};
