@@ -21,7 +21,8 @@
 //! Imports run one way: `error` and `message` (the traits and limits) at the bottom, then
 //! `fields` (the field codec), `types` (shared field types), `reply` (replies every daemon
 //! sends), and on top one module per receiver (`conductor`, `node`, `tower`, `mesh`). No module
-//! imports this one, which only re-exports.
+//! imports this one, which only re-exports. Apart from the codecs, [`retry`] is the clients'
+//! policy for lost datagrams: waits, re-signing, what ends a wait.
 //!
 //! Adding a message: a variant in the enum of the daemon that receives it, one arm in its
 //! `encode`, one in its `decode`, one in `auth`/`verb`, a strategy and a seed-style example in
@@ -34,6 +35,7 @@ mod mesh;
 mod message;
 mod node;
 mod reply;
+pub mod retry;
 mod tower;
 mod types;
 
