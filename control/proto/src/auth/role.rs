@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-/// Which kind of key a [`Verifier`](super::Verifier) trusts. The roles never mix: an operator key does not
-/// authorise mesh messages and a mesh key does not authorise operator commands, because each role
-/// has its own verifier configured from its own files.
+/// Which kind of key a [`Verifier`](super::Verifier) trusts. The roles never mix: an operator
+/// key does not authorise mesh messages and a mesh key does not authorise operator commands,
+/// because each role has its own verifier configured from its own files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyRole {
     /// A person running `skr8tr`: SUBMIT, EVICT, ROLLOUT, EXEC, LOGS, SCALE (`--pubkey`).
