@@ -1,8 +1,10 @@
 //! The operator CLI's side of the wire: one request, one reply, over a blocking UDP socket,
 //! retried with back-off when a datagram is lost, signed afresh on every attempt.
 //!
-//! It owns no protocol knowledge beyond "a reply starts with `OK|` or `ERR|` and comes from the
-//! address we asked": callers encode requests and decode replies with `skr8tr_proto::wire`.
+//! It owns the socket and the clock only: when to retry, what each attempt sends and which
+//! datagram is the reply are the protocol's retry policy (`skr8tr_proto::wire::retry`), which
+//! the daemons' calls follow too; callers encode requests and decode replies with
+//! `skr8tr_proto::wire`. Replies are accepted only from the address asked (a connected socket).
 //! Retrying is safe because every mutating command is idempotent, and re-signing (hedged
 //! signatures differ every time) keeps a retry from being refused as a replay.
 
@@ -10,11 +12,14 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use skr8tr_proto::auth::{AuthError, SigningKey, SystemClock, sign_command};
+use skr8tr_proto::auth::{AuthError, SigningKey, SystemClock};
 use skr8tr_proto::wire::MAX_DATAGRAM;
+use skr8tr_proto::wire::retry::{self, Backoff, Heard};
 
 /// First wait for a reply; doubled after each lost attempt.
 const FIRST_WAIT: Duration = Duration::from_millis(250);
+/// The longest one attempt waits: the doubling stops there.
+const MAX_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a request got no usable reply.
 #[derive(Debug, thiserror::Error)]
@@ -88,33 +93,34 @@ impl<'k> Client<'k> {
         };
         let socket = UdpSocket::bind(bind).map_err(io_err)?;
         socket.connect(self.target).map_err(io_err)?;
-        let deadline = Instant::now() + self.timeout;
-        let mut wait = if self.retry { FIRST_WAIT } else { self.timeout };
+        let backoff = if self.retry {
+            Backoff::until(self.timeout, FIRST_WAIT, MAX_WAIT)
+        } else {
+            Backoff::once(self.timeout)
+        };
+        let started = Instant::now();
         let mut attempts = 0;
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         loop {
             let now = Instant::now();
-            if now >= deadline || (!self.retry && attempts > 0) {
+            let Some(wait) = backoff.wait(attempts, now - started) else {
                 return Err(ClientError::Timeout {
                     target: self.target,
                     timeout_ms: self.timeout.as_millis(),
                     attempts,
                 });
-            }
-            let datagram = match (sign, self.key) {
-                (true, Some(key)) => {
-                    sign_command(key, command, SystemClock::now()).map_err(ClientError::Sign)?
-                }
-                _ => command.to_string(),
             };
+            let key = self.key.filter(|_| sign);
+            let datagram =
+                retry::datagram(command, key, SystemClock::now()).map_err(ClientError::Sign)?;
             attempts += 1;
             match socket.send(datagram.as_bytes()) {
                 Ok(_) => {}
                 // A previous attempt's ICMP "port unreachable" surfaces here; keep trying.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) if retry::is_loss(e.kind()) => {}
                 Err(e) => return Err(io_err(e)),
             }
-            let attempt_end = (now + wait).min(deadline);
+            let attempt_end = now + wait;
             loop {
                 let left = attempt_end.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -122,17 +128,16 @@ impl<'k> Client<'k> {
                 }
                 socket.set_read_timeout(Some(left)).map_err(io_err)?;
                 match socket.recv(&mut buf) {
-                    Ok(n) => {
-                        let text = std::str::from_utf8(buf.get(..n).unwrap_or_default()).map_err(
-                            |_| ClientError::NotText {
-                                target: self.target,
-                            },
-                        )?;
-                        if text.starts_with("OK|") || text.starts_with("ERR|") {
-                            return Ok(text.to_string());
-                        }
+                    Ok(n) => match retry::heard(buf.get(..n).unwrap_or_default()) {
+                        Heard::Reply(text) => return Ok(text.to_owned()),
                         // Not a reply (a stray push): keep waiting.
-                    }
+                        Heard::Other => {}
+                        Heard::NotText => {
+                            return Err(ClientError::NotText {
+                                target: self.target,
+                            });
+                        }
+                    },
                     Err(e)
                         if matches!(
                             e.kind(),
@@ -149,7 +154,6 @@ impl<'k> Client<'k> {
                     Err(e) => return Err(io_err(e)),
                 }
             }
-            wait = (wait * 2).min(Duration::from_secs(2));
         }
     }
 }

@@ -1,14 +1,18 @@
 //! Asking another daemon something over UDP from inside a daemon: one fresh socket per call (so
-//! the reply needs no correlation id), the request re-signed on every attempt (hedged signatures
+//! the reply needs no correlation id), driven by the protocol's retry policy
+//! (`skr8tr_proto::wire::retry`): the request re-signed on every attempt (hedged signatures
 //! differ, so a retry is never taken for a replay), bounded attempts with doubling waits.
 //!
-//! Fire-and-forget messages (heartbeats, pushes) do not come through here.
+//! Owns the socket, the receive loop and the timers; every decision (how long to wait, what to
+//! send, which datagram is the answer, which send failure is only a loss) is the policy's.
+//! Fire-and-forget messages (heartbeats, pushes) do not come through [`call`], only [`notify`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use skr8tr_proto::auth::{AuthError, SigningKey, SystemClock, sign_command};
+use skr8tr_proto::auth::{AuthError, SigningKey, SystemClock};
 use skr8tr_proto::wire::MAX_DATAGRAM;
+use skr8tr_proto::wire::retry::{self, Backoff, Heard};
 
 use crate::{Driver, UdpEndpoint};
 
@@ -40,6 +44,13 @@ impl Patience {
         attempts: 4,
         first_wait: Duration::from_millis(200),
     };
+
+    /// The back-off these figures mean: `attempts` tries (at least one), each waiting twice as
+    /// long as the one before, from `first_wait`.
+    #[must_use]
+    pub const fn backoff(self) -> Backoff {
+        Backoff::doubling(self.first_wait, self.attempts)
+    }
 }
 
 /// Sends `request` to `to` (signed with `key` when given) and returns the first reply-kind
@@ -73,9 +84,8 @@ pub async fn call(
                     Ok(from)
                         if from == to || (from.port() == to.port() && to.ip().is_unspecified()) =>
                     {
-                        if let Ok(text) = std::str::from_utf8(&data)
-                            && (text.starts_with("OK|") || text.starts_with("ERR|"))
-                            && tx.send(text.to_string()).await.is_err()
+                        if let Heard::Reply(text) = retry::heard(&data)
+                            && tx.send(text.to_owned()).await.is_err()
                         {
                             return;
                         }
@@ -88,24 +98,24 @@ pub async fn call(
             }
         })
     };
-    let mut wait = patience.first_wait;
+    let backoff = patience.backoff();
+    let started = Instant::now();
+    let mut attempt = 0;
     let mut result = Err(CallError::NoReply {
         to,
         attempts: patience.attempts,
     });
-    for _ in 0..patience.attempts.max(1) {
-        let datagram = match key {
-            Some(key) => match sign_command(key, request, SystemClock::now()) {
-                Ok(d) => d,
-                Err(e) => {
-                    result = Err(CallError::Sign(e));
-                    break;
-                }
-            },
-            None => request.to_string(),
+    while let Some(wait) = backoff.wait(attempt, started.elapsed()) {
+        attempt += 1;
+        let datagram = match retry::datagram(request, key, SystemClock::now()) {
+            Ok(d) => d,
+            Err(e) => {
+                result = Err(CallError::Sign(e));
+                break;
+            }
         };
         if let Err(e) = socket.send_to(datagram.into_bytes(), to).await
-            && e.kind() != std::io::ErrorKind::ConnectionRefused
+            && !retry::is_loss(e.kind())
         {
             result = Err(CallError::Io { to, source: e });
             break;
@@ -114,7 +124,6 @@ pub async fn call(
             result = Ok(reply);
             break;
         }
-        wait *= 2;
     }
     drop(rx);
     receiver.abort();
@@ -122,7 +131,7 @@ pub async fn call(
 }
 
 /// Sends one datagram without waiting for anything (heartbeats, pushes), signed when a key is
-/// given.
+/// given (as one attempt of a call is).
 ///
 /// # Errors
 /// Signing or sending failed.
@@ -132,10 +141,7 @@ pub async fn notify(
     message: &str,
     key: Option<&SigningKey>,
 ) -> Result<(), CallError> {
-    let datagram = match key {
-        Some(key) => sign_command(key, message, SystemClock::now()).map_err(CallError::Sign)?,
-        None => message.to_string(),
-    };
+    let datagram = retry::datagram(message, key, SystemClock::now()).map_err(CallError::Sign)?;
     socket
         .send_to(datagram.into_bytes(), to)
         .await

@@ -26,17 +26,10 @@ use fips204::traits::{SerDes, Signer, Verifier as _};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::AuthError;
-use super::signed::hex_encode;
+use super::error::AuthError;
+use super::hex;
 
-/// Bytes in an encoded ML-DSA-65 public key.
-pub const PUBLIC_KEY_LEN: usize = ml_dsa_65::PK_LEN;
-/// Bytes in an encoded ML-DSA-65 secret key (the expanded FIPS 204 form liboqs uses).
-pub const SECRET_KEY_LEN: usize = ml_dsa_65::SK_LEN;
-/// Bytes in an ML-DSA-65 signature.
-pub const SIGNATURE_LEN: usize = ml_dsa_65::SIG_LEN;
-/// Hex characters of a signature on the wire.
-pub const SIGNATURE_HEX_LEN: usize = 2 * SIGNATURE_LEN;
+pub use super::sizes::{PUBLIC_KEY_LEN, SECRET_KEY_LEN, SIGNATURE_HEX_LEN, SIGNATURE_LEN};
 
 /// Mode of a secret key file.
 const SECRET_MODE: u32 = 0o600;
@@ -317,7 +310,7 @@ impl VerifyingKey {
     #[must_use]
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(&self.bytes[..]);
-        hex_encode(&digest[..8])
+        hex::encode(&digest[..8])
     }
 
     /// Reads a public key file: a regular file of exactly 1952 bytes, writable by its owner only.

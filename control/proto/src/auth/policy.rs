@@ -16,8 +16,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use super::KeyRole;
 use super::keys::{KeyError, SigningKey, VerifyingKey};
+use super::role::KeyRole;
 use super::verifier::Verifier;
 
 /// Whether a daemon must listen on loopback only: when it has no keys and `--insecure` was not

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use super::AuthError;
+use super::error::AuthError;
 
 /// Default number of live entries (a 60 s window at ~1,000 signed commands per second).
 pub const DEFAULT_REPLAY_CAPACITY: usize = 65_536;

@@ -14,8 +14,10 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::AuthError;
-use super::keys::{SIGNATURE_HEX_LEN, SIGNATURE_LEN, SigningKey, VerifyingKey};
+use super::error::AuthError;
+use super::hex;
+use super::keys::{SigningKey, VerifyingKey};
+use super::sizes::{SIGNATURE_HEX_LEN, SIGNATURE_LEN};
 
 /// Longest timestamp field accepted: `u64::MAX` has 20 digits.
 const MAX_TIMESTAMP_DIGITS: usize = 20;
@@ -36,7 +38,7 @@ pub fn sign_command(key: &SigningKey, cmd: &str, unix_ts: u64) -> Result<String,
     let signature = key.sign(out.as_bytes())?;
     out.reserve_exact(1 + SIGNATURE_HEX_LEN);
     out.push('|');
-    push_hex(&mut out, &signature);
+    hex::push(&mut out, &signature);
     Ok(out)
 }
 
@@ -75,7 +77,7 @@ impl<'a> SignedCommand<'a> {
             });
         }
         let mut signature = [0u8; SIGNATURE_LEN];
-        hex_decode(signature_hex.as_bytes(), &mut signature)?;
+        hex::decode(signature_hex.as_bytes(), &mut signature)?;
         Ok(Self {
             command,
             timestamp,
@@ -135,7 +137,7 @@ impl fmt::Debug for SignedCommand<'_> {
             .field("timestamp", &self.timestamp)
             .field(
                 "signature",
-                &format_args!("{}…", hex_encode(&self.signature[..8])),
+                &format_args!("{}…", hex::encode(&self.signature[..8])),
             )
             .finish()
     }
@@ -150,45 +152,6 @@ fn parse_timestamp(field: &str) -> Result<u64, AuthError> {
         return Err(AuthError::TimestampNotNumber);
     }
     field.parse().map_err(|_| AuthError::TimestampNotNumber)
-}
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(2 * bytes.len());
-    push_hex(&mut out, bytes);
-    out
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        out.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(HEX_DIGITS[usize::from(b & 0x0f)]));
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes hex (either case) into `out`; `hex` must have exactly `2 * out.len()` characters.
-fn hex_decode(hex: &[u8], out: &mut [u8]) -> Result<(), AuthError> {
-    if hex.len() != 2 * out.len() {
-        return Err(AuthError::SignatureWrongLength { len: hex.len() });
-    }
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let (Some(hi), Some(lo)) = (hex_value(pair[0]), hex_value(pair[1])) else {
-            return Err(AuthError::SignatureNotHex);
-        };
-        *byte = (hi << 4) | lo;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

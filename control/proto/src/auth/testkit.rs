@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use super::{SigningKey, VerifyingKey};
+use super::keys::{SigningKey, VerifyingKey};
 
 /// A key pair made once per test binary.
 pub(crate) struct Pair {

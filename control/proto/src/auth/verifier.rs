@@ -14,10 +14,11 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::error::AuthError;
 use super::keys::VerifyingKey;
 use super::replay::{DEFAULT_REPLAY_CAPACITY, ReplayGuard};
+use super::role::KeyRole;
 use super::signed::SignedCommand;
-use super::{AuthError, KeyRole};
 
 /// Default accepted clock difference between signer and verifier, each way (SPEC §3: ±30 s).
 pub const DEFAULT_WINDOW_SECS: u64 = 30;

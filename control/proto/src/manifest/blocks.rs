@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 
 use super::error::ManifestErrorKind;
+use super::model::{
+    Build, ByteSize, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_SCALE_COOLDOWN, Health, HealthCheck, Hypervisor, Percent, RolloutPolicy, Scale, Serve,
+    Vm, Volume,
+};
 use super::syntax::{Stmt, Word};
 use super::values::{BLOCK_KEYS, Checker, Context, Seen, Shape};
-use super::{
-    Build, ByteSize, Health, HealthCheck, Hypervisor, Percent, RolloutPolicy, Scale, Serve, Vm,
-    Volume, limits, units,
-};
+use super::{limits, units};
 
 /// A health block and where its check is (for "`check tcp` needs a port").
 #[derive(Debug)]
@@ -190,9 +192,9 @@ pub(super) fn health(stmt: &Stmt, c: &mut Checker<'_>) -> Option<ParsedHealth> {
     }
     let interval_given = seen.has("interval");
     let timeout_given = seen.has("timeout");
-    let interval_v = interval.unwrap_or(super::DEFAULT_HEALTH_INTERVAL);
+    let interval_v = interval.unwrap_or(DEFAULT_HEALTH_INTERVAL);
     // Without an explicit timeout, a fast interval gets a proportionally short one.
-    let timeout_v = timeout.unwrap_or_else(|| super::DEFAULT_HEALTH_TIMEOUT.min(interval_v / 2));
+    let timeout_v = timeout.unwrap_or_else(|| DEFAULT_HEALTH_TIMEOUT.min(interval_v / 2));
     let both_valid =
         (interval.is_some() || !interval_given) && (timeout.is_some() || !timeout_given);
     if both_valid && timeout_v >= interval_v {
@@ -212,7 +214,7 @@ pub(super) fn health(stmt: &Stmt, c: &mut Checker<'_>) -> Option<ParsedHealth> {
             check,
             interval: interval_v,
             timeout: timeout_v,
-            retries: retries.unwrap_or(super::DEFAULT_HEALTH_RETRIES),
+            retries: retries.unwrap_or(DEFAULT_HEALTH_RETRIES),
         },
         check_at,
     })
@@ -271,7 +273,7 @@ pub(super) fn scale(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Scale> {
         max: max?,
         cpu_above: Percent(above_ok?),
         cpu_below: Percent(below_ok?),
-        cooldown: cooldown.unwrap_or(super::DEFAULT_SCALE_COOLDOWN),
+        cooldown: cooldown.unwrap_or(DEFAULT_SCALE_COOLDOWN),
     })
 }
 

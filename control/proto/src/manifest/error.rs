@@ -1,5 +1,7 @@
 //! The errors a manifest can have: [`ManifestErrorKind`] says what is wrong, [`ManifestError`]
-//! adds where (file, line, column), [`ManifestErrors`] holds every error of one file.
+//! adds where (file, line, column), [`ManifestErrors`] holds every error of one file. While a
+//! file is read, every stage (lexer, syntax, values, blocks, parser) collects `Located` errors:
+//! a kind at a line and column, the file name added at the end.
 //!
 //! Messages are written for the operator reading `skr8tr check` output: they name the key, the
 //! value found and what was expected. They never contain a secret's value (a bad secret *value*
@@ -9,6 +11,20 @@
 use std::fmt;
 
 use crate::name::NameError;
+
+/// An error at a line and column of the file being read (the file name is added at the end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Located {
+    pub line: u32,
+    pub col: u32,
+    pub kind: ManifestErrorKind,
+}
+
+impl Located {
+    pub fn new(line: u32, col: u32, kind: ManifestErrorKind) -> Self {
+        Self { line, col, kind }
+    }
+}
 
 /// Every error found in one manifest file, in source order.
 #[derive(Debug, Clone, PartialEq, Eq)]

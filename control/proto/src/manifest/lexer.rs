@@ -9,8 +9,7 @@
 //! [`TokenKind::Broken`], so the parser can skip that statement without reporting it twice.
 //! Never panics: only iterators over `char`s, no indexing.
 
-use super::error::ManifestErrorKind;
-use super::parser::Located;
+use super::error::{Located, ManifestErrorKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum TokenKind {

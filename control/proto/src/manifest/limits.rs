@@ -5,12 +5,14 @@
 
 use std::ops::RangeInclusive;
 
+use super::model::MAX_REPLICAS;
+
 const HOUR_MS: u64 = 3_600_000;
 const MIB: u64 = 1 << 20;
 const TIB: u64 = 1 << 40;
 
 pub(crate) const PORT: RangeInclusive<u64> = 1..=65_535;
-pub(crate) const REPLICAS: RangeInclusive<u64> = 0..=super::MAX_REPLICAS as u64;
+pub(crate) const REPLICAS: RangeInclusive<u64> = 0..=MAX_REPLICAS as u64;
 /// At least a byte, at most 1024 TiB.
 pub(crate) const RAM: RangeInclusive<u64> = 1..=1024 * TIB;
 /// More than zero, at most 1024 cores.
@@ -24,9 +26,9 @@ pub(crate) const HEALTH_TIMEOUT_MS: RangeInclusive<u64> = 10..=HOUR_MS;
 pub(crate) const HEALTH_RETRIES: RangeInclusive<u64> = 1..=100;
 pub(crate) const HTTP_STATUS: RangeInclusive<u64> = 100..=599;
 
-pub(crate) const SCALE_MIN: RangeInclusive<u64> = 0..=super::MAX_REPLICAS as u64;
+pub(crate) const SCALE_MIN: RangeInclusive<u64> = 0..=MAX_REPLICAS as u64;
 /// Also at least `min`.
-pub(crate) const SCALE_MAX: RangeInclusive<u64> = 1..=super::MAX_REPLICAS as u64;
+pub(crate) const SCALE_MAX: RangeInclusive<u64> = 1..=MAX_REPLICAS as u64;
 /// `cpu-below` must also be strictly below `cpu-above`.
 pub(crate) const PERCENT: RangeInclusive<u64> = 1..=100;
 pub(crate) const COOLDOWN_MS: RangeInclusive<u64> = 1_000..=HOUR_MS;

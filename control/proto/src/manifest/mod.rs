@@ -9,7 +9,12 @@
 //! - `lexer`: shell-like words, quotes, escapes, `#` comments, `{ } ;` (positions in characters);
 //! - `syntax`: statements and blocks (braces or indentation), unbalanced braces;
 //! - `parser`: apps and app keys, cross-key rules; `blocks`: `health`, `scale`, `env`, …;
-//! - `values`, `units`, `limits`, `suggest`: typed values, their ranges and "did you mean".
+//! - `values`, `units`, `limits`, `suggest`: typed values, their ranges and "did you mean";
+//! - `model`: the typed manifest and its defaults; `error`: what can be wrong, and where.
+//!
+//! Imports follow the pipeline: a module uses only modules before it (`parser` uses `blocks`,
+//! `blocks` uses `values`, `values` uses `syntax`, `syntax` uses `lexer`) and the leaves `model`,
+//! `error`, `units`, `limits`, `suggest`; no module imports this one, which only re-exports.
 //!
 //! Errors carry file, line and column; all errors of a file are reported at once, in source
 //! order. The parser never panics, whatever the input; no error message contains a secret.
@@ -28,13 +33,7 @@ mod values;
 
 pub use error::{ManifestError, ManifestErrorKind, ManifestErrors, SizeProblem};
 pub use model::*;
-
-/// How [`print()`] writes a manifest.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PrintOptions {
-    /// Write every secret value as `<redacted>`.
-    pub redact_secrets: bool,
-}
+pub use printer::PrintOptions;
 
 /// Parses and validates the text of one manifest file.
 ///

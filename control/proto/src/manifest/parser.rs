@@ -13,27 +13,14 @@ use std::collections::HashMap;
 
 use super::blocks::{self, Vars};
 use super::error::{ManifestError, ManifestErrorKind, ManifestErrors};
+use super::model::{
+    App, Build, ByteSize, CpuLimit, DEFAULT_DRAIN, EnvVar, HealthCheck, Manifest, PortSpec,
+    RestartPolicy, RolloutPolicy, Scale, SecretValue, SecretVar, Serve, Vm, Volume, WorkloadKind,
+};
 use super::syntax::{self, RawManifest, Stmt, Word};
 use super::values::{Checker, Context, Seen, Shape};
-use super::{
-    App, CpuLimit, HealthCheck, Manifest, PortSpec, RestartPolicy, WorkloadKind, lexer, limits,
-    units,
-};
+use super::{lexer, limits, units};
 use crate::name::AppName;
-
-/// An error at a line and column of the file being read (the file name is added at the end).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Located {
-    pub line: u32,
-    pub col: u32,
-    pub kind: ManifestErrorKind,
-}
-
-impl Located {
-    pub fn new(line: u32, col: u32, kind: ManifestErrorKind) -> Self {
-        Self { line, col, kind }
-    }
-}
 
 /// See [`super::parse`].
 pub(super) fn parse(file: &str, text: &str) -> Result<Manifest, ManifestErrors> {
@@ -182,23 +169,23 @@ struct Draft {
     args: Vec<String>,
     port: Option<PortSpec>,
     replicas: Option<u32>,
-    ram: Option<super::ByteSize>,
+    ram: Option<ByteSize>,
     cpu: Option<CpuLimit>,
     gpu: Option<u32>,
     restart: Option<RestartPolicy>,
     drain: Option<std::time::Duration>,
     health: Option<blocks::ParsedHealth>,
-    scale: Option<super::Scale>,
-    rollout: Option<super::RolloutPolicy>,
+    scale: Option<Scale>,
+    rollout: Option<RolloutPolicy>,
     env: Vars,
     secrets: Vars,
-    volumes: Vec<super::Volume>,
-    build: Option<super::Build>,
+    volumes: Vec<Volume>,
+    build: Option<Build>,
     /// Where a `build { out }` was written, even if the build block has errors.
     build_out_at: Option<(u32, u32)>,
-    serve: Option<super::Serve>,
+    serve: Option<Serve>,
     serve_has_port: bool,
-    vm: Option<super::Vm>,
+    vm: Option<Vm>,
 }
 
 fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>) -> Option<App> {
@@ -218,7 +205,7 @@ fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>
         .env
         .entries
         .into_iter()
-        .map(|v| super::EnvVar {
+        .map(|v| EnvVar {
             key: v.key,
             value: v.value,
         })
@@ -227,9 +214,9 @@ fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>
         .secrets
         .entries
         .into_iter()
-        .map(|v| super::SecretVar {
+        .map(|v| SecretVar {
             key: v.key,
-            value: super::SecretValue::new(v.value),
+            value: SecretValue::new(v.value),
         })
         .collect();
     Some(App {
@@ -243,7 +230,7 @@ fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>
         cpu: d.cpu,
         gpu: d.gpu,
         restart: d.restart.unwrap_or(kind.default_restart()),
-        drain: d.drain.unwrap_or(super::DEFAULT_DRAIN),
+        drain: d.drain.unwrap_or(DEFAULT_DRAIN),
         health: d.health.map(|h| h.health),
         scale: d.scale,
         rollout: d.rollout.unwrap_or_default(),

@@ -5,8 +5,15 @@
 //! never contain a line break; durations are whole milliseconds). With `redact_secrets`, no
 //! secret value appears in the output.
 
+use super::model::{App, HealthCheck, Manifest, PortSpec};
 use super::units::{format_cores, format_duration, format_size};
-use super::{App, HealthCheck, Manifest, PortSpec, PrintOptions};
+
+/// How [`super::print()`] writes a manifest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintOptions {
+    /// Write every secret value as `<redacted>`.
+    pub redact_secrets: bool,
+}
 
 /// See [`super::print`].
 pub(super) fn print(manifest: &Manifest, options: &PrintOptions) -> String {

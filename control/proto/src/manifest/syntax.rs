@@ -10,9 +10,8 @@
 //! Unbalanced braces are reported here; statements with a lexical error are marked `broken`
 //! so the validator skips them. Recursion depth is bounded by [`MAX_DEPTH`].
 
-use super::error::ManifestErrorKind;
+use super::error::{Located, ManifestErrorKind};
 use super::lexer::{Lexed, Token, TokenKind};
-use super::parser::Located;
 
 /// Deepest block nesting accepted (the language needs 3: app → block → nothing deeper).
 const MAX_DEPTH: usize = 32;

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::error::ManifestErrorKind;
-use super::parser::Located;
+use super::error::{Located, ManifestErrorKind};
+use super::limits;
+use super::model::ByteSize;
 use super::suggest;
 use super::syntax::{Stmt, Word};
 use super::units::{self, NumberError};
-use super::{ByteSize, limits};
 
 /// What a key's single value looks like: drives the "needs a value" and "one value" messages.
 #[derive(Debug, Clone)]

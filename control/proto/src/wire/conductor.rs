@@ -13,9 +13,9 @@ use std::net::IpAddr;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, parts_around_ip, write_parts};
+use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
 use super::types::{CpuPercent, OneLine, ReplicaState, RolloutState};
-use super::{Auth, Message, Request};
 use crate::name::{AppName, NodeId, ReplicaId};
 
 /// The prefix that marks an inline manifest in SUBMIT and ROLLOUT.

@@ -16,7 +16,7 @@ pub enum WireError {
     /// The datagram has no bytes.
     #[error("empty datagram")]
     Empty,
-    /// The datagram is longer than [`super::MAX_DATAGRAM`].
+    /// The datagram is longer than [`MAX_DATAGRAM`](super::MAX_DATAGRAM).
     #[error("datagram of {len} bytes exceeds the limit of {max}")]
     TooLarge { len: usize, max: usize },
     /// The datagram is not UTF-8 text.

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-use super::MAX_DATAGRAM;
 use super::error::{WireError, quote};
+use super::message::MAX_DATAGRAM;
 use crate::name::{AppName, NameError, NodeId, ReplicaId, ServiceName};
 
 /// Checks the datagram as a whole: not empty, not too large, UTF-8.

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, write_parts};
+use super::message::{Auth, Message, Request};
 use super::types::{CpuPercent, Exit, ReplicaState};
-use super::{Auth, Message, Request};
 use crate::name::{AppName, NodeId, ReplicaId};
 
 /// A datagram sent to the Conductor's heartbeat socket.

@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, write_parts};
+use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
-use super::{Auth, Message, Request};
 use crate::manifest::{self, App, Manifest, PrintOptions};
 use crate::name::{NodeId, ReplicaId};
 

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, FieldValue, Fields};
+use super::message::MAX_DATAGRAM;
 use super::types::{Exit, OneLine, keyword_enum};
 use crate::name::ReplicaId;
 
@@ -176,7 +177,7 @@ impl LogsReply {
 
     pub(crate) fn decode_fields(mut f: Fields<'_>) -> Result<Self, WireError> {
         let replica = f.parse("replica_id")?;
-        let n: usize = f.uint("n", 0..=super::MAX_DATAGRAM as u64)?;
+        let n: usize = f.uint("n", 0..=MAX_DATAGRAM as u64)?;
         let text = if n == 0 && !f.has_more() {
             ""
         } else {

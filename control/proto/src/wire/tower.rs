@@ -17,9 +17,9 @@ use std::net::IpAddr;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, part, parts_around_ip, write_parts};
+use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, Opened};
 use super::types::Backend;
-use super::{Auth, Message, Request};
 use crate::name::ServiceName;
 
 /// A request to the Tower.

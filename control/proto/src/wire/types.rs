@@ -227,8 +227,8 @@ macro_rules! keyword_enum {
         }
 
         impl ::std::str::FromStr for $ty {
-            type Err = $crate::wire::WireError;
-            fn from_str(s: &str) -> Result<Self, $crate::wire::WireError> {
+            type Err = $crate::wire::error::WireError;
+            fn from_str(s: &str) -> Result<Self, $crate::wire::error::WireError> {
                 <Self as $crate::wire::fields::FieldValue>::parse_field(stringify!($ty), "keyword", s)
             }
         }
@@ -238,7 +238,7 @@ macro_rules! keyword_enum {
                 verb: &'static str,
                 field: &'static str,
                 raw: &str,
-            ) -> Result<Self, $crate::wire::WireError> {
+            ) -> Result<Self, $crate::wire::error::WireError> {
                 Self::from_keyword(raw).ok_or_else(|| {
                     $crate::wire::fields::bad(verb, field, format!(
                         "expected one of {}, found {:?}",

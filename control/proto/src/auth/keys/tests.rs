@@ -120,7 +120,7 @@ fn the_fingerprint_is_16_hex_of_the_sha256_of_the_raw_key() {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     );
     let digest = Sha256::digest(alice().public.as_bytes());
-    assert_eq!(fp, hex_encode(&digest[..8]));
+    assert_eq!(fp, hex::encode(&digest[..8]));
     assert_ne!(fp, bob().public.fingerprint());
 }
 
@@ -348,6 +348,6 @@ fn errors_never_contain_key_material() {
         SigningKey::load(&sec).unwrap_err(),
         SigningKey::load(&sec).unwrap_err()
     );
-    let secret_hex = hex_encode(&alice().secret.to_bytes()[..16]);
+    let secret_hex = hex::encode(&alice().secret.to_bytes()[..16]);
     assert!(!text.contains(&secret_hex));
 }

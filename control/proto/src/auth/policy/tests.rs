@@ -4,7 +4,7 @@ use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 
-use super::super::AuthError;
+use super::super::error::AuthError;
 use super::super::signed::sign_command;
 use super::super::testkit::{alice, bob, mesh};
 use super::super::verifier::SystemClock;

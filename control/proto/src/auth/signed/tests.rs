@@ -238,23 +238,6 @@ fn debug_shows_the_command_and_a_signature_prefix_only() {
     assert!(shown.len() < 120, "{shown}");
 }
 
-#[test]
-fn hex_round_trips() {
-    let bytes: Vec<u8> = (0..=255).collect();
-    let hex = hex_encode(&bytes);
-    assert_eq!(&hex[..8], "00010203");
-    assert_eq!(&hex[hex.len() - 4..], "feff");
-    let mut back = vec![0u8; 256];
-    hex_decode(hex.as_bytes(), &mut back).unwrap();
-    assert_eq!(back, bytes);
-    hex_decode(hex.to_ascii_uppercase().as_bytes(), &mut back).unwrap();
-    assert_eq!(back, bytes);
-    assert_eq!(
-        hex_decode(b"abc", &mut [0u8; 2]),
-        Err(AuthError::SignatureWrongLength { len: 3 })
-    );
-}
-
 proptest! {
     #[test]
     fn parse_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {

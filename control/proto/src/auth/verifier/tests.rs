@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 
-use super::super::keys::{SIGNATURE_HEX_LEN, SigningKey};
+use super::super::keys::SigningKey;
 use super::super::signed::sign_command;
+use super::super::sizes::SIGNATURE_HEX_LEN;
 use super::super::testkit::{ManualClock, Pair, alice, bob, mallory, mesh};
 use super::*;
 
