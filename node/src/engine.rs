@@ -27,9 +27,9 @@ use crate::exec::{self, ExecError, ExecOutput};
 use crate::limits::{AppliedLimits, CgroupBackend, CgroupMode};
 use crate::logs::{self, LogTail};
 use crate::ports::{PortError, PortTable};
+use crate::records::{self, DirLock, RecordStore, RecordsError};
 use crate::replica::{Command, Ctx, ReplicaTask, Running, SharedView, View, lock_view};
 use crate::spawn::{self, SpawnError, SpawnSpec};
-use crate::state::{self, DirLock, StateError, StateStore};
 use crate::stats::{GroupSampler, NodeSampler, NodeStats};
 use crate::supervise::{BackoffPolicy, Phase, Termination};
 
@@ -38,7 +38,7 @@ mod adopt;
 /// The engine's settings; [`EngineConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// `--state-dir`: state file, node id, replica logs, relative volumes.
+    /// `--state-dir`: replica records, node id, replica logs, relative volumes.
     pub state_dir: PathBuf,
     /// Probe interval until a replica's first passing probe.
     pub fast_probe: Duration,
@@ -71,7 +71,7 @@ impl EngineConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    State(#[from] StateError),
+    Records(#[from] RecordsError),
 }
 
 /// Why a launch did not start the replica.
@@ -216,12 +216,12 @@ impl Engine {
     /// earlier agent. Must be called inside a tokio runtime (current-thread is fine).
     ///
     /// # Errors
-    /// [`EngineError::State`]: the directory cannot be created, is locked by another agent, or
-    /// its state file is unreadable.
+    /// [`EngineError::Records`]: the directory cannot be created, is locked by another agent, or
+    /// its records file is unreadable.
     pub async fn start(config: EngineConfig) -> Result<(Self, Events, StartReport), EngineError> {
-        let (store, loaded, dir_lock) = StateStore::open(&config.state_dir)?;
-        let node_id = state::load_or_create_node_id(&config.state_dir)?;
-        state::ensure_dir(&config.state_dir.join("logs"))?;
+        let (store, loaded, dir_lock) = RecordStore::open(&config.state_dir)?;
+        let node_id = records::load_or_create_node_id(&config.state_dir)?;
+        records::ensure_dir(&config.state_dir.join("logs"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let cgroups = CgroupBackend::detect(config.cgroups);
         tracing::info!(?cgroups, "resource limits backend");

@@ -1,7 +1,7 @@
 //! The task that supervises one replica: one tokio task per replica, driven by a `select!`
 //! over its process's exit, its health-probe timer, its back-off timer, its log-poll tick and
 //! the engine's commands. It applies the pure [`Lifecycle`] and [`HealthTracker`] decisions,
-//! keeps the replica's [`View`] (what `status` and `logs` read) and its state record current,
+//! keeps the replica's [`View`] (what `status` and `logs` read) and its replica record current,
 //! and emits [`Event`]s.
 //!
 //! It owns the replica's process from its first start (done by the engine, so launch errors
@@ -28,15 +28,15 @@ use crate::limits::{self, AppliedLimits, CgroupBackend};
 use crate::logs::{self, LogTail};
 use crate::ports::PortTable;
 use crate::process::{self, ProcHandle};
+use crate::records::{AppRecord, RecordStore, ReplicaRecord};
 use crate::spawn::{self, SpawnSpec};
-use crate::state::{AppRecord, ReplicaRecord, StateStore};
 use crate::supervise::{ExitDecision, Lifecycle, Phase, StopCause, Termination, UnhealthyAction};
 
 /// What every replica task shares with the engine.
 #[derive(Debug)]
 pub(crate) struct Ctx {
     pub config: EngineConfig,
-    pub store: StateStore,
+    pub store: RecordStore,
     pub ports: PortTable,
     pub events: EventSink,
     pub cgroups: CgroupBackend,
@@ -186,7 +186,7 @@ impl ReplicaTask {
                         return;
                     }
                     // The engine is gone without killing us: leave the process to the next
-                    // agent, which adopts it from the state file.
+                    // agent, which adopts it from its record.
                     None => return,
                 },
                 termination = wait_proc(&mut self.proc) => {
@@ -273,7 +273,7 @@ impl ReplicaTask {
             app: AppRecord::from(self.app.as_ref()),
         };
         if let Err(e) = self.ctx.store.upsert(record) {
-            tracing::error!(replica = %self.id, error = %e, "cannot record replica in the state file");
+            tracing::error!(replica = %self.id, error = %e, "cannot write the replica record");
         }
     }
 
@@ -438,7 +438,7 @@ impl ReplicaTask {
             self.ctx.ports.release(port, &self.id);
         }
         if let Err(e) = self.ctx.store.remove(&self.id) {
-            tracing::error!(replica = %self.id, error = %e, "cannot remove replica from the state file");
+            tracing::error!(replica = %self.id, error = %e, "cannot remove the replica record");
         }
         let mut view = self.view();
         view.phase = phase;

@@ -211,7 +211,7 @@ impl Lifecycle {
         self.restarts
     }
 
-    /// Sets the restart count (an adopted replica keeps the count its state record had).
+    /// Sets the restart count (an adopted replica keeps the count its replica record had).
     pub fn set_restarts(&mut self, restarts: u32) {
         self.restarts = restarts;
     }

@@ -15,8 +15,8 @@ use crate::events::Event;
 use crate::limits;
 use crate::logs::LogTail;
 use crate::process::ProcHandle;
+use crate::records::{Loaded, ReplicaRecord};
 use crate::replica::Running;
-use crate::state::{Loaded, ReplicaRecord};
 use crate::stats;
 use crate::supervise::{Phase, Termination};
 
@@ -24,7 +24,7 @@ use crate::supervise::{Phase, Termination};
 #[derive(Debug, thiserror::Error)]
 enum NotAdopted {
     #[error("the recorded app spec is invalid")]
-    BadSpec(#[from] crate::state::AppRecordError),
+    BadSpec(#[from] crate::records::AppRecordError),
     #[error("process {pid} is gone or is another process now")]
     Gone { pid: u32 },
     #[error("cannot watch process {pid}")]

@@ -29,14 +29,14 @@ pub use app_record::{AppRecord, AppRecordError};
 
 use crate::limits::AppliedLimits;
 
-const STATE_FILE: &str = "replicas.json";
+const RECORDS_FILE: &str = "replicas.json";
 const NODE_ID_FILE: &str = "node_id";
 const LOCK_FILE: &str = "lock";
 const FORMAT_VERSION: u32 = 1;
 
 /// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub enum RecordsError {
     #[error("cannot create state directory {}", dir.display())]
     CreateDir {
         dir: PathBuf,
@@ -51,7 +51,7 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is not a valid state file", path.display())]
+    #[error("{} is not a valid replica records file", path.display())]
     Parse {
         path: PathBuf,
         #[source]
@@ -67,7 +67,7 @@ pub enum StateError {
     BadNodeId { path: PathBuf, id: String },
 }
 
-/// What the state file says about one replica.
+/// What the records file says about one replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaRecord {
     #[serde(with = "replica_id_serde")]
@@ -86,7 +86,7 @@ pub struct ReplicaRecord {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
+struct RecordsFile {
     version: u32,
     boot_id: String,
     replicas: Vec<ReplicaRecord>,
@@ -106,9 +106,9 @@ mod replica_id_serde {
     }
 }
 
-/// The state file of a running engine.
+/// The replica records of a running engine (`replicas.json`).
 #[derive(Debug)]
-pub struct StateStore {
+pub struct RecordStore {
     path: PathBuf,
     boot_id: String,
     records: Mutex<BTreeMap<ReplicaId, ReplicaRecord>>,
@@ -131,24 +131,24 @@ pub struct Loaded {
 /// Creates `dir` (mode 0700) if needed.
 ///
 /// # Errors
-/// [`StateError::CreateDir`].
-pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+/// [`RecordsError::CreateDir`].
+pub fn ensure_dir(dir: &Path) -> Result<(), RecordsError> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| StateError::CreateDir {
+        .map_err(|source| RecordsError::CreateDir {
             dir: dir.to_path_buf(),
             source,
         })
 }
 
-impl StateStore {
-    /// Locks `dir` for this engine and reads its state file (empty when there is none).
+impl RecordStore {
+    /// Locks `dir` for this engine and reads its records file (empty when there is none).
     ///
     /// # Errors
-    /// [`StateError::Locked`] when another engine holds the directory; read or parse errors.
-    pub fn open(dir: &Path) -> Result<(Self, Loaded, DirLock), StateError> {
+    /// [`RecordsError::Locked`] when another engine holds the directory; read or parse errors.
+    pub fn open(dir: &Path) -> Result<(Self, Loaded, DirLock), RecordsError> {
         ensure_dir(dir)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
@@ -157,22 +157,22 @@ impl StateStore {
             .write(true)
             .mode(0o600)
             .open(&lock_path)
-            .map_err(|source| StateError::Write {
+            .map_err(|source| RecordsError::Write {
                 path: lock_path.clone(),
                 source,
             })?;
-        lock.try_lock().map_err(|_| StateError::Locked {
+        lock.try_lock().map_err(|_| RecordsError::Locked {
             dir: dir.to_path_buf(),
         })?;
-        let path = dir.join(STATE_FILE);
+        let path = dir.join(RECORDS_FILE);
         let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
         let mut loaded = Loaded::default();
         match fs::read(&path) {
             Ok(bytes) => {
-                let file: StateFile =
-                    serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+                let file: RecordsFile =
+                    serde_json::from_slice(&bytes).map_err(|source| RecordsError::Parse {
                         path: path.clone(),
                         source,
                     })?;
@@ -183,7 +183,7 @@ impl StateStore {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(StateError::Read { path, source }),
+            Err(source) => return Err(RecordsError::Read { path, source }),
         }
         let store = Self {
             path,
@@ -196,8 +196,8 @@ impl StateStore {
     /// Records (or updates) a live replica and rewrites the file.
     ///
     /// # Errors
-    /// [`StateError::Write`].
-    pub fn upsert(&self, record: ReplicaRecord) -> Result<(), StateError> {
+    /// [`RecordsError::Write`].
+    pub fn upsert(&self, record: ReplicaRecord) -> Result<(), RecordsError> {
         let mut records = self.lock();
         records.insert(record.replica.clone(), record);
         self.persist(&records)
@@ -206,8 +206,8 @@ impl StateStore {
     /// Forgets a replica (it ended for good) and rewrites the file.
     ///
     /// # Errors
-    /// [`StateError::Write`].
-    pub fn remove(&self, replica: &ReplicaId) -> Result<(), StateError> {
+    /// [`RecordsError::Write`].
+    pub fn remove(&self, replica: &ReplicaId) -> Result<(), RecordsError> {
         let mut records = self.lock();
         if records.remove(replica).is_some() {
             self.persist(&records)
@@ -219,8 +219,8 @@ impl StateStore {
     /// Rewrites the file with what the store holds now (after adoption dropped stale records).
     ///
     /// # Errors
-    /// [`StateError::Write`].
-    pub fn flush(&self) -> Result<(), StateError> {
+    /// [`RecordsError::Write`].
+    pub fn flush(&self) -> Result<(), RecordsError> {
         let records = self.lock();
         self.persist(&records)
     }
@@ -231,13 +231,13 @@ impl StateStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn persist(&self, records: &BTreeMap<ReplicaId, ReplicaRecord>) -> Result<(), StateError> {
-        let file = StateFile {
+    fn persist(&self, records: &BTreeMap<ReplicaId, ReplicaRecord>) -> Result<(), RecordsError> {
+        let file = RecordsFile {
             version: FORMAT_VERSION,
             boot_id: self.boot_id.clone(),
             replicas: records.values().cloned().collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| StateError::Write {
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RecordsError::Write {
             path: self.path.clone(),
             source: io::Error::other(e),
         })?;
@@ -248,9 +248,9 @@ impl StateStore {
 /// Writes `bytes` to `path` through a temporary file and a rename, with fsyncs, mode 0600.
 ///
 /// # Errors
-/// [`StateError::Write`].
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let err = |source| StateError::Write {
+/// [`RecordsError::Write`].
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RecordsError> {
+    let err = |source| RecordsError::Write {
         path: path.to_path_buf(),
         source,
     };
@@ -279,28 +279,28 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 /// the hostname (reduced to name characters) and 8 random hex digits.
 ///
 /// # Errors
-/// Read/write errors, or [`StateError::BadNodeId`] when the stored id is invalid.
-pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StateError> {
+/// Read/write errors, or [`RecordsError::BadNodeId`] when the stored id is invalid.
+pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, RecordsError> {
     ensure_dir(dir)?;
     let path = dir.join(NODE_ID_FILE);
     match fs::read_to_string(&path) {
         Ok(text) => {
             let id = text.trim();
-            NodeId::new(id).map_err(|_| StateError::BadNodeId {
+            NodeId::new(id).map_err(|_| RecordsError::BadNodeId {
                 path: path.clone(),
                 id: id.to_owned(),
             })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let id = new_node_id(&hostname, random_u32()).map_err(|_| StateError::BadNodeId {
+            let id = new_node_id(&hostname, random_u32()).map_err(|_| RecordsError::BadNodeId {
                 path: path.clone(),
                 id: hostname.trim().to_owned(),
             })?;
             write_atomically(&path, format!("{id}\n").as_bytes())?;
             Ok(id)
         }
-        Err(source) => Err(StateError::Read { path, source }),
+        Err(source) => Err(RecordsError::Read { path, source }),
     }
 }
 
@@ -369,11 +369,11 @@ mod tests {
     fn records_survive_a_reopen_and_the_directory_is_locked_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (store, loaded, _lock) = StateStore::open(dir.path()).unwrap();
+            let (store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
             assert!(loaded.records.is_empty());
             assert!(matches!(
-                StateStore::open(dir.path()),
-                Err(StateError::Locked { .. })
+                RecordStore::open(dir.path()),
+                Err(RecordsError::Locked { .. })
             ));
             store.upsert(record("a", 10)).unwrap();
             store.upsert(record("b", 11)).unwrap();
@@ -381,7 +381,7 @@ mod tests {
             store.remove(&ReplicaId::new("b").unwrap()).unwrap();
             store.remove(&ReplicaId::new("zzz").unwrap()).unwrap();
         }
-        let (_store, loaded, _lock) = StateStore::open(dir.path()).unwrap();
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
         assert_eq!(loaded.records, [record("a", 12)]);
         assert!(!dir.path().join("replicas.json.tmp").exists());
     }
@@ -389,28 +389,28 @@ mod tests {
     #[test]
     fn records_of_another_boot_are_stale() {
         let dir = tempfile::tempdir().unwrap();
-        let file = StateFile {
+        let file = RecordsFile {
             version: FORMAT_VERSION,
             boot_id: "some-other-boot".into(),
             replicas: vec![record("a", 10)],
         };
         fs::write(
-            dir.path().join(STATE_FILE),
+            dir.path().join(RECORDS_FILE),
             serde_json::to_vec(&file).unwrap(),
         )
         .unwrap();
-        let (_store, loaded, _lock) = StateStore::open(dir.path()).unwrap();
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
         assert!(loaded.records.is_empty());
         assert_eq!(loaded.stale.len(), 1);
     }
 
     #[test]
-    fn a_corrupt_state_file_is_an_error_not_a_silent_reset() {
+    fn a_corrupt_records_file_is_an_error_not_a_silent_reset() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
+        fs::write(dir.path().join(RECORDS_FILE), b"{not json").unwrap();
         assert!(matches!(
-            StateStore::open(dir.path()),
-            Err(StateError::Parse { .. })
+            RecordStore::open(dir.path()),
+            Err(RecordsError::Parse { .. })
         ));
     }
 
@@ -423,7 +423,7 @@ mod tests {
         fs::write(dir.path().join(NODE_ID_FILE), "bad id|\n").unwrap();
         assert!(matches!(
             load_or_create_node_id(dir.path()),
-            Err(StateError::BadNodeId { .. })
+            Err(RecordsError::BadNodeId { .. })
         ));
     }
 
