@@ -255,7 +255,9 @@ impl Engine {
 
     /// Starts replica `replica` of `app`: its port, its `build` steps, its first process, and
     /// the task that supervises it. Idempotent: a replica that is already running (or backing
-    /// off) is left alone and its current process reported.
+    /// off) is left alone and its current process reported. `app` is one the manifest parser
+    /// accepts (as LAUNCH delivers it): its record keeps it as manifest text, and after an
+    /// agent restart a replica is adopted only if that text parses again.
     ///
     /// # Errors
     /// [`LaunchError`]; a launch error leaves an ended replica behind whose `logs` show why.

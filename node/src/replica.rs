@@ -28,7 +28,7 @@ use crate::limits::{self, AppliedLimits, CgroupBackend};
 use crate::logs::{self, LogTail};
 use crate::ports::PortTable;
 use crate::process::{self, ProcHandle};
-use crate::records::{AppRecord, RecordStore, ReplicaRecord};
+use crate::records::{RecordStore, RecordedApp, ReplicaRecord};
 use crate::spawn::{self, SpawnSpec};
 use crate::supervise::{ExitDecision, Lifecycle, Phase, StopCause, Termination, UnhealthyAction};
 
@@ -270,7 +270,7 @@ impl ReplicaTask {
             restarts: self.lifecycle.restarts(),
             limits: running.limits,
             cgroup_dirs: running.cgroup_dirs.clone(),
-            app: AppRecord::from(self.app.as_ref()),
+            app: RecordedApp::new(&self.app),
         };
         if let Err(e) = self.ctx.store.upsert(record) {
             tracing::error!(replica = %self.id, error = %e, "cannot write the replica record");

@@ -8,8 +8,6 @@
 
 use std::sync::Arc;
 
-use skr8tr_proto::manifest::App;
-
 use super::{Engine, StartReport};
 use crate::events::Event;
 use crate::limits;
@@ -24,7 +22,7 @@ use crate::supervise::{Phase, Termination};
 #[derive(Debug, thiserror::Error)]
 enum NotAdopted {
     #[error("the recorded app spec is invalid")]
-    BadSpec(#[from] crate::records::AppRecordError),
+    BadSpec(#[from] crate::records::RecordedAppError),
     #[error("process {pid} is gone or is another process now")]
     Gone { pid: u32 },
     #[error("cannot watch process {pid}")]
@@ -62,7 +60,7 @@ impl Engine {
     }
 
     fn adopt_one(&self, record: &ReplicaRecord) -> Result<(), NotAdopted> {
-        let app = App::try_from(record.app.clone())?;
+        let app = record.app.to_app()?;
         let pid = record.pid;
         let is_leader = stats::read_pid_stat(pid).is_some_and(|s| s.pgrp == pid);
         if !is_leader || !stats::is_same_process(pid, record.start_time) {
@@ -103,7 +101,7 @@ impl Engine {
     /// The record's process is gone: drop its cgroups, report it exited, keep its logs readable.
     fn forget(&self, record: ReplicaRecord) {
         limits::remove_cgroup_dirs(&record.cgroup_dirs);
-        let Ok(app) = App::try_from(record.app) else {
+        let Ok(app) = record.app.to_app() else {
             return;
         };
         self.events()

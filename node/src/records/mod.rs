@@ -1,38 +1,49 @@
-//! The node's durable state under `--state-dir`: which replicas it runs (so a restarted agent
-//! adopts them instead of orphaning or duplicating them) and its stable node id.
+//! What the node keeps on disk under `--state-dir`: a record of every replica it runs (so a
+//! restarted agent adopts them instead of orphaning or duplicating them) and its stable node
+//! id ([`node_id`]).
 //!
 //! ```text
 //! STATE_DIR/ (0700)
 //!   lock            held (flock) while an engine runs on this directory
 //!   node_id         `HOSTNAME-XXXXXXXX`, generated once
-//!   replicas.json   {version, boot_id, replicas: [ReplicaRecord…]} (0600: holds secrets)
+//!   replicas.json   {version: 2, boot_id, replicas: [ReplicaRecord…]} (0600: holds secrets)
 //!   logs/REPLICA.log, volumes/…, vm/…
 //! ```
+//! A record's app spec is the normalised single-app manifest text
+//! ([`skr8tr_proto::manifest::print_app`]), the same form LAUNCH carries and the Conductor
+//! stores; the rest of a record is what only this node knows (pid, start time, port, limits,
+//! cgroups). Files of format version 1 (the app as a serde mirror) are still read, by
+//! [`legacy`], so an agent upgraded in place adopts what the old one started.
+//!
 //! Every change rewrites `replicas.json` atomically (temp file, fsync, rename, fsync of the
 //! directory), so a crash leaves the old or the new version, never a torn one. A record names
 //! a process by pid *and* start time; records from before a reboot (another `boot_id`) are
 //! never trusted. This module owns the files, not the decision to adopt (the engine's).
 
-mod app_record;
+mod legacy;
+mod node_id;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use skr8tr_proto::name::{MAX_NAME_LEN, NameError, NodeId, ReplicaId};
+use skr8tr_proto::manifest::{self, App, SingleAppError};
+use skr8tr_proto::name::ReplicaId;
 
-pub use app_record::{AppRecord, AppRecordError};
+pub use legacy::LegacyAppError;
+pub use node_id::{load_or_create_node_id, new_node_id};
 
 use crate::limits::AppliedLimits;
 
 const RECORDS_FILE: &str = "replicas.json";
-const NODE_ID_FILE: &str = "node_id";
 const LOCK_FILE: &str = "lock";
-const FORMAT_VERSION: u32 = 1;
+/// The format this agent writes: apps as manifest text.
+const FORMAT_VERSION: u32 = 2;
 
 /// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +93,62 @@ pub struct ReplicaRecord {
     pub restarts: u32,
     pub limits: AppliedLimits,
     pub cgroup_dirs: Vec<PathBuf>,
-    pub app: AppRecord,
+    pub app: RecordedApp,
+}
+
+/// A record's app spec: written as normalised single-app manifest text, secrets included
+/// (the file is 0600); read in that form or, from a version-1 file, as its serde mirror.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordedApp(AppForm);
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum AppForm {
+    Manifest(String),
+    #[serde(skip_serializing)]
+    Legacy(Box<legacy::LegacyApp>),
+}
+
+/// Why a record's app spec cannot be rebuilt (the engine then forgets the record).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordedAppError {
+    #[error("the recorded app spec is not a valid single-app manifest")]
+    Manifest(#[source] SingleAppError),
+    #[error(transparent)]
+    Legacy(#[from] LegacyAppError),
+}
+
+impl RecordedApp {
+    /// `app` in the form this agent writes.
+    #[must_use]
+    pub fn new(app: &App) -> Self {
+        Self(AppForm::Manifest(manifest::print_app(app)))
+    }
+
+    /// The app spec back.
+    ///
+    /// # Errors
+    /// [`RecordedAppError`] when the text (or the version-1 mirror) is not a valid app.
+    pub fn to_app(&self) -> Result<App, RecordedAppError> {
+        match &self.0 {
+            AppForm::Manifest(text) => {
+                manifest::parse_app(RECORDS_FILE, text).map_err(RecordedAppError::Manifest)
+            }
+            AppForm::Legacy(old) => Ok(old.to_app()?),
+        }
+    }
+}
+
+impl fmt::Debug for RecordedApp {
+    /// Never the spec itself: it holds the app's secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let form = match &self.0 {
+            AppForm::Manifest(_) => "manifest",
+            AppForm::Legacy(_) => "version-1 mirror",
+        };
+        f.debug_tuple("RecordedApp").field(&form).finish()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -176,7 +242,8 @@ impl RecordStore {
                         path: path.clone(),
                         source,
                     })?;
-                if file.boot_id == boot_id && file.version == FORMAT_VERSION {
+                let readable = file.version == FORMAT_VERSION || file.version == legacy::VERSION;
+                if file.boot_id == boot_id && readable {
                     loaded.records = file.replicas;
                 } else {
                     loaded.stale = file.replicas;
@@ -275,79 +342,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RecordsError> {
     Ok(())
 }
 
-/// The node's id from `dir/node_id`, generated and stored on first use:
-/// the hostname (reduced to name characters) and 8 random hex digits.
-///
-/// # Errors
-/// Read/write errors, or [`RecordsError::BadNodeId`] when the stored id is invalid.
-pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, RecordsError> {
-    ensure_dir(dir)?;
-    let path = dir.join(NODE_ID_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let id = text.trim();
-            NodeId::new(id).map_err(|_| RecordsError::BadNodeId {
-                path: path.clone(),
-                id: id.to_owned(),
-            })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let id = new_node_id(&hostname, random_u32()).map_err(|_| RecordsError::BadNodeId {
-                path: path.clone(),
-                id: hostname.trim().to_owned(),
-            })?;
-            write_atomically(&path, format!("{id}\n").as_bytes())?;
-            Ok(id)
-        }
-        Err(source) => Err(RecordsError::Read { path, source }),
-    }
-}
-
-/// `HOST-xxxxxxxx` from a hostname and a random number: characters outside the name alphabet
-/// become `-`, the host part is cut to fit 63 characters, and an empty host becomes `node`.
-///
-/// # Errors
-/// None in practice (the result is built from the name alphabet); the [`NameError`] of
-/// [`NodeId::new`] is passed on rather than assumed away.
-pub fn new_node_id(hostname: &str, random: u32) -> Result<NodeId, NameError> {
-    let suffix = format!("{random:08x}");
-    let host: String = hostname
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(MAX_NAME_LEN - suffix.len() - 1)
-        .collect();
-    let host = host.trim_matches('.');
-    let host = if host.is_empty() { "node" } else { host };
-    NodeId::new(format!("{host}-{suffix}"))
-}
-
-fn random_u32() -> u32 {
-    let mut buf = [0u8; 4];
-    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if read.is_err() {
-        // No urandom: fall back to time and pid, still distinct between nodes in practice.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        return nanos ^ std::process::id().rotate_left(16);
-    }
-    u32::from_le_bytes(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record(id: &str, pid: u32) -> ReplicaRecord {
-        let app = skr8tr_proto::manifest::App::with_defaults(
+        let app = App::with_defaults(
             skr8tr_proto::name::AppName::new("api").unwrap(),
             Some("/bin/true".into()),
         );
@@ -361,7 +361,7 @@ mod tests {
             restarts: 1,
             limits: AppliedLimits::default(),
             cgroup_dirs: vec![],
-            app: AppRecord::from(&app),
+            app: RecordedApp::new(&app),
         }
     }
 
@@ -414,36 +414,32 @@ mod tests {
         ));
     }
 
+    /// Every field of an app (build, secrets, volumes, health, scale, rollout…) comes back
+    /// from the file as it went in, and the file holds it as manifest text.
     #[test]
-    fn node_id_is_generated_once() {
+    fn the_app_spec_survives_the_file_as_manifest_text() {
+        let text = "app queue-worker\n  build\n    run make\n    out bin/worker\n  args --queue \"a b\"\n  port auto\n  replicas 6\n  ram 512mb\n  cpus 2\n  restart on-failure\n  drain 20s\n  health { check GET /ready 204; interval 2s; timeout 500ms; retries 5 }\n  env { RUST_LOG info }\n  secret { SMTP_PASSWORD \"correct horse\" }\n  volume { path /var/spool/w; env SPOOL_DIR }\n  rollout { settle 15s; healthy-deadline 2m; auto-revert false }\n  scale { min 2; max 20; cpu-above 75%; cpu-below 25%; cooldown 2m }\n";
+        let app = manifest::parse_app("t", text).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let a = load_or_create_node_id(dir.path()).unwrap();
-        let b = load_or_create_node_id(dir.path()).unwrap();
-        assert_eq!(a, b);
-        fs::write(dir.path().join(NODE_ID_FILE), "bad id|\n").unwrap();
-        assert!(matches!(
-            load_or_create_node_id(dir.path()),
-            Err(RecordsError::BadNodeId { .. })
-        ));
+        {
+            let (store, _, _lock) = RecordStore::open(dir.path()).unwrap();
+            let mut r = record("w", 10);
+            r.app = RecordedApp::new(&app);
+            store.upsert(r).unwrap();
+        }
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
+        assert_eq!(loaded.records[0].app.to_app().unwrap(), app);
+        let file: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join(RECORDS_FILE)).unwrap()).unwrap();
+        assert_eq!(file["version"], FORMAT_VERSION);
+        assert_eq!(file["replicas"][0]["app"], manifest::print_app(&app));
     }
 
     #[test]
-    fn node_id_from_odd_hostnames() {
-        let table = [
-            ("web-1", 0xdead_beef, "web-1-deadbeef"),
-            ("web 1.example.com\n", 1, "web-1.example.com-00000001"),
-            ("", 2, "node-00000002"),
-            ("..", 3, "node-00000003"),
-            ("héllo", 4, "h-llo-00000004"),
-        ];
-        for (host, random, want) in table {
-            assert_eq!(
-                new_node_id(host, random).unwrap().as_str(),
-                want,
-                "{host:?}"
-            );
-        }
-        let long = "x".repeat(100);
-        assert_eq!(new_node_id(&long, 5).unwrap().as_str().len(), MAX_NAME_LEN);
+    fn a_bad_app_text_is_an_error_and_debug_never_shows_the_spec() {
+        let mut r = record("a", 10);
+        r.app = RecordedApp(AppForm::Manifest("app a\n  exek /bin/a\n".into()));
+        assert!(matches!(r.app.to_app(), Err(RecordedAppError::Manifest(_))));
+        assert_eq!(format!("{:?}", r.app), "RecordedApp(\"manifest\")");
     }
 }
