@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
+use skr8tr_proto::manifest::App;
+
 use super::{Engine, StartReport};
 use crate::events::Event;
 use crate::limits;
 use crate::logs::LogTail;
 use crate::process::ProcHandle;
 use crate::records::{Loaded, ReplicaRecord};
-use crate::replica::Running;
+use crate::replica::{Replica, Running};
 use crate::stats;
 use crate::supervise::{Phase, Termination};
 
@@ -86,10 +88,7 @@ impl Engine {
         };
         let logs = LogTail::from_start(&record.log_path);
         self.insert_running(
-            &record.replica,
-            record.generation,
-            Arc::new(app),
-            record.port,
+            replica_of(record, app),
             logs,
             running,
             true,
@@ -108,13 +107,17 @@ impl Engine {
             .send(Event::forgotten(record.replica.clone(), app.name.clone()));
         let logs = LogTail::from_start(&record.log_path);
         let ended = (Phase::Exited, Termination::Unknown);
-        self.insert_ended(
-            &record.replica,
-            record.generation,
-            Arc::new(app),
-            record.port,
-            logs,
-            ended,
-        );
+        self.insert_ended(replica_of(&record, app), logs, ended);
+    }
+}
+
+/// The replica `record` describes, with its app spec already rebuilt.
+fn replica_of(record: &ReplicaRecord, app: App) -> Replica {
+    Replica {
+        id: record.replica.clone(),
+        generation: record.generation,
+        app: Arc::new(app),
+        port: record.port,
+        log_path: record.log_path.clone(),
     }
 }

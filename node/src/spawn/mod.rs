@@ -164,29 +164,40 @@ pub fn inherited_env() -> Vec<(String, OsString)> {
         .collect()
 }
 
+/// What a plan of a replica reads besides its app: its volume directories, the directory for
+/// generated files, and the inherited part of the agent's environment.
+struct PlanInputs {
+    volume_dirs: Vec<PathBuf>,
+    work_dir: PathBuf,
+    inherited: Vec<(String, OsString)>,
+}
+
+impl PlanInputs {
+    fn of(spec: &SpawnSpec<'_>) -> Self {
+        Self {
+            volume_dirs: plan::volume_dirs(spec.app, spec.state_dir),
+            work_dir: spec.state_dir.join("vm"),
+            inherited: inherited_env(),
+        }
+    }
+
+    fn context<'a>(&'a self, spec: &SpawnSpec<'a>) -> PlanContext<'a> {
+        PlanContext {
+            replica: spec.replica,
+            generation: spec.generation,
+            port: spec.port,
+            volume_dirs: &self.volume_dirs,
+            work_dir: &self.work_dir,
+            inherited: &self.inherited,
+        }
+    }
+}
+
 /// The replica's environment (as in its process), for `exec` into it.
 #[must_use]
-pub fn replica_environment(
-    app: &App,
-    replica: &ReplicaId,
-    generation: u64,
-    port: Option<u16>,
-    state_dir: &Path,
-) -> Vec<(String, OsString)> {
-    let dirs = plan::volume_dirs(app, state_dir);
-    let inherited = inherited_env();
-    let work_dir = state_dir.join("vm");
-    plan::environment(
-        app,
-        &PlanContext {
-            replica,
-            generation,
-            port,
-            volume_dirs: &dirs,
-            work_dir: &work_dir,
-            inherited: &inherited,
-        },
-    )
+pub fn replica_environment(spec: &SpawnSpec<'_>) -> Vec<(String, OsString)> {
+    let inputs = PlanInputs::of(spec);
+    plan::environment(spec.app, &inputs.context(spec))
 }
 
 /// Plans the process of `spec` and checks everything that can be checked before a fork:
@@ -195,23 +206,14 @@ pub fn replica_environment(
 /// # Errors
 /// See [`SpawnError`].
 pub fn prepare(spec: &SpawnSpec<'_>) -> Result<CommandPlan, SpawnError> {
-    let dirs = plan::volume_dirs(spec.app, spec.state_dir);
-    for dir in &dirs {
+    let inputs = PlanInputs::of(spec);
+    for dir in &inputs.volume_dirs {
         fs::create_dir_all(dir).map_err(|source| SpawnError::Volume {
             path: dir.clone(),
             source,
         })?;
     }
-    let inherited = inherited_env();
-    let work_dir = spec.state_dir.join("vm");
-    let ctx = PlanContext {
-        replica: spec.replica,
-        generation: spec.generation,
-        port: spec.port,
-        volume_dirs: &dirs,
-        work_dir: &work_dir,
-        inherited: &inherited,
-    };
+    let ctx = inputs.context(spec);
     let env = plan::environment(spec.app, &ctx);
     let planned = plan::plan(spec.app, &ctx, &SystemResolver::for_env(&env))?;
     for (path, bytes) in &planned.files {
