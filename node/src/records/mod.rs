@@ -418,7 +418,25 @@ mod tests {
     /// from the file as it went in, and the file holds it as manifest text.
     #[test]
     fn the_app_spec_survives_the_file_as_manifest_text() {
-        let text = "app queue-worker\n  build\n    run make\n    out bin/worker\n  args --queue \"a b\"\n  port auto\n  replicas 6\n  ram 512mb\n  cpus 2\n  restart on-failure\n  drain 20s\n  health { check GET /ready 204; interval 2s; timeout 500ms; retries 5 }\n  env { RUST_LOG info }\n  secret { SMTP_PASSWORD \"correct horse\" }\n  volume { path /var/spool/w; env SPOOL_DIR }\n  rollout { settle 15s; healthy-deadline 2m; auto-revert false }\n  scale { min 2; max 20; cpu-above 75%; cpu-below 25%; cooldown 2m }\n";
+        let text = "\
+app queue-worker
+  build
+    run make
+    out bin/worker
+  args --queue \"a b\"
+  port auto
+  replicas 6
+  ram 512mb
+  cpus 2
+  restart on-failure
+  drain 20s
+  health { check GET /ready 204; interval 2s; timeout 500ms; retries 5 }
+  env { RUST_LOG info }
+  secret { SMTP_PASSWORD \"correct horse\" }
+  volume { path /var/spool/w; env SPOOL_DIR }
+  rollout { settle 15s; healthy-deadline 2m; auto-revert false }
+  scale { min 2; max 20; cpu-above 75%; cpu-below 25%; cooldown 2m }
+";
         let app = manifest::parse_app("t", text).unwrap();
         let dir = tempfile::tempdir().unwrap();
         {
