@@ -2,15 +2,17 @@
 //! node stats — plus the stream of [`Event`]s it reacts to.
 //!
 //! ```text
-//! glue ──launch/kill/status/logs/exec──▶ Engine ──spawns──▶ one ReplicaTask per replica
-//!  ▲                                       │ state file (adopt on start)      │
-//!  └────────────── Events ◀────────────────┴──────────────────────────────────┘
+//! glue ──launch/kill/status/logs/exec──▶ Engine ──Replica::start, then──▶ one ReplicaTask
+//!  ▲                                       │ replica records (adopt on start)  per replica
+//!  └────────────── Events ◀────────────────┴──────────────────────────────────────┘
 //! ```
 //! Launch and kill are idempotent per replica id, as the wire protocol's retries require. On
-//! [`Engine::start`] every replica recorded in the state directory whose process is still the
+//! [`Engine::start`] every replica recorded under `--state-dir` whose process is still the
 //! same (pid and start time) is adopted; the others are reported as exited and forgotten, so
-//! an agent restart neither orphans nor duplicates workloads. The engine uses only tokio APIs
-//! that work on a current-thread runtime (such as tokio-uring's) and starts no thread.
+//! an agent restart neither orphans nor duplicates workloads. The engine owns the table of
+//! replicas (slots) and the ports; how a replica starts and is supervised is `replica`'s. It
+//! uses only tokio APIs that work on a current-thread runtime (such as tokio-uring's) and
+//! starts no thread.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -22,56 +24,27 @@ use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use crate::config::EngineConfig;
 use crate::events::{Event, EventSink, Events};
 use crate::exec::{self, ExecError, ExecOutput};
-use crate::limits::{AppliedLimits, CgroupBackend, CgroupMode};
+use crate::limits::{AppliedLimits, CgroupBackend};
 use crate::logs::{self, LogTail};
 use crate::ports::{PortError, PortTable};
-use crate::replica::{Command, Ctx, ReplicaTask, Running, SharedView, View, lock_view};
-use crate::spawn::{self, SpawnError, SpawnSpec};
-use crate::state::{self, DirLock, StateError, StateStore};
+use crate::records::{self, DirLock, RecordStore, RecordsError};
+use crate::replica::{
+    Command, Ctx, Replica, ReplicaTask, Running, SharedView, StartKind, View, lock_view,
+};
+use crate::spawn::SpawnError;
 use crate::stats::{GroupSampler, NodeSampler, NodeStats};
-use crate::supervise::{BackoffPolicy, Phase, Termination};
+use crate::supervise::{Phase, Termination};
 
 mod adopt;
-
-/// The engine's settings; [`EngineConfig::new`] gives the defaults.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// `--state-dir`: state file, node id, replica logs, relative volumes.
-    pub state_dir: PathBuf,
-    /// Probe interval until a replica's first passing probe.
-    pub fast_probe: Duration,
-    /// How often each replica's log file is read into its ring.
-    pub log_poll: Duration,
-    pub backoff: BackoffPolicy,
-    /// Longest wait for the glue to release a `Stopping` event's gate.
-    pub stop_gate_timeout: Duration,
-    pub cgroups: CgroupMode,
-    /// Ended replicas kept for `status` and `logs` (the oldest are forgotten first).
-    pub keep_finished: usize,
-}
-
-impl EngineConfig {
-    #[must_use]
-    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            state_dir: state_dir.into(),
-            fast_probe: Duration::from_millis(10),
-            log_poll: Duration::from_millis(100),
-            backoff: BackoffPolicy::default(),
-            stop_gate_timeout: Duration::from_secs(1),
-            cgroups: CgroupMode::Auto,
-            keep_finished: 64,
-        }
-    }
-}
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    State(#[from] StateError),
+    Records(#[from] RecordsError),
 }
 
 /// Why a launch did not start the replica.
@@ -216,12 +189,12 @@ impl Engine {
     /// earlier agent. Must be called inside a tokio runtime (current-thread is fine).
     ///
     /// # Errors
-    /// [`EngineError::State`]: the directory cannot be created, is locked by another agent, or
-    /// its state file is unreadable.
+    /// [`EngineError::Records`]: the directory cannot be created, is locked by another agent, or
+    /// its records file is unreadable.
     pub async fn start(config: EngineConfig) -> Result<(Self, Events, StartReport), EngineError> {
-        let (store, loaded, dir_lock) = StateStore::open(&config.state_dir)?;
-        let node_id = state::load_or_create_node_id(&config.state_dir)?;
-        state::ensure_dir(&config.state_dir.join("logs"))?;
+        let (store, loaded, dir_lock) = RecordStore::open(&config.state_dir)?;
+        let node_id = records::load_or_create_node_id(&config.state_dir)?;
+        records::ensure_dir(&config.state_dir.join("logs"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let cgroups = CgroupBackend::detect(config.cgroups);
         tracing::info!(?cgroups, "resource limits backend");
@@ -255,7 +228,9 @@ impl Engine {
 
     /// Starts replica `replica` of `app`: its port, its `build` steps, its first process, and
     /// the task that supervises it. Idempotent: a replica that is already running (or backing
-    /// off) is left alone and its current process reported.
+    /// off) is left alone and its current process reported. `app` is one the manifest parser
+    /// accepts (as LAUNCH delivers it): its record keeps it as manifest text, and after an
+    /// agent restart a replica is adopted only if that text parses again.
     ///
     /// # Errors
     /// [`LaunchError`]; a launch error leaves an ended replica behind whose `logs` show why.
@@ -276,7 +251,7 @@ impl Engine {
                 if !view.phase.is_terminal() {
                     return Ok(Launched {
                         pid: view.pid,
-                        port: view.port,
+                        port: view.replica.port,
                         already_running: true,
                     });
                 }
@@ -303,71 +278,54 @@ impl Engine {
 
     async fn launch_new(
         &self,
-        replica: &ReplicaId,
+        id: &ReplicaId,
         generation: u64,
         app: Arc<App>,
     ) -> Result<Launched, LaunchError> {
         let ctx = &self.inner.ctx;
         let port_error = |source| LaunchError::Port {
-            replica: replica.clone(),
+            replica: id.clone(),
             source,
         };
         let port = match (app.port, app.serve.as_ref().and_then(|s| s.port)) {
             (Some(PortSpec::Fixed(p)), _) | (None, Some(p)) => {
-                ctx.ports.hold_fixed(p, replica).map_err(port_error)?;
+                ctx.ports.hold_fixed(p, id).map_err(port_error)?;
                 Some(p)
             }
-            (Some(PortSpec::Auto), _) => Some(ctx.ports.hold_auto(replica).map_err(port_error)?),
+            (Some(PortSpec::Auto), _) => Some(ctx.ports.hold_auto(id).map_err(port_error)?),
             (None, None) => None,
         };
-        let log_path = self.log_path(replica);
-        let logs = LogTail::from_end(&log_path);
-        let spec = SpawnSpec {
-            app: &app,
-            replica,
+        let replica = Replica {
+            id: id.clone(),
             generation,
+            app,
             port,
-            state_dir: &ctx.config.state_dir,
-            log_path: &log_path,
-            cgroups: &ctx.cgroups,
+            log_path: self.log_path(id),
         };
-        let started = match spawn::prepare(&spec) {
-            Ok(planned) => match spawn::run_build(&spec, &planned.env).await {
-                Ok(()) => spawn::spawn(&spec, &planned),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        let spawned = match started {
-            Ok(s) => s,
+        let logs = LogTail::from_end(&replica.log_path);
+        match replica.start(ctx, StartKind::Launch).await {
+            Ok(running) => {
+                let pid = running.pid;
+                self.insert_running(replica, logs, running, false, 0);
+                Ok(Launched {
+                    pid: Some(pid),
+                    port,
+                    already_running: false,
+                })
+            }
             Err(source) => {
-                logs::append_note(&log_path, &format!("launch failed: {source}"));
+                logs::append_note(&replica.log_path, &format!("launch failed: {source}"));
                 if let Some(p) = port {
-                    ctx.ports.release(p, replica);
+                    ctx.ports.release(p, id);
                 }
                 let ended = (Phase::Failed, Termination::LaunchFailed);
-                self.insert_ended(replica, generation, app, port, logs, ended);
-                return Err(LaunchError::Spawn {
-                    replica: replica.clone(),
+                self.insert_ended(replica, logs, ended);
+                Err(LaunchError::Spawn {
+                    replica: id.clone(),
                     source,
-                });
+                })
             }
-        };
-        let pid = spawned.pid;
-        let running = Running {
-            handle: crate::process::ProcHandle::Child(spawned.child),
-            pid,
-            start_time: spawned.start_time,
-            started: tokio::time::Instant::now(),
-            limits: spawned.limits,
-            cgroup_dirs: spawned.cgroup_dirs,
-        };
-        self.insert_running(replica, generation, app, port, logs, running, false, 0);
-        Ok(Launched {
-            pid: Some(pid),
-            port,
-            already_running: false,
-        })
+        }
     }
 
     fn log_path(&self, replica: &ReplicaId) -> PathBuf {
@@ -379,49 +337,21 @@ impl Engine {
             .join(format!("{replica}.log"))
     }
 
-    fn new_view(generation: u64, app: Arc<App>, port: Option<u16>, logs: LogTail) -> View {
-        View {
-            app,
-            generation,
-            port,
-            phase: Phase::Starting,
-            pid: None,
-            restarts: 0,
-            limits: AppliedLimits::default(),
-            last_exit: None,
-            adopted: false,
-            started_at: None,
-            ended_at: None,
-            logs,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// A replica whose process runs (just started, or adopted), with the task that supervises
+    /// it from now on.
     fn insert_running(
         &self,
-        replica: &ReplicaId,
-        generation: u64,
-        app: Arc<App>,
-        port: Option<u16>,
+        replica: Replica,
         logs: LogTail,
         running: Running,
         adopted: bool,
         restarts: u32,
     ) {
-        let log_path = logs.path().to_path_buf();
-        let view = Arc::new(Mutex::new(Self::new_view(
-            generation,
-            app.clone(),
-            port,
-            logs,
-        )));
+        let id = replica.id.clone();
+        let view = Arc::new(Mutex::new(View::new(replica.clone(), logs)));
         let (tx, rx) = mpsc::unbounded_channel();
         let task = ReplicaTask::new(
-            replica.clone(),
-            generation,
-            app,
-            port,
-            log_path,
+            replica,
             self.inner.ctx.clone(),
             view.clone(),
             running,
@@ -434,21 +364,19 @@ impl Engine {
             commands: Some(tx),
             task: Some(handle),
         };
-        self.insert_slot(replica, slot);
+        self.insert_slot(id, slot);
     }
 
     /// An ended replica (launch failed, or recorded but gone), kept for `status` and `logs`.
     fn insert_ended(
         &self,
-        replica: &ReplicaId,
-        generation: u64,
-        app: Arc<App>,
-        port: Option<u16>,
+        replica: Replica,
         mut logs: LogTail,
         (phase, termination): (Phase, Termination),
     ) {
         logs.finish();
-        let mut view = Self::new_view(generation, app, port, logs);
+        let id = replica.id.clone();
+        let mut view = View::new(replica, logs);
         view.phase = phase;
         view.last_exit = Some(termination);
         view.ended_at = Some(std::time::Instant::now());
@@ -457,12 +385,12 @@ impl Engine {
             commands: None,
             task: None,
         };
-        self.insert_slot(replica, slot);
+        self.insert_slot(id, slot);
     }
 
-    fn insert_slot(&self, replica: &ReplicaId, slot: Slot) {
+    fn insert_slot(&self, replica: ReplicaId, slot: Slot) {
         let mut slots = lock(&self.inner.slots);
-        slots.map.insert(replica.clone(), slot);
+        slots.map.insert(replica, slot);
         // Forget the oldest ended replicas beyond `keep_finished`, with their log files.
         let mut ended: Vec<(std::time::Instant, ReplicaId, PathBuf)> = slots
             .map
@@ -537,11 +465,11 @@ impl Engine {
                     .unwrap_or_default();
                 ReplicaStatus {
                     replica,
-                    app: v.app.name.clone(),
-                    generation: v.generation,
+                    app: v.replica.app.name.clone(),
+                    generation: v.replica.generation,
                     pid: v.pid,
                     phase: v.phase,
-                    port: v.port,
+                    port: v.replica.port,
                     restarts: v.restarts,
                     cpu_percent,
                     rss_bytes,
@@ -584,22 +512,16 @@ impl Engine {
             .ok_or_else(|| ExecRequestError::UnknownReplica {
                 replica: replica.clone(),
             })?;
-        let (app, generation, port) = {
+        let running = {
             let v = lock_view(&view);
             if v.phase.is_terminal() {
                 return Err(ExecRequestError::NotRunning {
                     replica: replica.clone(),
                 });
             }
-            (v.app.clone(), v.generation, v.port)
+            v.replica.clone()
         };
-        let env = spawn::replica_environment(
-            &app,
-            replica,
-            generation,
-            port,
-            &self.inner.ctx.config.state_dir,
-        );
+        let env = running.environment(&self.inner.ctx);
         exec::run(&env, command, timeout)
             .await
             .map_err(|source| ExecRequestError::Exec {

@@ -1,22 +1,21 @@
 //! `EXEC`: one shell command run with a replica's environment, its combined output captured
 //! (capped at [`MAX_OUTPUT`]) and the whole command killed at a timeout.
 //!
-//! The command runs as `sh -c CMD` in its own process group, with stdout and stderr on one
-//! pipe so their order is kept. Output past the cap is read and dropped, so a chatty command
+//! The command runs as `sh -c CMD` in its own process group, set up like every workload
+//! process ([`crate::spawn::shell_command`]), with stdout and stderr on one pipe so their
+//! order is kept. Output past the cap is read and dropped, so a chatty command
 //! never blocks on a full pipe. This module does not choose the replica or check authorisation
 //! (the daemon glue does both).
 
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
 use crate::process::{kill_group_leftovers, termination_of};
+use crate::spawn;
 use crate::supervise::Termination;
-use crate::sys;
 
 /// Most output bytes kept.
 pub const MAX_OUTPUT: usize = 32 * 1024;
@@ -59,21 +58,11 @@ pub async fn run(
 ) -> Result<ExecOutput, ExecError> {
     let (reader, writer) = io::pipe().map_err(ExecError::Pipe)?;
     let writer2 = writer.try_clone().map_err(ExecError::Pipe)?;
-    let mut cmd = std::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(command)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer2)
-        .process_group(0);
-    sys::install_child_setup(&mut cmd, sys::ChildSetup::default());
-    let mut child = tokio::process::Command::from(cmd)
+    let mut child = spawn::shell_command(command, env, writer, writer2)
         .spawn()
         .map_err(ExecError::Spawn)?;
-    // `cmd` (holding our copies of the write end) was consumed by the conversion and is
-    // dropped with the tokio Command, so EOF comes when the command's side closes.
+    // The command (holding our copies of the write end) is dropped with this statement, so
+    // EOF comes when the command's side closes.
     let pgid = child.id();
     let mut reader =
         tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()).map_err(ExecError::Pipe)?;

@@ -6,23 +6,28 @@
 //!   │ drives
 //!   ▼
 //! Engine (facade for the daemon glue: launch, kill, status, logs, exec, node_stats, Events)
-//!   ├── spawn     App → command plan → build steps → fork+exec (own process group, limits)
-//!   ├── limits    cgroup v2 / cgroup v1 / rlimit, and which one applied
-//!   ├── replica   one task per replica: select! over exit, probes, back-off, logs, commands
-//!   │     ├── supervise  the lifecycle state machine and back-off (pure)
+//!   ├── config    EngineConfig: the engine's settings
+//!   ├── replica   one replica: the one start path (first launch and restarts), its view,
+//!   │     │       and its task: select! over exit, probes, back-off, logs, commands
+//!   │     ├── spawn      App → command plan → build steps → fork+exec (own group, limits)
+//!   │     ├── limits     cgroup v2 / cgroup v1 / rlimit, and which one applied
+//!   │     ├── supervise  the replica lifecycle state machine and back-off (pure)
 //!   │     ├── health     HTTP/TCP probes and their verdicts
 //!   │     ├── process    waiting (child or pidfd) and group stop: SIGTERM, drain, SIGKILL
 //!   │     └── logs       per-replica log file → ring of the newest 200 lines
-//!   ├── state     state file (adoption after an agent restart) and the stable node id
+//!   ├── records   replica records on disk (app as manifest text; adoption after an agent
+//!   │             restart) and the stable node id
 //!   ├── stats     node and per-replica CPU% / memory from /proc
 //!   ├── exec      `sh -c` in a replica's environment, output capped, timeout
 //!   └── sys       the only unsafe code: signals, pidfd, pre-exec setup
 //! ```
+//! Imports point down this tree: the engine uses `replica`, `replica` never uses the engine.
 //! The engine does not speak the UDP protocol, sign, register with the Tower or report to the
 //! Conductor: [`agent`] does those, driven by the engine's [`Event`]s. Everything here runs on
 //! a current-thread tokio runtime (tokio-uring's included) and starts no thread.
 
 pub mod agent;
+mod config;
 pub mod engine;
 pub mod events;
 pub mod exec;
@@ -31,9 +36,9 @@ pub mod limits;
 pub mod logs;
 pub mod ports;
 pub mod process;
+pub mod records;
 mod replica;
 pub mod spawn;
-pub mod state;
 pub mod stats;
 pub mod supervise;
 mod sys;

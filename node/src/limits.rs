@@ -135,8 +135,8 @@ impl CgroupLease {
         self.applied
     }
 
-    /// The cgroup directories, recorded in the state file so an adopted replica's cgroups can be
-    /// removed when it ends.
+    /// The cgroup directories, kept in the replica's record so an adopted replica's cgroups can
+    /// be removed when it ends.
     #[must_use]
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs

@@ -2,7 +2,7 @@
 //! exit, a failed launch or a failed health check leads to a restart and after how long.
 //!
 //! ```text
-//!                      launch / restart
+//!         launch or restart (Replica::start), or adoption
 //!                            │
 //!                            ▼
 //!        ┌─────────────── Starting ──── first probe passes ──────▶ Healthy
@@ -29,8 +29,9 @@
 //! [`BackoffPolicy::initial`] up to [`BackoffPolicy::max`] and starts over once a replica has
 //! stayed up for [`BackoffPolicy::reset_after`], so a crash loop never becomes a fork storm.
 //!
-//! This module owns no process, timer or clock: the replica task feeds it what happened
-//! (with durations it measured) and carries out what it answers.
+//! This module owns no process, timer or clock: the replica task (module `replica`) feeds it
+//! what happened (with durations it measured) and carries out what it answers, starting every
+//! process through the one start path, `Replica::start`.
 
 use std::fmt;
 use std::time::Duration;
@@ -211,7 +212,7 @@ impl Lifecycle {
         self.restarts
     }
 
-    /// Sets the restart count (an adopted replica keeps the count its state record had).
+    /// Sets the restart count (an adopted replica keeps the count its replica record had).
     pub fn set_restarts(&mut self, restarts: u32) {
         self.restarts = restarts;
     }

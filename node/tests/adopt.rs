@@ -64,6 +64,52 @@ async fn a_restarted_engine_adopts_running_replicas() {
     );
 }
 
+/// An agent of the previous format (version 1: the app spec as a serde mirror, not manifest
+/// text) is replaced in place: the new agent adopts its replica and rewrites the record.
+#[tokio::test]
+async fn an_agent_upgraded_from_version_1_records_adopts_their_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _events, _) = Engine::start(config(dir.path())).await.unwrap();
+    let old = app("old", "/bin/sleep", &["30"]);
+    let pid = first
+        .launch(rid("o1"), 3, old.clone())
+        .await
+        .unwrap()
+        .pid
+        .unwrap();
+    first.detach().await;
+    // Rewrite the file as the version-1 agent would have written it.
+    let path = dir.path().join("replicas.json");
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    file["version"] = 1.into();
+    file["replicas"][0]["app"] = serde_json::json!({
+        "name": "old", "kind": "service", "exec": "/bin/sleep", "args": ["30"], "port": null,
+        "replicas": 1, "ram": null, "cpu_millicores": null, "gpu": null, "restart": "never",
+        "drain_ms": 500, "health": null, "scale": null,
+        "rollout": {"settle_ms": 8000, "healthy_deadline_ms": 60000, "auto_revert": true},
+        "env": [], "secrets": [], "volumes": [], "build": null, "serve": null, "vm": null
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+
+    let (second, events, report) = Engine::start(config(dir.path())).await.unwrap();
+    let _cleanup = Cleanup(second.clone());
+    let rec = Recorder::spawn(events);
+    assert_eq!(report.adopted, [rid("o1")]);
+    rec.wait_for(|s| matches!(s, Seen::Started { adopted: true, .. }))
+        .await;
+    let st = second.status();
+    assert_eq!((st[0].pid, st[0].generation), (Some(pid), 3));
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(file["version"], 2);
+    assert_eq!(
+        file["replicas"][0]["app"],
+        skr8tr_proto::manifest::print_app(&old)
+    );
+    assert_eq!(bounded(second.kill(&rid("o1"))).await, KillOutcome::Stopped);
+    assert!(eventually(|| ended(pid)).await);
+}
+
 #[tokio::test]
 async fn an_adopted_replica_that_dies_is_restarted_and_probed() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,9 +117,10 @@ async fn an_adopted_replica_that_dies_is_restarted_and_probed() {
     let mut a = app("phoenix", "/bin/sleep", &["30"]);
     a.restart = skr8tr_proto::manifest::RestartPolicy::Always;
     a.port = Some(PortSpec::Fixed(port));
+    // A valid manifest app (timeout < interval): the record keeps it as manifest text.
     a.health = Some(Health {
         check: HealthCheck::Tcp,
-        interval: Duration::from_millis(100),
+        interval: Duration::from_secs(1),
         timeout: Duration::from_millis(500),
         retries: 2,
     });

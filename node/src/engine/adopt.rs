@@ -15,8 +15,8 @@ use crate::events::Event;
 use crate::limits;
 use crate::logs::LogTail;
 use crate::process::ProcHandle;
-use crate::replica::Running;
-use crate::state::{Loaded, ReplicaRecord};
+use crate::records::{Loaded, ReplicaRecord};
+use crate::replica::{Replica, Running};
 use crate::stats;
 use crate::supervise::{Phase, Termination};
 
@@ -24,7 +24,7 @@ use crate::supervise::{Phase, Termination};
 #[derive(Debug, thiserror::Error)]
 enum NotAdopted {
     #[error("the recorded app spec is invalid")]
-    BadSpec(#[from] crate::state::AppRecordError),
+    BadSpec(#[from] crate::records::RecordedAppError),
     #[error("process {pid} is gone or is another process now")]
     Gone { pid: u32 },
     #[error("cannot watch process {pid}")]
@@ -62,7 +62,7 @@ impl Engine {
     }
 
     fn adopt_one(&self, record: &ReplicaRecord) -> Result<(), NotAdopted> {
-        let app = App::try_from(record.app.clone())?;
+        let app = record.app.to_app()?;
         let pid = record.pid;
         let is_leader = stats::read_pid_stat(pid).is_some_and(|s| s.pgrp == pid);
         if !is_leader || !stats::is_same_process(pid, record.start_time) {
@@ -88,10 +88,7 @@ impl Engine {
         };
         let logs = LogTail::from_start(&record.log_path);
         self.insert_running(
-            &record.replica,
-            record.generation,
-            Arc::new(app),
-            record.port,
+            replica_of(record, app),
             logs,
             running,
             true,
@@ -103,20 +100,24 @@ impl Engine {
     /// The record's process is gone: drop its cgroups, report it exited, keep its logs readable.
     fn forget(&self, record: ReplicaRecord) {
         limits::remove_cgroup_dirs(&record.cgroup_dirs);
-        let Ok(app) = App::try_from(record.app) else {
+        let Ok(app) = record.app.to_app() else {
             return;
         };
         self.events()
             .send(Event::forgotten(record.replica.clone(), app.name.clone()));
         let logs = LogTail::from_start(&record.log_path);
         let ended = (Phase::Exited, Termination::Unknown);
-        self.insert_ended(
-            &record.replica,
-            record.generation,
-            Arc::new(app),
-            record.port,
-            logs,
-            ended,
-        );
+        self.insert_ended(replica_of(&record, app), logs, ended);
+    }
+}
+
+/// The replica `record` describes, with its app spec already rebuilt.
+fn replica_of(record: &ReplicaRecord, app: App) -> Replica {
+    Replica {
+        id: record.replica.clone(),
+        generation: record.generation,
+        app: Arc::new(app),
+        port: record.port,
+        log_path: record.log_path.clone(),
     }
 }

@@ -9,11 +9,13 @@
 //! ```
 //! Invariants: a missing or non-executable program is an error, never "launched"; the child
 //! has no descriptor of the agent but stdin/stdout/stderr; its environment is exactly the
-//! plan's. This module does not wait for, watch or stop the process (see `process`).
+//! plan's. [`workload_command`] is the one place a workload's child is set up: its program,
+//! its `build` steps and `exec` (module `exec`) alike. This module does not wait for, watch or
+//! stop the process (see `process`), nor decide when to start one (see `replica`).
 
 pub mod plan;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -31,6 +33,9 @@ use crate::supervise::Termination;
 use crate::sys;
 
 pub use plan::{CommandPlan, PlanContext, Resolver};
+
+/// The shell of `build` steps and `exec`.
+const SHELL: &str = "/bin/sh";
 
 /// Why a replica's process could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -164,29 +169,40 @@ pub fn inherited_env() -> Vec<(String, OsString)> {
         .collect()
 }
 
+/// What a plan of a replica reads besides its app: its volume directories, the directory for
+/// generated files, and the inherited part of the agent's environment.
+struct PlanInputs {
+    volume_dirs: Vec<PathBuf>,
+    work_dir: PathBuf,
+    inherited: Vec<(String, OsString)>,
+}
+
+impl PlanInputs {
+    fn of(spec: &SpawnSpec<'_>) -> Self {
+        Self {
+            volume_dirs: plan::volume_dirs(spec.app, spec.state_dir),
+            work_dir: spec.state_dir.join("vm"),
+            inherited: inherited_env(),
+        }
+    }
+
+    fn context<'a>(&'a self, spec: &SpawnSpec<'a>) -> PlanContext<'a> {
+        PlanContext {
+            replica: spec.replica,
+            generation: spec.generation,
+            port: spec.port,
+            volume_dirs: &self.volume_dirs,
+            work_dir: &self.work_dir,
+            inherited: &self.inherited,
+        }
+    }
+}
+
 /// The replica's environment (as in its process), for `exec` into it.
 #[must_use]
-pub fn replica_environment(
-    app: &App,
-    replica: &ReplicaId,
-    generation: u64,
-    port: Option<u16>,
-    state_dir: &Path,
-) -> Vec<(String, OsString)> {
-    let dirs = plan::volume_dirs(app, state_dir);
-    let inherited = inherited_env();
-    let work_dir = state_dir.join("vm");
-    plan::environment(
-        app,
-        &PlanContext {
-            replica,
-            generation,
-            port,
-            volume_dirs: &dirs,
-            work_dir: &work_dir,
-            inherited: &inherited,
-        },
-    )
+pub fn replica_environment(spec: &SpawnSpec<'_>) -> Vec<(String, OsString)> {
+    let inputs = PlanInputs::of(spec);
+    plan::environment(spec.app, &inputs.context(spec))
 }
 
 /// Plans the process of `spec` and checks everything that can be checked before a fork:
@@ -195,23 +211,14 @@ pub fn replica_environment(
 /// # Errors
 /// See [`SpawnError`].
 pub fn prepare(spec: &SpawnSpec<'_>) -> Result<CommandPlan, SpawnError> {
-    let dirs = plan::volume_dirs(spec.app, spec.state_dir);
-    for dir in &dirs {
+    let inputs = PlanInputs::of(spec);
+    for dir in &inputs.volume_dirs {
         fs::create_dir_all(dir).map_err(|source| SpawnError::Volume {
             path: dir.clone(),
             source,
         })?;
     }
-    let inherited = inherited_env();
-    let work_dir = spec.state_dir.join("vm");
-    let ctx = PlanContext {
-        replica: spec.replica,
-        generation: spec.generation,
-        port: spec.port,
-        volume_dirs: &dirs,
-        work_dir: &work_dir,
-        inherited: &inherited,
-    };
+    let ctx = inputs.context(spec);
     let env = plan::environment(spec.app, &ctx);
     let planned = plan::plan(spec.app, &ctx, &SystemResolver::for_env(&env))?;
     for (path, bytes) in &planned.files {
@@ -243,25 +250,11 @@ pub async fn run_build(spec: &SpawnSpec<'_>, env: &[(String, OsString)]) -> Resu
     };
     for (i, command) in build.run.iter().enumerate() {
         logs::append_note(spec.log_path, &format!("build step {}: {command}", i + 1));
-        let log = logs::open_for_append(spec.log_path)?;
-        let log2 = log.try_clone().map_err(|source| LogError::Open {
-            path: spec.log_path.to_path_buf(),
-            source,
-        })?;
-        let mut cmd = std::process::Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(command)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .process_group(0);
-        sys::install_child_setup(&mut cmd, sys::ChildSetup::default());
-        let status = tokio::process::Command::from(cmd)
+        let (out, err) = log_outputs(spec.log_path)?;
+        let status = shell_command(command, env, out, err)
             .spawn()
             .map_err(|source| SpawnError::SpawnFailed {
-                program: PathBuf::from("/bin/sh"),
+                program: PathBuf::from(SHELL),
                 source,
             })?
             .wait()
@@ -355,39 +348,83 @@ fn finish(
     }
 }
 
+/// A command for a process of a replica (its program, a `build` step, an `exec`): exactly
+/// `env`, stdin `/dev/null`, stdout and stderr to `out` and `err`, in its own process group,
+/// with `setup` done in the child before exec and no descriptor of the agent's inherited.
+pub(crate) fn workload_command(
+    program: &Path,
+    args: &[impl AsRef<OsStr>],
+    env: &[(String, OsString)],
+    out: impl Into<Stdio>,
+    err: impl Into<Stdio>,
+    setup: sys::ChildSetup,
+) -> tokio::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    sys::install_child_setup(&mut cmd, setup);
+    tokio::process::Command::from(cmd)
+}
+
+/// `sh -c command` as a [`workload_command`] without limits.
+pub(crate) fn shell_command(
+    command: &str,
+    env: &[(String, OsString)],
+    out: impl Into<Stdio>,
+    err: impl Into<Stdio>,
+) -> tokio::process::Command {
+    workload_command(
+        Path::new(SHELL),
+        &["-c", command],
+        env,
+        out,
+        err,
+        sys::ChildSetup::default(),
+    )
+}
+
+/// The replica's log file opened twice for appending: stdout and stderr of a process.
+fn log_outputs(log_path: &Path) -> Result<(fs::File, fs::File), SpawnError> {
+    let log = logs::open_for_append(log_path)?;
+    let log2 = log.try_clone().map_err(|source| LogError::Open {
+        path: log_path.to_path_buf(),
+        source,
+    })?;
+    Ok((log, log2))
+}
+
 fn start(
     spec: &SpawnSpec<'_>,
     planned: &CommandPlan,
     setup: sys::ChildSetup,
 ) -> Result<(tokio::process::Child, u32), SpawnError> {
-    let log = logs::open_for_append(spec.log_path)?;
-    let log2 = log.try_clone().map_err(|source| LogError::Open {
-        path: spec.log_path.to_path_buf(),
-        source,
+    let (out, err) = log_outputs(spec.log_path)?;
+    let child = workload_command(
+        &planned.program,
+        &planned.args,
+        &planned.env,
+        out,
+        err,
+        setup,
+    )
+    .spawn()
+    .map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound if !planned.program.exists() => SpawnError::NotFound {
+            program: planned.program.display().to_string(),
+        },
+        io::ErrorKind::PermissionDenied => SpawnError::NotExecutable {
+            program: planned.program.clone(),
+        },
+        _ => SpawnError::SpawnFailed {
+            program: planned.program.clone(),
+            source,
+        },
     })?;
-    let mut cmd = std::process::Command::new(&planned.program);
-    cmd.args(&planned.args)
-        .env_clear()
-        .envs(planned.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .process_group(0);
-    sys::install_child_setup(&mut cmd, setup);
-    let child = tokio::process::Command::from(cmd)
-        .spawn()
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound if !planned.program.exists() => SpawnError::NotFound {
-                program: planned.program.display().to_string(),
-            },
-            io::ErrorKind::PermissionDenied => SpawnError::NotExecutable {
-                program: planned.program.clone(),
-            },
-            _ => SpawnError::SpawnFailed {
-                program: planned.program.clone(),
-                source,
-            },
-        })?;
     let pid = child.id().ok_or_else(|| SpawnError::SpawnFailed {
         program: planned.program.clone(),
         source: io::Error::other("spawned child has no pid"),

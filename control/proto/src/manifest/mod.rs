@@ -1,5 +1,6 @@
 //! The `.skr8tr` manifest language (SPEC §4): [`parse()`] text into a validated [`Manifest`],
-//! [`print()`] a manifest back in normalised form.
+//! [`print()`] a manifest back in normalised form; [`print_app`] and [`parse_app`] do the same for
+//! the single-app text in which one app spec travels and is stored.
 //!
 //! ```text
 //! text ─lexer─▶ tokens ─syntax─▶ RawManifest ─parser + blocks─▶ Manifest (typed, defaults applied)
@@ -49,6 +50,46 @@ pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestErrors> {
 #[must_use]
 pub fn print(manifest: &Manifest, options: &PrintOptions) -> String {
     printer::print(manifest, options)
+}
+
+/// `app` as the normalised text of a single-app manifest, secrets included: the one form in
+/// which an app spec travels (LAUNCH) and is kept on disk (the Conductor's store, a node's
+/// replica records). Never log it.
+#[must_use]
+pub fn print_app(app: &App) -> String {
+    let manifest = Manifest {
+        apps: vec![app.clone()],
+    };
+    print(
+        &manifest,
+        &PrintOptions {
+            redact_secrets: false,
+        },
+    )
+}
+
+/// Why a text is not a single-app manifest ([`parse_app`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SingleAppError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestErrors),
+    #[error("expected exactly one app, found {count}")]
+    Count { count: usize },
+}
+
+/// Parses the text of a manifest that must hold exactly one app: the inverse of
+/// [`print_app`] (`parse_app(f, &print_app(a)) == Ok(a)`).
+///
+/// # Errors
+/// The manifest's errors, or [`SingleAppError::Count`] when it holds no app or several.
+pub fn parse_app(file: &str, text: &str) -> Result<App, SingleAppError> {
+    let manifest = parse(file, text)?;
+    let count = manifest.apps.len();
+    let mut apps = manifest.apps.into_iter();
+    match (apps.next(), count) {
+        (Some(app), 1) => Ok(app),
+        _ => Err(SingleAppError::Count { count }),
+    }
 }
 
 #[cfg(test)]

@@ -748,6 +748,25 @@ proptest! {
         let text = print(&m, &PrintOptions::default());
         prop_assert_eq!(parse("p", &text).ok(), Some(m), "{}", text);
     }
+
+    #[test]
+    fn print_app_then_parse_app_is_identity(a in strategy::app()) {
+        let text = print_app(&a);
+        prop_assert_eq!(parse_app("p", &text).ok(), Some(a), "{}", text);
+    }
+}
+
+#[test]
+fn parse_app_wants_exactly_one_app() {
+    let two = "app a\n  exec /bin/a\napp b\n  exec /bin/b\n";
+    assert!(matches!(
+        parse_app("p", two),
+        Err(SingleAppError::Count { count: 2 })
+    ));
+    assert!(matches!(
+        parse_app("p", "app a\n  exek /bin/a\n"),
+        Err(SingleAppError::Manifest(_))
+    ));
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! target a LAUNCH or KILL recorded on its way to one node could be replayed to another within
 //! the signature's validity window. LAUNCH carries the whole
 //! app spec as the printed single-app manifest (secrets included, so LAUNCH is mesh-signed and
-//! never logged), and decoding parses it with [`crate::manifest::parse`].
+//! never logged: [`crate::manifest::print_app`]), and decoding parses it with
+//! [`crate::manifest::parse_app`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,7 +19,7 @@ use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, write_parts};
 use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
-use crate::manifest::{self, App, Manifest, PrintOptions};
+use crate::manifest::{self, App};
 use crate::name::{NodeId, ReplicaId};
 
 /// The file name the manifest parser reports for a LAUNCH's app spec.
@@ -101,21 +102,11 @@ impl Message for NodeRequest {
     fn encode(&self) -> String {
         let enc = Encoder::new(self.verb());
         match self {
-            Self::Launch(spec) => {
-                let manifest = Manifest {
-                    apps: vec![spec.app.clone()],
-                };
-                let text = manifest::print(
-                    &manifest,
-                    &PrintOptions {
-                        redact_secrets: false,
-                    },
-                );
-                enc.field(&spec.node)
-                    .field(&spec.replica)
-                    .field(spec.generation)
-                    .field(BASE64.encode(text))
-            }
+            Self::Launch(spec) => enc
+                .field(&spec.node)
+                .field(&spec.replica)
+                .field(spec.generation)
+                .field(BASE64.encode(manifest::print_app(&spec.app))),
             Self::Kill { node, replica } | Self::Logs { node, replica } => {
                 enc.field(node).field(replica)
             }
@@ -171,20 +162,10 @@ fn decode_app(f: &mut Fields<'_>) -> Result<App, WireError> {
         .decode(b64)
         .map_err(|_| WireError::BadBase64 { verb, field: "app" })?;
     let text = String::from_utf8(bytes).map_err(|_| f.bad("app", "the manifest is not UTF-8"))?;
-    let manifest =
-        manifest::parse(LAUNCH_FILE, &text).map_err(|errors| WireError::BadManifest {
-            verb,
-            detail: errors.to_string(),
-        })?;
-    let count = manifest.apps.len();
-    let mut apps = manifest.apps.into_iter();
-    match (apps.next(), count) {
-        (Some(app), 1) => Ok(app),
-        _ => Err(WireError::BadManifest {
-            verb,
-            detail: format!("expected exactly one app, found {count}"),
-        }),
-    }
+    manifest::parse_app(LAUNCH_FILE, &text).map_err(|e| WireError::BadManifest {
+        verb,
+        detail: e.to_string(),
+    })
 }
 
 /// A node's reply.

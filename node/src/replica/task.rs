@@ -1,103 +1,42 @@
 //! The task that supervises one replica: one tokio task per replica, driven by a `select!`
 //! over its process's exit, its health-probe timer, its back-off timer, its log-poll tick and
 //! the engine's commands. It applies the pure [`Lifecycle`] and [`HealthTracker`] decisions,
-//! keeps the replica's [`View`] (what `status` and `logs` read) and its state record current,
+//! keeps the replica's [`View`] (what `status` and `logs` read) and its replica record current,
 //! and emits [`Event`]s.
 //!
-//! It owns the replica's process from its first start (done by the engine, so launch errors
-//! are returned to the caller) until the replica ends for good; it never touches another
+//! It owns the replica's process from its first start (done by the engine through
+//! [`Replica::start`], so launch errors are returned to the caller) until the replica ends for
+//! good, and starts every later process through the same function; it never touches another
 //! replica. Invariant: when the task returns, either the replica is terminal (no process, port
 //! released, record removed) or it was detached (process left running, record kept for the
 //! next agent to adopt).
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use skr8tr_proto::manifest::App;
-use skr8tr_proto::name::ReplicaId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::engine::EngineConfig;
-use crate::events::{Event, EventSink, StopGate};
+use super::{Command, Ctx, Replica, Running, SharedView, StartKind, View, lock_view};
+use crate::events::{Event, StopGate};
 use crate::health::{self, HealthTracker, ProbeError, Verdict};
-use crate::limits::{self, AppliedLimits, CgroupBackend};
-use crate::logs::{self, LogTail};
-use crate::ports::PortTable;
-use crate::process::{self, ProcHandle};
-use crate::spawn::{self, SpawnSpec};
-use crate::state::{AppRecord, ReplicaRecord, StateStore};
+use crate::limits;
+use crate::logs;
+use crate::process;
 use crate::supervise::{ExitDecision, Lifecycle, Phase, StopCause, Termination, UnhealthyAction};
-
-/// What every replica task shares with the engine.
-#[derive(Debug)]
-pub(crate) struct Ctx {
-    pub config: EngineConfig,
-    pub store: StateStore,
-    pub ports: PortTable,
-    pub events: EventSink,
-    pub cgroups: CgroupBackend,
-}
-
-/// What the engine reads about a replica (status, logs, exec), updated by its task.
-#[derive(Debug)]
-pub(crate) struct View {
-    pub app: Arc<App>,
-    pub generation: u64,
-    pub port: Option<u16>,
-    pub phase: Phase,
-    pub pid: Option<u32>,
-    pub restarts: u32,
-    pub limits: AppliedLimits,
-    pub last_exit: Option<Termination>,
-    pub adopted: bool,
-    pub started_at: Option<std::time::Instant>,
-    pub ended_at: Option<std::time::Instant>,
-    pub logs: LogTail,
-}
-
-pub(crate) type SharedView = Arc<Mutex<View>>;
-
-pub(crate) fn lock_view(view: &SharedView) -> MutexGuard<'_, View> {
-    // Every update is a plain field assignment: a panic elsewhere cannot leave it half-done.
-    view.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A request from the engine.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Stop the replica for good; the sender is answered (or dropped) once it has ended.
-    Kill(oneshot::Sender<()>),
-}
-
-/// A process of the replica that is (or was, until reaped) running.
-#[derive(Debug)]
-pub(crate) struct Running {
-    pub handle: ProcHandle,
-    pub pid: u32,
-    pub start_time: u64,
-    pub started: Instant,
-    pub limits: AppliedLimits,
-    pub cgroup_dirs: Vec<PathBuf>,
-}
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), ProbeError>> + Send>>;
 
 /// The supervision state of one replica.
 pub(crate) struct ReplicaTask {
-    pub id: ReplicaId,
-    pub generation: u64,
-    pub app: Arc<App>,
-    pub port: Option<u16>,
-    pub log_path: PathBuf,
-    pub ctx: Arc<Ctx>,
-    pub view: SharedView,
-    pub lifecycle: Lifecycle,
-    pub proc: Option<Running>,
-    pub adopted: bool,
+    replica: Replica,
+    ctx: Arc<Ctx>,
+    view: SharedView,
+    lifecycle: Lifecycle,
+    proc: Option<Running>,
+    adopted: bool,
     health: Option<HealthTracker>,
     next_probe: Option<Instant>,
     probe: Option<ProbeFuture>,
@@ -107,7 +46,7 @@ pub(crate) struct ReplicaTask {
 impl std::fmt::Debug for ReplicaTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplicaTask")
-            .field("id", &self.id)
+            .field("id", &self.replica.id)
             .field("phase", &self.lifecycle.phase())
             .field("pid", &self.proc.as_ref().map(|p| p.pid))
             .finish_non_exhaustive()
@@ -136,27 +75,20 @@ async fn poll_probe(probe: &mut Option<ProbeFuture>) -> Result<(), ProbeError> {
 }
 
 impl ReplicaTask {
-    #[allow(clippy::too_many_arguments)]
+    /// Takes over `running`, the replica's current process (`adopted` from an earlier agent,
+    /// which had restarted it `restarts` times, or just started), and records it.
     pub(crate) fn new(
-        id: ReplicaId,
-        generation: u64,
-        app: Arc<App>,
-        port: Option<u16>,
-        log_path: PathBuf,
+        replica: Replica,
         ctx: Arc<Ctx>,
         view: SharedView,
         running: Running,
         adopted: bool,
         restarts: u32,
     ) -> Self {
-        let mut lifecycle = Lifecycle::new(app.restart, ctx.config.backoff);
+        let mut lifecycle = Lifecycle::new(replica.app.restart, ctx.config.backoff);
         lifecycle.set_restarts(restarts);
         let mut task = Self {
-            id,
-            generation,
-            app,
-            port,
-            log_path,
+            replica,
             ctx,
             view,
             lifecycle,
@@ -186,7 +118,7 @@ impl ReplicaTask {
                         return;
                     }
                     // The engine is gone without killing us: leave the process to the next
-                    // agent, which adopts it from the state file.
+                    // agent, which adopts it from its record.
                     None => return,
                 },
                 termination = wait_proc(&mut self.proc) => {
@@ -194,7 +126,7 @@ impl ReplicaTask {
                 }
                 () = sleep_opt(self.next_probe) => self.start_probe(),
                 result = poll_probe(&mut self.probe) => self.on_probe(result).await,
-                () = sleep_opt(self.restart_at) => self.restart(),
+                () = sleep_opt(self.restart_at) => self.restart().await,
                 _ = log_tick.tick() => self.view().logs.poll(),
             }
             if self.lifecycle.phase().is_terminal() {
@@ -236,13 +168,13 @@ impl ReplicaTask {
             return;
         };
         self.emit(Event::Started {
-            replica: self.id.clone(),
-            app: self.app.name.clone(),
+            replica: self.replica.id.clone(),
+            app: self.replica.app.name.clone(),
             pid,
-            port: self.port,
+            port: self.replica.port,
             adopted: self.adopted,
         });
-        match &self.app.health {
+        match &self.replica.app.health {
             Some(h) => {
                 let now = Instant::now();
                 self.health = Some(HealthTracker::new(
@@ -260,20 +192,9 @@ impl ReplicaTask {
         let Some(running) = &self.proc else {
             return;
         };
-        let record = ReplicaRecord {
-            replica: self.id.clone(),
-            generation: self.generation,
-            pid: running.pid,
-            start_time: running.start_time,
-            port: self.port,
-            log_path: self.log_path.clone(),
-            restarts: self.lifecycle.restarts(),
-            limits: running.limits,
-            cgroup_dirs: running.cgroup_dirs.clone(),
-            app: AppRecord::from(self.app.as_ref()),
-        };
+        let record = self.replica.record(running, self.lifecycle.restarts());
         if let Err(e) = self.ctx.store.upsert(record) {
-            tracing::error!(replica = %self.id, error = %e, "cannot record replica in the state file");
+            tracing::error!(replica = %self.replica.id, error = %e, "cannot write the replica record");
         }
     }
 
@@ -281,19 +202,19 @@ impl ReplicaTask {
         if self.lifecycle.on_healthy() {
             self.view().phase = Phase::Healthy;
             self.emit(Event::Healthy {
-                replica: self.id.clone(),
-                app: self.app.name.clone(),
-                port: self.port,
+                replica: self.replica.id.clone(),
+                app: self.replica.app.name.clone(),
+                port: self.replica.port,
             });
         }
     }
 
     fn start_probe(&mut self) {
         self.next_probe = None;
-        let Some(health) = &self.app.health else {
+        let Some(health) = &self.replica.app.health else {
             return;
         };
-        let (check, port, timeout) = (health.check.clone(), self.port, health.timeout);
+        let (check, port, timeout) = (health.check.clone(), self.replica.port, health.timeout);
         self.probe = Some(Box::pin(async move {
             health::probe(&check, port, timeout).await
         }));
@@ -306,7 +227,7 @@ impl ReplicaTask {
         };
         let now = Instant::now();
         if let Err(e) = &result {
-            tracing::debug!(replica = %self.id, error = %e, "health probe failed");
+            tracing::debug!(replica = %self.replica.id, error = %e, "health probe failed");
         }
         let verdict = tracker.record(result.is_ok(), now.into_std());
         self.next_probe = Some(now + tracker.next_delay());
@@ -319,16 +240,16 @@ impl ReplicaTask {
                 };
                 self.view().phase = Phase::Unhealthy;
                 self.emit(Event::Unhealthy {
-                    replica: self.id.clone(),
-                    app: self.app.name.clone(),
-                    port: self.port,
+                    replica: self.replica.id.clone(),
+                    app: self.replica.app.name.clone(),
+                    port: self.replica.port,
                 });
                 if action == UnhealthyAction::Restart {
                     let note = match &result {
                         Err(e) => format!("health check failed ({e}); restarting"),
                         Ok(()) => "health check failed; restarting".to_owned(),
                     };
-                    logs::append_note(&self.log_path, &note);
+                    logs::append_note(&self.replica.log_path, &note);
                     if let Some((termination, uptime)) = self.stop(StopCause::Restart).await {
                         self.on_exit(termination, Some(uptime));
                     }
@@ -347,16 +268,16 @@ impl ReplicaTask {
         self.next_probe = None;
         let (gate, released) = StopGate::new();
         self.ctx.events.send(Event::Stopping {
-            replica: self.id.clone(),
-            app: self.app.name.clone(),
-            port: self.port,
+            replica: self.replica.id.clone(),
+            app: self.replica.app.name.clone(),
+            port: self.replica.port,
             gate,
         });
         let gate_timeout = self.ctx.config.stop_gate_timeout;
         let pid = running.pid;
         let termination = tokio::select! {
             _ = tokio::time::timeout(gate_timeout, released) => {
-                process::stop_group(&mut running.handle, pid, self.app.drain).await
+                process::stop_group(&mut running.handle, pid, self.replica.app.drain).await
             }
             t = running.handle.wait() => {
                 process::kill_group_leftovers(pid);
@@ -409,7 +330,7 @@ impl ReplicaTask {
         let restart_in = match decision {
             ExitDecision::Restart { after } => {
                 logs::append_note(
-                    &self.log_path,
+                    &self.replica.log_path,
                     &format!("{termination}; restarting in {after:?}"),
                 );
                 self.restart_at = Some(Instant::now() + after);
@@ -417,15 +338,15 @@ impl ReplicaTask {
             }
             ExitDecision::Finish(phase) => {
                 if !matches!(termination, Termination::Signal(_)) || phase == Phase::Failed {
-                    logs::append_note(&self.log_path, &format!("{termination}"));
+                    logs::append_note(&self.replica.log_path, &format!("{termination}"));
                 }
                 self.finish(phase);
                 None
             }
         };
         self.emit(Event::Exited {
-            replica: self.id.clone(),
-            app: self.app.name.clone(),
+            replica: self.replica.id.clone(),
+            app: self.replica.app.name.clone(),
             termination,
             restart_in,
         });
@@ -434,11 +355,11 @@ impl ReplicaTask {
     /// The replica ended for good: free its port, forget its record.
     fn finish(&mut self, phase: Phase) {
         self.restart_at = None;
-        if let Some(port) = self.port {
-            self.ctx.ports.release(port, &self.id);
+        if let Some(port) = self.replica.port {
+            self.ctx.ports.release(port, &self.replica.id);
         }
-        if let Err(e) = self.ctx.store.remove(&self.id) {
-            tracing::error!(replica = %self.id, error = %e, "cannot remove replica from the state file");
+        if let Err(e) = self.ctx.store.remove(&self.replica.id) {
+            tracing::error!(replica = %self.replica.id, error = %e, "cannot remove the replica record");
         }
         let mut view = self.view();
         view.phase = phase;
@@ -459,35 +380,18 @@ impl ReplicaTask {
     }
 
     /// The back-off delay passed: start a new process (without re-running `build`).
-    fn restart(&mut self) {
+    async fn restart(&mut self) {
         self.restart_at = None;
-        let spec = SpawnSpec {
-            app: &self.app,
-            replica: &self.id,
-            generation: self.generation,
-            port: self.port,
-            state_dir: &self.ctx.config.state_dir,
-            log_path: &self.log_path,
-            cgroups: &self.ctx.cgroups,
-        };
-        let started = spawn::prepare(&spec).and_then(|planned| spawn::spawn(&spec, &planned));
-        match started {
-            Ok(spawned) => {
+        match self.replica.start(&self.ctx, StartKind::Restart).await {
+            Ok(running) => {
                 self.adopted = false;
-                self.proc = Some(Running {
-                    handle: ProcHandle::Child(spawned.child),
-                    pid: spawned.pid,
-                    start_time: spawned.start_time,
-                    started: Instant::now(),
-                    limits: spawned.limits,
-                    cgroup_dirs: spawned.cgroup_dirs,
-                });
+                self.proc = Some(running);
                 self.record_start();
                 self.announce_start();
             }
             Err(e) => {
-                logs::append_note(&self.log_path, &format!("restart failed: {e}"));
-                tracing::warn!(replica = %self.id, error = %e, "restart failed");
+                logs::append_note(&self.replica.log_path, &format!("restart failed: {e}"));
+                tracing::warn!(replica = %self.replica.id, error = %e, "restart failed");
                 let decision = self.lifecycle.on_launch_failed();
                 self.after_exit(Termination::LaunchFailed, decision);
             }

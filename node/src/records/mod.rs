@@ -1,42 +1,53 @@
-//! The node's durable state under `--state-dir`: which replicas it runs (so a restarted agent
-//! adopts them instead of orphaning or duplicating them) and its stable node id.
+//! What the node keeps on disk under `--state-dir`: a record of every replica it runs (so a
+//! restarted agent adopts them instead of orphaning or duplicating them) and its stable node
+//! id ([`node_id`]).
 //!
 //! ```text
 //! STATE_DIR/ (0700)
 //!   lock            held (flock) while an engine runs on this directory
 //!   node_id         `HOSTNAME-XXXXXXXX`, generated once
-//!   replicas.json   {version, boot_id, replicas: [ReplicaRecord…]} (0600: holds secrets)
+//!   replicas.json   {version: 2, boot_id, replicas: [ReplicaRecord…]} (0600: holds secrets)
 //!   logs/REPLICA.log, volumes/…, vm/…
 //! ```
+//! A record's app spec is the normalised single-app manifest text
+//! ([`skr8tr_proto::manifest::print_app`]), the same form LAUNCH carries and the Conductor
+//! stores; the rest of a record is what only this node knows (pid, start time, port, limits,
+//! cgroups). Files of format version 1 (the app as a serde mirror) are still read, by
+//! [`legacy`], so an agent upgraded in place adopts what the old one started.
+//!
 //! Every change rewrites `replicas.json` atomically (temp file, fsync, rename, fsync of the
 //! directory), so a crash leaves the old or the new version, never a torn one. A record names
 //! a process by pid *and* start time; records from before a reboot (another `boot_id`) are
 //! never trusted. This module owns the files, not the decision to adopt (the engine's).
 
-mod app_record;
+mod legacy;
+mod node_id;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use skr8tr_proto::name::{MAX_NAME_LEN, NameError, NodeId, ReplicaId};
+use skr8tr_proto::manifest::{self, App, SingleAppError};
+use skr8tr_proto::name::ReplicaId;
 
-pub use app_record::{AppRecord, AppRecordError};
+pub use legacy::LegacyAppError;
+pub use node_id::{load_or_create_node_id, new_node_id};
 
 use crate::limits::AppliedLimits;
 
-const STATE_FILE: &str = "replicas.json";
-const NODE_ID_FILE: &str = "node_id";
+const RECORDS_FILE: &str = "replicas.json";
 const LOCK_FILE: &str = "lock";
-const FORMAT_VERSION: u32 = 1;
+/// The format this agent writes: apps as manifest text.
+const FORMAT_VERSION: u32 = 2;
 
 /// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub enum RecordsError {
     #[error("cannot create state directory {}", dir.display())]
     CreateDir {
         dir: PathBuf,
@@ -51,7 +62,7 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is not a valid state file", path.display())]
+    #[error("{} is not a valid replica records file", path.display())]
     Parse {
         path: PathBuf,
         #[source]
@@ -67,7 +78,7 @@ pub enum StateError {
     BadNodeId { path: PathBuf, id: String },
 }
 
-/// What the state file says about one replica.
+/// What the records file says about one replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaRecord {
     #[serde(with = "replica_id_serde")]
@@ -82,11 +93,66 @@ pub struct ReplicaRecord {
     pub restarts: u32,
     pub limits: AppliedLimits,
     pub cgroup_dirs: Vec<PathBuf>,
-    pub app: AppRecord,
+    pub app: RecordedApp,
+}
+
+/// A record's app spec: written as normalised single-app manifest text, secrets included
+/// (the file is 0600); read in that form or, from a version-1 file, as its serde mirror.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordedApp(AppForm);
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum AppForm {
+    Manifest(String),
+    #[serde(skip_serializing)]
+    Legacy(Box<legacy::LegacyApp>),
+}
+
+/// Why a record's app spec cannot be rebuilt (the engine then forgets the record).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordedAppError {
+    #[error("the recorded app spec is not a valid single-app manifest")]
+    Manifest(#[source] SingleAppError),
+    #[error(transparent)]
+    Legacy(#[from] LegacyAppError),
+}
+
+impl RecordedApp {
+    /// `app` in the form this agent writes.
+    #[must_use]
+    pub fn new(app: &App) -> Self {
+        Self(AppForm::Manifest(manifest::print_app(app)))
+    }
+
+    /// The app spec back.
+    ///
+    /// # Errors
+    /// [`RecordedAppError`] when the text (or the version-1 mirror) is not a valid app.
+    pub fn to_app(&self) -> Result<App, RecordedAppError> {
+        match &self.0 {
+            AppForm::Manifest(text) => {
+                manifest::parse_app(RECORDS_FILE, text).map_err(RecordedAppError::Manifest)
+            }
+            AppForm::Legacy(old) => Ok(old.to_app()?),
+        }
+    }
+}
+
+impl fmt::Debug for RecordedApp {
+    /// Never the spec itself: it holds the app's secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let form = match &self.0 {
+            AppForm::Manifest(_) => "manifest",
+            AppForm::Legacy(_) => "version-1 mirror",
+        };
+        f.debug_tuple("RecordedApp").field(&form).finish()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
+struct RecordsFile {
     version: u32,
     boot_id: String,
     replicas: Vec<ReplicaRecord>,
@@ -106,9 +172,9 @@ mod replica_id_serde {
     }
 }
 
-/// The state file of a running engine.
+/// The replica records of a running engine (`replicas.json`).
 #[derive(Debug)]
-pub struct StateStore {
+pub struct RecordStore {
     path: PathBuf,
     boot_id: String,
     records: Mutex<BTreeMap<ReplicaId, ReplicaRecord>>,
@@ -131,24 +197,24 @@ pub struct Loaded {
 /// Creates `dir` (mode 0700) if needed.
 ///
 /// # Errors
-/// [`StateError::CreateDir`].
-pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+/// [`RecordsError::CreateDir`].
+pub fn ensure_dir(dir: &Path) -> Result<(), RecordsError> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| StateError::CreateDir {
+        .map_err(|source| RecordsError::CreateDir {
             dir: dir.to_path_buf(),
             source,
         })
 }
 
-impl StateStore {
-    /// Locks `dir` for this engine and reads its state file (empty when there is none).
+impl RecordStore {
+    /// Locks `dir` for this engine and reads its records file (empty when there is none).
     ///
     /// # Errors
-    /// [`StateError::Locked`] when another engine holds the directory; read or parse errors.
-    pub fn open(dir: &Path) -> Result<(Self, Loaded, DirLock), StateError> {
+    /// [`RecordsError::Locked`] when another engine holds the directory; read or parse errors.
+    pub fn open(dir: &Path) -> Result<(Self, Loaded, DirLock), RecordsError> {
         ensure_dir(dir)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
@@ -157,33 +223,34 @@ impl StateStore {
             .write(true)
             .mode(0o600)
             .open(&lock_path)
-            .map_err(|source| StateError::Write {
+            .map_err(|source| RecordsError::Write {
                 path: lock_path.clone(),
                 source,
             })?;
-        lock.try_lock().map_err(|_| StateError::Locked {
+        lock.try_lock().map_err(|_| RecordsError::Locked {
             dir: dir.to_path_buf(),
         })?;
-        let path = dir.join(STATE_FILE);
+        let path = dir.join(RECORDS_FILE);
         let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
         let mut loaded = Loaded::default();
         match fs::read(&path) {
             Ok(bytes) => {
-                let file: StateFile =
-                    serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+                let file: RecordsFile =
+                    serde_json::from_slice(&bytes).map_err(|source| RecordsError::Parse {
                         path: path.clone(),
                         source,
                     })?;
-                if file.boot_id == boot_id && file.version == FORMAT_VERSION {
+                let readable = file.version == FORMAT_VERSION || file.version == legacy::VERSION;
+                if file.boot_id == boot_id && readable {
                     loaded.records = file.replicas;
                 } else {
                     loaded.stale = file.replicas;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(StateError::Read { path, source }),
+            Err(source) => return Err(RecordsError::Read { path, source }),
         }
         let store = Self {
             path,
@@ -196,8 +263,8 @@ impl StateStore {
     /// Records (or updates) a live replica and rewrites the file.
     ///
     /// # Errors
-    /// [`StateError::Write`].
-    pub fn upsert(&self, record: ReplicaRecord) -> Result<(), StateError> {
+    /// [`RecordsError::Write`].
+    pub fn upsert(&self, record: ReplicaRecord) -> Result<(), RecordsError> {
         let mut records = self.lock();
         records.insert(record.replica.clone(), record);
         self.persist(&records)
@@ -206,8 +273,8 @@ impl StateStore {
     /// Forgets a replica (it ended for good) and rewrites the file.
     ///
     /// # Errors
-    /// [`StateError::Write`].
-    pub fn remove(&self, replica: &ReplicaId) -> Result<(), StateError> {
+    /// [`RecordsError::Write`].
+    pub fn remove(&self, replica: &ReplicaId) -> Result<(), RecordsError> {
         let mut records = self.lock();
         if records.remove(replica).is_some() {
             self.persist(&records)
@@ -219,8 +286,8 @@ impl StateStore {
     /// Rewrites the file with what the store holds now (after adoption dropped stale records).
     ///
     /// # Errors
-    /// [`StateError::Write`].
-    pub fn flush(&self) -> Result<(), StateError> {
+    /// [`RecordsError::Write`].
+    pub fn flush(&self) -> Result<(), RecordsError> {
         let records = self.lock();
         self.persist(&records)
     }
@@ -231,13 +298,13 @@ impl StateStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn persist(&self, records: &BTreeMap<ReplicaId, ReplicaRecord>) -> Result<(), StateError> {
-        let file = StateFile {
+    fn persist(&self, records: &BTreeMap<ReplicaId, ReplicaRecord>) -> Result<(), RecordsError> {
+        let file = RecordsFile {
             version: FORMAT_VERSION,
             boot_id: self.boot_id.clone(),
             replicas: records.values().cloned().collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| StateError::Write {
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RecordsError::Write {
             path: self.path.clone(),
             source: io::Error::other(e),
         })?;
@@ -248,9 +315,9 @@ impl StateStore {
 /// Writes `bytes` to `path` through a temporary file and a rename, with fsyncs, mode 0600.
 ///
 /// # Errors
-/// [`StateError::Write`].
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let err = |source| StateError::Write {
+/// [`RecordsError::Write`].
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RecordsError> {
+    let err = |source| RecordsError::Write {
         path: path.to_path_buf(),
         source,
     };
@@ -275,79 +342,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     Ok(())
 }
 
-/// The node's id from `dir/node_id`, generated and stored on first use:
-/// the hostname (reduced to name characters) and 8 random hex digits.
-///
-/// # Errors
-/// Read/write errors, or [`StateError::BadNodeId`] when the stored id is invalid.
-pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, StateError> {
-    ensure_dir(dir)?;
-    let path = dir.join(NODE_ID_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let id = text.trim();
-            NodeId::new(id).map_err(|_| StateError::BadNodeId {
-                path: path.clone(),
-                id: id.to_owned(),
-            })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let id = new_node_id(&hostname, random_u32()).map_err(|_| StateError::BadNodeId {
-                path: path.clone(),
-                id: hostname.trim().to_owned(),
-            })?;
-            write_atomically(&path, format!("{id}\n").as_bytes())?;
-            Ok(id)
-        }
-        Err(source) => Err(StateError::Read { path, source }),
-    }
-}
-
-/// `HOST-xxxxxxxx` from a hostname and a random number: characters outside the name alphabet
-/// become `-`, the host part is cut to fit 63 characters, and an empty host becomes `node`.
-///
-/// # Errors
-/// None in practice (the result is built from the name alphabet); the [`NameError`] of
-/// [`NodeId::new`] is passed on rather than assumed away.
-pub fn new_node_id(hostname: &str, random: u32) -> Result<NodeId, NameError> {
-    let suffix = format!("{random:08x}");
-    let host: String = hostname
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(MAX_NAME_LEN - suffix.len() - 1)
-        .collect();
-    let host = host.trim_matches('.');
-    let host = if host.is_empty() { "node" } else { host };
-    NodeId::new(format!("{host}-{suffix}"))
-}
-
-fn random_u32() -> u32 {
-    let mut buf = [0u8; 4];
-    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if read.is_err() {
-        // No urandom: fall back to time and pid, still distinct between nodes in practice.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        return nanos ^ std::process::id().rotate_left(16);
-    }
-    u32::from_le_bytes(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record(id: &str, pid: u32) -> ReplicaRecord {
-        let app = skr8tr_proto::manifest::App::with_defaults(
+        let app = App::with_defaults(
             skr8tr_proto::name::AppName::new("api").unwrap(),
             Some("/bin/true".into()),
         );
@@ -361,7 +361,7 @@ mod tests {
             restarts: 1,
             limits: AppliedLimits::default(),
             cgroup_dirs: vec![],
-            app: AppRecord::from(&app),
+            app: RecordedApp::new(&app),
         }
     }
 
@@ -369,11 +369,11 @@ mod tests {
     fn records_survive_a_reopen_and_the_directory_is_locked_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (store, loaded, _lock) = StateStore::open(dir.path()).unwrap();
+            let (store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
             assert!(loaded.records.is_empty());
             assert!(matches!(
-                StateStore::open(dir.path()),
-                Err(StateError::Locked { .. })
+                RecordStore::open(dir.path()),
+                Err(RecordsError::Locked { .. })
             ));
             store.upsert(record("a", 10)).unwrap();
             store.upsert(record("b", 11)).unwrap();
@@ -381,7 +381,7 @@ mod tests {
             store.remove(&ReplicaId::new("b").unwrap()).unwrap();
             store.remove(&ReplicaId::new("zzz").unwrap()).unwrap();
         }
-        let (_store, loaded, _lock) = StateStore::open(dir.path()).unwrap();
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
         assert_eq!(loaded.records, [record("a", 12)]);
         assert!(!dir.path().join("replicas.json.tmp").exists());
     }
@@ -389,61 +389,75 @@ mod tests {
     #[test]
     fn records_of_another_boot_are_stale() {
         let dir = tempfile::tempdir().unwrap();
-        let file = StateFile {
+        let file = RecordsFile {
             version: FORMAT_VERSION,
             boot_id: "some-other-boot".into(),
             replicas: vec![record("a", 10)],
         };
         fs::write(
-            dir.path().join(STATE_FILE),
+            dir.path().join(RECORDS_FILE),
             serde_json::to_vec(&file).unwrap(),
         )
         .unwrap();
-        let (_store, loaded, _lock) = StateStore::open(dir.path()).unwrap();
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
         assert!(loaded.records.is_empty());
         assert_eq!(loaded.stale.len(), 1);
     }
 
     #[test]
-    fn a_corrupt_state_file_is_an_error_not_a_silent_reset() {
+    fn a_corrupt_records_file_is_an_error_not_a_silent_reset() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
+        fs::write(dir.path().join(RECORDS_FILE), b"{not json").unwrap();
         assert!(matches!(
-            StateStore::open(dir.path()),
-            Err(StateError::Parse { .. })
+            RecordStore::open(dir.path()),
+            Err(RecordsError::Parse { .. })
         ));
     }
 
+    /// Every field of an app (build, secrets, volumes, health, scale, rollout…) comes back
+    /// from the file as it went in, and the file holds it as manifest text.
     #[test]
-    fn node_id_is_generated_once() {
+    fn the_app_spec_survives_the_file_as_manifest_text() {
+        let text = "\
+app queue-worker
+  build
+    run make
+    out bin/worker
+  args --queue \"a b\"
+  port auto
+  replicas 6
+  ram 512mb
+  cpus 2
+  restart on-failure
+  drain 20s
+  health { check GET /ready 204; interval 2s; timeout 500ms; retries 5 }
+  env { RUST_LOG info }
+  secret { SMTP_PASSWORD \"correct horse\" }
+  volume { path /var/spool/w; env SPOOL_DIR }
+  rollout { settle 15s; healthy-deadline 2m; auto-revert false }
+  scale { min 2; max 20; cpu-above 75%; cpu-below 25%; cooldown 2m }
+";
+        let app = manifest::parse_app("t", text).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let a = load_or_create_node_id(dir.path()).unwrap();
-        let b = load_or_create_node_id(dir.path()).unwrap();
-        assert_eq!(a, b);
-        fs::write(dir.path().join(NODE_ID_FILE), "bad id|\n").unwrap();
-        assert!(matches!(
-            load_or_create_node_id(dir.path()),
-            Err(StateError::BadNodeId { .. })
-        ));
-    }
-
-    #[test]
-    fn node_id_from_odd_hostnames() {
-        let table = [
-            ("web-1", 0xdead_beef, "web-1-deadbeef"),
-            ("web 1.example.com\n", 1, "web-1.example.com-00000001"),
-            ("", 2, "node-00000002"),
-            ("..", 3, "node-00000003"),
-            ("héllo", 4, "h-llo-00000004"),
-        ];
-        for (host, random, want) in table {
-            assert_eq!(
-                new_node_id(host, random).unwrap().as_str(),
-                want,
-                "{host:?}"
-            );
+        {
+            let (store, _, _lock) = RecordStore::open(dir.path()).unwrap();
+            let mut r = record("w", 10);
+            r.app = RecordedApp::new(&app);
+            store.upsert(r).unwrap();
         }
-        let long = "x".repeat(100);
-        assert_eq!(new_node_id(&long, 5).unwrap().as_str().len(), MAX_NAME_LEN);
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
+        assert_eq!(loaded.records[0].app.to_app().unwrap(), app);
+        let file: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join(RECORDS_FILE)).unwrap()).unwrap();
+        assert_eq!(file["version"], FORMAT_VERSION);
+        assert_eq!(file["replicas"][0]["app"], manifest::print_app(&app));
+    }
+
+    #[test]
+    fn a_bad_app_text_is_an_error_and_debug_never_shows_the_spec() {
+        let mut r = record("a", 10);
+        r.app = RecordedApp(AppForm::Manifest("app a\n  exek /bin/a\n".into()));
+        assert!(matches!(r.app.to_app(), Err(RecordedAppError::Manifest(_))));
+        assert_eq!(format!("{:?}", r.app), "RecordedApp(\"manifest\")");
     }
 }
