@@ -240,7 +240,8 @@ mod tests {
         let forged = sign_command(&other, register, SystemClock::now()).unwrap();
         let oversized = vec![b'x'; MAX_DATAGRAM + 1];
         // (the gate has keys, datagram, reply, what the handler was told)
-        let table: [(bool, &[u8], Option<&str>, Option<&str>); 9] = [
+        type Row<'a> = (bool, &'a [u8], Option<&'a str>, Option<&'a str>);
+        let table: [Row; 9] = [
             (true, b"OK|PONG|tower", None, Some("dropped: a reply")),
             (true, &[0xff, 0xfe], None, Some("dropped: a reply")),
             (true, &oversized, None, Some("dropped: too large")),

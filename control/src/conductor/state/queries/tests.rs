@@ -30,7 +30,7 @@ fn cluster(port: bool) -> (State, Instant) {
         },
     );
     for i in 1..=3u8 {
-        let id = NodeId::new(&format!("n{i}")).unwrap();
+        let id = NodeId::new(format!("n{i}")).unwrap();
         s.nodes.insert(
             id.clone(),
             NodeView {
@@ -161,7 +161,8 @@ fn logs_and_exec_go_to_the_wanted_replica_else_a_healthy_one_else_any() {
 fn a_running_rollout_waits_for_its_healthy_new_replicas_to_be_listed() {
     let ip = |i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
     // (a Tower to ask, the app serves a port, rollout state, replicas, what it waits for)
-    let table: [(bool, bool, RolloutState, &[Row], Option<EdgeWait>); 6] = [
+    type Case<'a> = (bool, bool, RolloutState, &'a [Row], Option<EdgeWait>);
+    let table: [Case; 6] = [
         (
             true,
             true,
