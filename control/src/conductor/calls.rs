@@ -161,15 +161,7 @@ impl Calls {
             backend: Backend::new(backend.ip(), backend.port()),
         }
         .encode();
-        let called = skr8tr_daemon::call(
-            self.driver,
-            tower,
-            &request,
-            self.mesh_key.as_ref(),
-            Patience::DEFAULT,
-        )
-        .await;
-        match called {
+        match self.signed(tower, &request).await {
             Ok(_) => tracing::info!(%app, %backend, "deregistered a lost node's replica"),
             Err(e) => {
                 tracing::warn!(%app, %backend, error = %e, "could not deregister; its TTL will")
@@ -223,15 +215,20 @@ impl Calls {
         let text = request
             .encode_within(MAX_SIGNED_MESSAGE)
             .map_err(NodeCallError::TooLarge)?;
-        let reply = skr8tr_daemon::call(
+        let reply = self.signed(to, &text).await?;
+        NodeReply::decode(reply.as_bytes()).map_err(NodeCallError::BadReply)
+    }
+
+    /// One request to `to`, mesh-signed where a key is configured, with the default patience.
+    async fn signed(&self, to: SocketAddr, request: &str) -> Result<String, CallError> {
+        skr8tr_daemon::call(
             self.driver,
             to,
-            &text,
+            request,
             self.mesh_key.as_ref(),
             Patience::DEFAULT,
         )
-        .await?;
-        NodeReply::decode(reply.as_bytes()).map_err(NodeCallError::BadReply)
+        .await
     }
 }
 
