@@ -2,7 +2,7 @@
 //! calls them with decoded requests and the current time, persists the returned [`Change`]s
 //! and carries out the returned [`Effect`]s (datagrams to nodes). What it answers without a
 //! change (listings, SUBMIT's placements, the replica LOGS/EXEC go to, what a rollout waits for
-//! at the edge) is in [`queries`].
+//! at the edge) is in `state/queries.rs`.
 //!
 //! ```text
 //! SUBMIT/EVICT/SCALE ─▶ apps ─┐
