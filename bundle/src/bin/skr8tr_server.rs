@@ -11,9 +11,9 @@ use skr8tr_bundle::plane::{self, PlaneConfig};
 use skr8tr_control::conductor::server::ConductorConfig;
 use skr8tr_control::options::{ConductorOptions, TowerOptions};
 use skr8tr_control::tower::server::TowerConfig;
-use skr8tr_daemon::{Gate, listen_addr};
+use skr8tr_daemon::{Gate, KeyArgs, listen_addr};
 use skr8tr_node::agent::{AgentConfig, AgentOptions};
-use skr8tr_proto::auth::{AuthConfig, KeyRole};
+use skr8tr_proto::auth::KeyRole;
 
 /// The skr8tr control plane of one host in one process: the Tower, the Conductor and a node
 /// agent, each on its own thread exactly as the separate daemons (`skr8tr_reg`,
@@ -51,16 +51,8 @@ struct Args {
     /// replicas' records and their logs).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/skr8tr")]
     state_dir: PathBuf,
-    /// An operator's public key (repeatable: several operators).
-    #[arg(long = "pubkey", value_name = "FILE")]
-    pubkeys: Vec<PathBuf>,
-    /// The mesh secret key (its public half beside it); without keys the server runs in dev
-    /// mode on loopback only.
-    #[arg(long, value_name = "FILE")]
-    mesh_key: Option<PathBuf>,
-    /// Listen on non-loopback addresses without authentication.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    keys: KeyArgs,
     #[command(flatten)]
     tower: TowerOptions,
     #[command(flatten)]
@@ -70,13 +62,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    skr8tr_daemon::init_logging();
-    skr8tr_daemon::exit_code("skr8tr_server", real_main(Args::parse()))
+    skr8tr_daemon::start("skr8tr_server", real_main)
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
-    let auth = AuthConfig::load(&args.pubkeys, args.mesh_key.as_deref(), args.insecure)
-        .context("loading keys")?;
+    let auth = args.keys.load()?;
     let mesh = auth.bind_policy(&[KeyRole::Mesh]);
     let both = auth.bind_policy(&[KeyRole::Operator, KeyRole::Mesh]);
     let mut tower = TowerConfig::dev();
@@ -117,17 +107,8 @@ fn real_main(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot build the signal runtime")?;
     let lost = rt.block_on(async {
-        let signal = async {
-            match skr8tr_daemon::shutdown_signal().await {
-                Ok(sig) => tracing::info!(signal = sig, "shutting down"),
-                Err(e) => {
-                    tracing::error!(error = %e, "no signal handler; running until killed");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
         tokio::select! {
-            () = signal => None,
+            () = skr8tr_daemon::shutdown_requested() => None,
             name = host.exited() => Some(name),
         }
     });

@@ -2,10 +2,10 @@
 //! reply storms), signed datagrams are verified against the keys of one role, and the caller
 //! learns whether the bare command it gets was authenticated.
 //!
-//! What a message *requires* is the wire's business (`Request::auth`); the daemon combines the
-//! two: a request that needs a signature and was not [`Admission::Signed`] is refused with
-//! `ERR|UNAUTHORIZED`, unless the gate has no keys (dev mode, which is loopback-only by the bind
-//! policy).
+//! What a message *requires* is the wire's business (`Request::auth`); the datagram server
+//! ([`crate::serve`]) combines the two: a request that needs a signature and was not
+//! [`Admission::Signed`] is refused with `ERR|UNAUTHORIZED`, unless the gate has no keys (dev
+//! mode, which is loopback-only by the bind policy).
 
 use skr8tr_proto::auth::{AuthError, SignedCommand, Verifier};
 use skr8tr_proto::wire::{self, Kind};

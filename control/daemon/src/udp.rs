@@ -5,7 +5,8 @@
 //! # Cancel safety
 //! `recv_from` on io_uring is not cancel-safe (the kernel may complete into a buffer the
 //! future no longer holds; tokio-uring keeps the buffer alive, but the datagram is lost).
-//! Daemons run one receive loop per socket and never race it in a `select!` with a timeout.
+//! Daemons run one receive loop per socket ([`crate::serve`]) and never race it in a `select!`
+//! with a timeout.
 
 use std::io;
 use std::net::SocketAddr;

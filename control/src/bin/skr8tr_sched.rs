@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use skr8tr_control::conductor::server::{ConductorConfig, run};
 use skr8tr_control::options::ConductorOptions;
-use skr8tr_daemon::{Gate, UdpEndpoint};
-use skr8tr_proto::auth::{AuthConfig, KeyRole};
+use skr8tr_daemon::{Gate, KeyArgs, UdpEndpoint};
+use skr8tr_proto::auth::KeyRole;
 
 /// The skr8tr Conductor: places replicas on nodes and keeps them running.
 #[derive(Debug, Parser)]
@@ -25,15 +25,8 @@ struct Args {
     /// Where the durable state lives (created 0700).
     #[arg(long, default_value = "/var/lib/skr8tr/conductor")]
     state_dir: PathBuf,
-    /// An operator's public key (repeatable: several operators).
-    #[arg(long = "pubkey", value_name = "FILE")]
-    pubkeys: Vec<PathBuf>,
-    /// The mesh secret key (its public half beside it).
-    #[arg(long, value_name = "FILE")]
-    mesh_key: Option<PathBuf>,
-    /// Listen on non-loopback addresses without authentication.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// The Tower (`HOST[:PORT]`), asked during rollouts whether the edge routes to the new
     /// replicas before an old one is stopped.
     #[arg(long, default_value = "127.0.0.1:7772")]
@@ -43,13 +36,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    skr8tr_daemon::init_logging();
-    skr8tr_daemon::exit_code("skr8tr_sched", real_main(Args::parse()))
+    skr8tr_daemon::start("skr8tr_sched", real_main)
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
-    let auth = AuthConfig::load(&args.pubkeys, args.mesh_key.as_deref(), args.insecure)
-        .context("loading keys")?;
+    let auth = args.keys.load()?;
     let policy = auth.bind_policy(&[KeyRole::Operator, KeyRole::Mesh]);
     let listen = skr8tr_daemon::listen_addr("--listen", &args.listen, 7771, policy)?;
     let hb_listen =
@@ -75,12 +66,7 @@ fn real_main(args: Args) -> anyhow::Result<()> {
             mesh_auth = config.mesh_gate.enforcing(),
             "conductor ready"
         );
-        let shutdown = async {
-            match skr8tr_daemon::shutdown_signal().await {
-                Ok(sig) => tracing::info!(signal = sig, "shutting down"),
-                Err(e) => tracing::error!(error = %e, "no signal handler; running until killed"),
-            }
-        };
+        let shutdown = skr8tr_daemon::shutdown_requested();
         run(driver, commands, heartbeats, config, shutdown)
             .await
             .context("conductor stopped")

@@ -1,32 +1,37 @@
-//! The Conductor daemon: two sockets (operator commands, node heartbeats), the reconcile loop,
-//! and the calls to node agents. Decisions live in [`State`]; this module moves bytes.
+//! The Conductor daemon: its two sockets (operator commands, node heartbeats), each request
+//! dispatched to [`State`], what State returns persisted in the [`Store`] and its effects
+//! handed to [`Calls`]; the reconcile loop, and the loop that asks the Tower whether the edge
+//! routes to a rollout's new replicas. Decisions live in [`State`], the calls to nodes and the
+//! Tower in [`Calls`]; this module moves bytes between them.
 //!
 //! ```text
-//! :7771 ─Gate(operator)─▶ ConductorRequest ─▶ task ─▶ State ─▶ Store ─▶ reply
-//! :7770 ─Gate(mesh)────▶ MeshEvent ────────▶ State.heartbeat ─▶ Store
-//! every 250 ms or on wake: State.reconcile ─▶ Store ─▶ LAUNCH/KILL to nodes (mesh-signed)
+//! :7771 ─serve(Gate(operator))─▶ ConductorRequest ─▶ task ─▶ State ─▶ Store ─▶ reply
+//! :7770 ─serve(Gate(mesh))─────▶ MeshEvent ────────▶ State.heartbeat ─▶ Store
+//! every 250 ms or on wake: State.reconcile ─▶ Store ─▶ Calls (LAUNCH/KILL to nodes, DEREGISTER)
+//! every 100 ms: State.edge_waits ─▶ Calls (Tower LIST, DRAINED) ─▶ State.set_edge_ready
 //! ```
 //! Every request runs in its own task, so a SUBMIT waiting for its launches never holds up a
 //! LIST or a heartbeat. Unparseable datagrams and replies are logged and never answered.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use skr8tr_daemon::{Admission, Driver, Gate, Patience, UdpEndpoint};
+use skr8tr_daemon::{Driver, Gate, Handler, Origin, UdpEndpoint};
 use skr8tr_proto::auth::SigningKey;
 use skr8tr_proto::manifest::{self, MAX_REPLICAS};
-use skr8tr_proto::name::{AppName, ReplicaId};
+use skr8tr_proto::name::AppName;
 use skr8tr_proto::wire::{
-    ConductorReply, ConductorRequest, ErrorCode, ErrorReply, MAX_SIGNED_MESSAGE, ManifestSource,
-    MeshEvent, Message, NodeReply, NodeRequest, OneLine, Placement, Request, RolloutProgress,
-    RolloutState,
+    ConductorReply, ConductorRequest, ErrorCode, ErrorReply, LaunchSpec, ManifestSource, MeshEvent,
+    Message, Request,
 };
 use tokio::sync::Notify;
 
-use super::model::ReplicaPhase;
-use super::state::{Effect, State, Timings};
+use super::calls::{Calls, Launch};
+use super::state::{EdgeWait, Effect, State, Timings};
 use super::store::{Change, Store, StoreError};
 
 /// How often reconcile runs when nothing wakes it.
@@ -53,7 +58,7 @@ pub struct ConductorConfig {
     pub exec_timeout: Duration,
     /// The Tower, asked during rollouts whether the edge routes to new replicas (`None`: no
     /// edge to wait for).
-    pub tower: Option<std::net::SocketAddr>,
+    pub tower: Option<SocketAddr>,
 }
 
 impl ConductorConfig {
@@ -81,23 +86,12 @@ pub enum ConductorError {
     Io(#[from] std::io::Error),
 }
 
-/// What one launch came to, for SUBMIT's answer.
-#[derive(Debug, Clone)]
-enum LaunchOutcome {
-    Launched,
-    Failed(String),
-    Unconfirmed,
-}
-
 struct Ctx {
-    driver: Driver,
     state: RefCell<State>,
     store: Store,
-    mesh_key: Option<SigningKey>,
+    calls: Calls,
     commands: UdpEndpoint,
     wake: Notify,
-    exec_timeout: Duration,
-    tower: Option<std::net::SocketAddr>,
 }
 
 type Shared = Rc<Ctx>;
@@ -129,17 +123,12 @@ pub async fn run(
     );
     let state = State::new(loaded, config.timings, Instant::now());
     let ctx: Shared = Rc::new(Ctx {
-        driver,
         state: RefCell::new(state),
         store,
-        mesh_key: config.mesh_key,
+        calls: Calls::new(driver, config.mesh_key, config.tower, config.exec_timeout),
         commands,
         wake: Notify::new(),
-        exec_timeout: config.exec_timeout,
-        tower: config.tower,
     });
-    let mut operator_gate = config.operator_gate;
-    let mut mesh_gate = config.mesh_gate;
 
     let reconciler = {
         let ctx = ctx.clone();
@@ -164,46 +153,68 @@ pub async fn run(
         })
     };
 
-    let heartbeat_loop = {
-        let ctx = ctx.clone();
-        async move {
-            let mut buf = Vec::with_capacity(skr8tr_proto::wire::MAX_DATAGRAM + 1);
-            loop {
-                let (res, data) = heartbeats.recv_from(buf).await;
-                match res {
-                    Ok(from) => on_mesh_datagram(&ctx, &mut mesh_gate, &data, from),
-                    Err(e) if crate::tower::server::is_transient(&e) => {}
-                    Err(e) => return Err::<(), _>(ConductorError::Io(e)),
-                }
-                buf = data;
-            }
-        }
-    };
-
-    let command_loop = {
-        let ctx = ctx.clone();
-        async move {
-            let mut buf = Vec::with_capacity(skr8tr_proto::wire::MAX_DATAGRAM + 1);
-            loop {
-                let (res, data) = ctx.commands.recv_from(buf).await;
-                match res {
-                    Ok(from) => on_command_datagram(&ctx, &mut operator_gate, &data, from),
-                    Err(e) if crate::tower::server::is_transient(&e) => {}
-                    Err(e) => return Err::<(), _>(ConductorError::Io(e)),
-                }
-                buf = data;
-            }
-        }
-    };
-
+    let heartbeat_loop = skr8tr_daemon::serve(
+        &heartbeats,
+        config.mesh_gate,
+        Heartbeats { ctx: ctx.clone() },
+    );
+    let command_loop = skr8tr_daemon::serve(
+        &ctx.commands,
+        config.operator_gate,
+        Commands { ctx: ctx.clone() },
+    );
     let result = tokio::select! {
-        r = heartbeat_loop => r,
-        r = command_loop => r,
+        r = heartbeat_loop => r.map_err(ConductorError::Io),
+        r = command_loop => r.map_err(ConductorError::Io),
         () = shutdown => Ok(()),
     };
     reconciler.abort();
     edge_watch.abort();
     result
+}
+
+/// The heartbeat socket: HEARTBEAT and DIED from node agents, never answered.
+struct Heartbeats {
+    ctx: Shared,
+}
+
+impl Handler for Heartbeats {
+    type Request = MeshEvent;
+    const NOUN: &'static str = "mesh message";
+
+    fn unauthorized(&self) -> Option<String> {
+        None
+    }
+
+    async fn handle(&mut self, event: MeshEvent, origin: Origin) -> Option<String> {
+        on_mesh_event(&self.ctx, event, origin.from);
+        None
+    }
+}
+
+/// The operator command socket: each command in its own task, which sends the reply.
+struct Commands {
+    ctx: Shared,
+}
+
+impl Handler for Commands {
+    type Request = ConductorRequest;
+    const NOUN: &'static str = "command";
+
+    fn unauthorized(&self) -> Option<String> {
+        Some(err(ErrorCode::Unauthorized, "").encode())
+    }
+
+    async fn handle(&mut self, request: ConductorRequest, origin: Origin) -> Option<String> {
+        let from = origin.from;
+        tracing::debug!(%from, verb = request.verb(), signed = origin.signed, "command");
+        let ctx = self.ctx.clone();
+        skr8tr_daemon::spawn(async move {
+            let reply = handle(&ctx, request).await;
+            send_reply(&ctx, reply, from).await;
+        });
+        None
+    }
 }
 
 fn persist(ctx: &Ctx, changes: &[Change]) {
@@ -216,160 +227,56 @@ fn persist(ctx: &Ctx, changes: &[Change]) {
 }
 
 /// One reconcile pass: plan, persist, send. Returns the launches it started.
-fn reconcile(ctx: &Shared) -> Vec<(AppName, tokio::task::JoinHandle<LaunchOutcome>)> {
+fn reconcile(ctx: &Shared) -> Vec<(AppName, tokio::task::JoinHandle<Launch>)> {
     let (changes, effects) = ctx.state.borrow_mut().reconcile(Instant::now(), now_ms());
     persist(ctx, &changes);
     let mut launches = Vec::new();
     for effect in effects {
+        let ctx = ctx.clone();
         match effect {
             Effect::Launch { to, spec } => {
                 let app = spec.app.name.clone();
-                let replica = spec.replica.clone();
-                let ctx2 = ctx.clone();
-                let request = NodeRequest::Launch(spec);
                 let handle = skr8tr_daemon::spawn(async move {
-                    let outcome = launch(&ctx2, to, &replica, &request).await;
-                    ctx2.wake.notify_one();
+                    let outcome = launch(&ctx, to, spec).await;
+                    ctx.wake.notify_one();
                     outcome
                 });
                 launches.push((app, handle));
             }
             Effect::Deregister { app, backend } => {
-                let Some(tower) = ctx.tower else { continue };
-                let Ok(service) = skr8tr_proto::name::ServiceName::new(app.as_str()) else {
-                    continue;
-                };
-                let ctx2 = ctx.clone();
-                skr8tr_daemon::spawn(async move {
-                    let request = skr8tr_proto::wire::TowerRequest::Deregister {
-                        service,
-                        backend: skr8tr_proto::wire::Backend::new(backend.ip(), backend.port()),
-                    }
-                    .encode();
-                    match skr8tr_daemon::call(
-                        ctx2.driver,
-                        tower,
-                        &request,
-                        ctx2.mesh_key.as_ref(),
-                        Patience::DEFAULT,
-                    )
-                    .await
-                    {
-                        Ok(_) => {
-                            tracing::info!(%app, %backend, "deregistered a lost node's replica")
-                        }
-                        Err(e) => {
-                            tracing::warn!(%app, %backend, error = %e, "could not deregister; its TTL will")
-                        }
-                    }
-                });
+                skr8tr_daemon::spawn(async move { ctx.calls.deregister(app, backend).await });
             }
             Effect::Kill { to, node, replica } => {
-                let ctx2 = ctx.clone();
-                skr8tr_daemon::spawn(async move {
-                    let request = NodeRequest::Kill {
-                        node,
-                        replica: replica.clone(),
-                    };
-                    match node_call(&ctx2, to, &request).await {
-                        Ok(NodeReply::Killed(_)) => tracing::debug!(%replica, "kill acknowledged"),
-                        Ok(other) => {
-                            tracing::warn!(%replica, reply = %other.encode(), "unexpected KILL reply")
-                        }
-                        Err(e) => {
-                            tracing::warn!(%replica, error = %e, "KILL not delivered; retried by reconcile")
-                        }
-                    }
-                });
+                skr8tr_daemon::spawn(async move { ctx.calls.kill(to, node, replica).await });
             }
         }
     }
     launches
 }
 
-async fn launch(
-    ctx: &Shared,
-    to: std::net::SocketAddr,
-    replica: &ReplicaId,
-    request: &NodeRequest,
-) -> LaunchOutcome {
-    match node_call(ctx, to, request).await {
-        Ok(NodeReply::Launched { pid, port, .. }) => {
-            let changes = ctx.state.borrow_mut().launched(replica, pid, port);
+/// LAUNCH, then what the node answered into the state.
+async fn launch(ctx: &Shared, to: SocketAddr, spec: Box<LaunchSpec>) -> Launch {
+    let replica = spec.replica.clone();
+    let outcome = ctx.calls.launch(to, spec).await;
+    match &outcome {
+        Launch::Launched { pid, port } => {
+            let changes = ctx.state.borrow_mut().launched(&replica, *pid, *port);
             persist(ctx, &changes);
             tracing::info!(%replica, pid, port, "replica launched");
-            LaunchOutcome::Launched
         }
-        Ok(NodeReply::Error(err)) => {
-            let detail = format!("{}: {}", err.code.keyword(), err.detail.as_str());
+        Launch::Failed(detail) => {
             let changes = ctx
                 .state
                 .borrow_mut()
-                .launch_failed(replica, &detail, Instant::now());
+                .launch_failed(&replica, detail, Instant::now());
             persist(ctx, &changes);
-            LaunchOutcome::Failed(detail)
         }
-        Ok(other) => {
-            tracing::warn!(%replica, reply = %other.encode(), "unexpected LAUNCH reply");
-            LaunchOutcome::Unconfirmed
-        }
-        Err(e) => {
-            tracing::warn!(%replica, error = %e, "LAUNCH unconfirmed; the node's heartbeats will tell");
-            LaunchOutcome::Unconfirmed
-        }
+        Launch::Unconfirmed => {}
     }
+    outcome
 }
 
-#[derive(Debug, thiserror::Error)]
-enum NodeCallError {
-    #[error(transparent)]
-    Call(#[from] skr8tr_daemon::CallError),
-    #[error("request too large for a datagram: {0}")]
-    TooLarge(skr8tr_proto::wire::WireError),
-    #[error("undecodable reply: {0}")]
-    BadReply(skr8tr_proto::wire::WireError),
-}
-
-async fn node_call(
-    ctx: &Ctx,
-    to: std::net::SocketAddr,
-    request: &NodeRequest,
-) -> Result<NodeReply, NodeCallError> {
-    let text = request
-        .encode_within(MAX_SIGNED_MESSAGE)
-        .map_err(NodeCallError::TooLarge)?;
-    let reply = skr8tr_daemon::call(
-        ctx.driver,
-        to,
-        &text,
-        ctx.mesh_key.as_ref(),
-        Patience::DEFAULT,
-    )
-    .await?;
-    NodeReply::decode(reply.as_bytes()).map_err(NodeCallError::BadReply)
-}
-
-fn on_mesh_datagram(ctx: &Shared, gate: &mut Gate, data: &[u8], from: std::net::SocketAddr) {
-    let admission = gate.admit(data);
-    let text = match admission {
-        Admission::Drop => return,
-        Admission::Refused(ref e) => {
-            tracing::warn!(%from, reason = e.code(), "refused a mesh message");
-            return;
-        }
-        Admission::Signed(t) | Admission::Unsigned(t) => t,
-    };
-    let event = match MeshEvent::decode(text.as_bytes()) {
-        Ok(ev) => ev,
-        Err(e) => {
-            tracing::warn!(%from, error = %e, "dropped an unparseable mesh datagram");
-            return;
-        }
-    };
-    if !gate.allows(event.auth(), &admission) {
-        tracing::warn!(%from, verb = event.verb(), "refused an unsigned mesh message");
-        return;
-    }
+fn on_mesh_event(ctx: &Shared, event: MeshEvent, from: SocketAddr) {
     match event {
         MeshEvent::Heartbeat(hb) => {
             if hb.node.as_str() == "pending" {
@@ -377,7 +284,7 @@ fn on_mesh_datagram(ctx: &Shared, gate: &mut Gate, data: &[u8], from: std::net::
                 return;
             }
             let now = Instant::now();
-            let is_new = !ctx.state.borrow().live_nodes(now).any(|n| n.id == hb.node);
+            let is_new = !ctx.state.borrow().is_live(&hb.node, now);
             let node = hb.node.clone();
             let changes = ctx.state.borrow_mut().heartbeat(hb, from.ip(), now);
             persist(ctx, &changes);
@@ -393,49 +300,12 @@ fn on_mesh_datagram(ctx: &Shared, gate: &mut Gate, data: &[u8], from: std::net::
     }
 }
 
-fn on_command_datagram(ctx: &Shared, gate: &mut Gate, data: &[u8], from: std::net::SocketAddr) {
-    let admission = gate.admit(data);
-    let reply_now = |reply: ConductorReply| {
-        let ctx = ctx.clone();
-        skr8tr_daemon::spawn(async move { send_reply(&ctx, reply, from).await });
-    };
-    let text = match admission {
-        Admission::Drop => return,
-        Admission::Refused(ref e) => {
-            tracing::warn!(%from, reason = e.code(), "refused a signed command");
-            reply_now(err(ErrorCode::Unauthorized, ""));
-            return;
-        }
-        Admission::Signed(t) | Admission::Unsigned(t) => t,
-    };
-    let request = match ConductorRequest::decode(text.as_bytes()) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(%from, error = %e, "dropped an unparseable command");
-            return;
-        }
-    };
-    if !gate.allows(request.auth(), &admission) {
-        tracing::warn!(%from, verb = request.verb(), "refused an unsigned command");
-        reply_now(err(ErrorCode::Unauthorized, ""));
-        return;
-    }
-    tracing::debug!(%from, verb = request.verb(), signed = matches!(admission, Admission::Signed(_)), "command");
-    let ctx = ctx.clone();
-    skr8tr_daemon::spawn(async move {
-        let reply = handle(&ctx, request).await;
-        send_reply(&ctx, reply, from).await;
-    });
-}
-
-async fn send_reply(ctx: &Ctx, reply: ConductorReply, to: std::net::SocketAddr) {
+async fn send_reply(ctx: &Ctx, reply: ConductorReply, to: SocketAddr) {
     let text = match reply.encode_within(skr8tr_proto::wire::MAX_DATAGRAM) {
         Ok(t) => t,
         Err(e) => err(ErrorCode::Internal, &format!("reply too large: {e}")).encode(),
     };
-    if let Err(e) = ctx.commands.send_to(text.into_bytes(), to).await {
-        tracing::debug!(%to, error = %e, "reply not sent");
-    }
+    skr8tr_daemon::send_reply(&ctx.commands, text, to).await;
 }
 
 fn err(code: ErrorCode, detail: &str) -> ConductorReply {
@@ -484,55 +354,25 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
                 None => err(ErrorCode::NotFound, app.as_str()),
             }
         }
-        ConductorRequest::RolloutStatus(app) => rollout_status(ctx, &app),
+        ConductorRequest::RolloutStatus(app) => match ctx.state.borrow().rollout_progress(&app) {
+            Some(progress) => ConductorReply::RolloutStatus(progress),
+            None => err(ErrorCode::NotFound, app.as_str()),
+        },
         ConductorRequest::Logs { app, replica } => {
-            let target = pick(ctx, &app, replica.as_ref());
-            let Some((to, node, replica)) = target else {
-                return err(ErrorCode::NotFound, &format!("no replica of {app}"));
-            };
-            match node_call(ctx, to, &NodeRequest::Logs { node, replica }).await {
-                Ok(NodeReply::Logs(logs)) => ConductorReply::Logs(logs),
-                Ok(NodeReply::Error(e)) => ConductorReply::Error(e),
-                Ok(other) => err(
-                    ErrorCode::Internal,
-                    &format!("unexpected node reply {}", other.encode()),
-                ),
-                Err(e) => err(ErrorCode::Timeout, &e.to_string()),
+            let target = ctx.state.borrow().replica_target(&app, replica.as_ref());
+            match target {
+                Some(target) => ctx.calls.logs(target).await,
+                None => err(ErrorCode::NotFound, &format!("no replica of {app}")),
             }
         }
         ConductorRequest::Exec { app, cmd } => {
-            let Some((to, node, replica)) = pick(ctx, &app, None) else {
-                return err(ErrorCode::NotFound, &format!("no replica of {app}"));
-            };
-            let timeout_ms = u32::try_from(ctx.exec_timeout.as_millis()).unwrap_or(u32::MAX);
-            let request = NodeRequest::Exec {
-                node,
-                replica,
-                timeout_ms,
-                cmd,
-            };
-            match node_call(ctx, to, &request).await {
-                Ok(NodeReply::Exec(out)) => ConductorReply::Exec(out),
-                Ok(NodeReply::Error(e)) => ConductorReply::Error(e),
-                Ok(other) => err(
-                    ErrorCode::Internal,
-                    &format!("unexpected node reply {}", other.encode()),
-                ),
-                Err(e) => err(ErrorCode::Timeout, &e.to_string()),
+            let target = ctx.state.borrow().replica_target(&app, None);
+            match target {
+                Some(target) => ctx.calls.exec(target, cmd).await,
+                None => err(ErrorCode::NotFound, &format!("no replica of {app}")),
             }
         }
     }
-}
-
-fn pick(
-    ctx: &Ctx,
-    app: &AppName,
-    replica: Option<&ReplicaId>,
-) -> Option<(std::net::SocketAddr, skr8tr_proto::name::NodeId, ReplicaId)> {
-    let state = ctx.state.borrow();
-    let rec = state.pick_replica(app, replica)?;
-    let to = state.agent_addr(&rec.node)?;
-    Some((to, rec.node.clone(), rec.id.clone()))
 }
 
 /// SUBMIT (waits for its launches) or ROLLOUT (answers at once; progress is polled).
@@ -580,33 +420,14 @@ async fn submit(ctx: &Shared, source: ManifestSource, rollout: bool) -> Conducto
     let deadline = tokio::time::Instant::now() + SUBMIT_WAIT;
     for (app, handle) in mine {
         match tokio::time::timeout_at(deadline, handle).await {
-            Ok(Ok(LaunchOutcome::Failed(e))) => failures.push(format!("{app}: {e}")),
-            Ok(Ok(LaunchOutcome::Launched | LaunchOutcome::Unconfirmed)) | Ok(Err(_)) | Err(_) => {}
+            Ok(Ok(Launch::Failed(e))) => failures.push(format!("{app}: {e}")),
+            Ok(Ok(Launch::Launched { .. } | Launch::Unconfirmed)) | Ok(Err(_)) | Err(_) => {}
         }
     }
     if !failures.is_empty() {
         return err(ErrorCode::LaunchFailed, &failures.join("; "));
     }
-    let state = ctx.state.borrow();
-    let placements = names
-        .iter()
-        .map(|name| Placement {
-            app: name.clone(),
-            nodes: state
-                .replicas
-                .values()
-                .filter(|r| &r.app == name && r.phase != ReplicaPhase::Stopping)
-                .filter(|r| {
-                    state
-                        .apps
-                        .get(name)
-                        .is_some_and(|a| a.generation == r.generation)
-                })
-                .map(|r| r.node.clone())
-                .collect(),
-        })
-        .collect();
-    ConductorReply::Submitted(placements)
+    ConductorReply::Submitted(ctx.state.borrow().placements(&names))
 }
 
 fn read_manifest(path: &std::path::Path) -> Result<String, String> {
@@ -623,103 +444,27 @@ fn read_manifest(path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn rollout_status(ctx: &Ctx, app: &AppName) -> ConductorReply {
-    match ctx.state.borrow().rollout_progress(app) {
-        None => err(ErrorCode::NotFound, app.as_str()),
-        Some((state, done, total, detail)) => ConductorReply::RolloutStatus(RolloutProgress {
-            app: app.clone(),
-            state,
-            done,
-            total,
-            detail: OneLine::lossy(&detail),
-        }),
-    }
-}
-
 /// Refreshes which running rollouts' new replicas the edge routes to: every healthy new
 /// replica is in the Tower, and every subscriber acknowledged the Tower's current version.
 async fn update_edge(ctx: &Shared) {
-    use skr8tr_proto::wire::{TowerReply, TowerRequest};
-    let wanted: Vec<(AppName, Vec<std::net::SocketAddr>)> = {
-        let state = ctx.state.borrow();
-        state
-            .rollouts
-            .values()
-            .filter(|r| r.state == RolloutState::Running)
-            .map(|r| {
-                let backends = state
-                    .replicas
-                    .values()
-                    .filter(|rep| rep.app == r.app && rep.generation == r.to_generation)
-                    .filter(|rep| rep.phase == ReplicaPhase::Healthy)
-                    .filter_map(|rep| {
-                        let ip = state.nodes.get(&rep.node)?.addr;
-                        rep.port.map(|port| std::net::SocketAddr::new(ip, port))
-                    })
-                    .collect();
-                (r.app.clone(), backends)
-            })
-            .collect()
-    };
-    if wanted.is_empty() {
+    let waits = ctx.state.borrow().edge_waits(ctx.calls.has_tower());
+    if waits.is_empty() {
         return;
     }
-    let mut ready = std::collections::HashSet::new();
-    for (app, backends) in wanted {
-        let serves = ctx
-            .state
-            .borrow()
-            .apps
-            .get(&app)
-            .is_some_and(|a| a.spec.port.is_some());
-        let Some(tower) = ctx.tower.filter(|_| serves) else {
-            ready.insert(app);
-            continue;
-        };
-        let patience = Patience {
-            attempts: 2,
-            first_wait: Duration::from_millis(100),
-        };
-        let listed = match skr8tr_daemon::call(
-            ctx.driver,
-            tower,
-            &TowerRequest::List.encode(),
-            None,
-            patience,
-        )
-        .await
-        {
-            Ok(reply) => match TowerReply::decode(reply.as_bytes()) {
-                Ok(TowerReply::List(entries)) => entries
-                    .into_iter()
-                    .filter(|e| e.service.as_str() == app.as_str())
-                    .map(|e| std::net::SocketAddr::new(e.backend.ip, e.backend.port))
-                    .collect::<Vec<_>>(),
-                _ => continue,
+    let mut ready = HashSet::new();
+    for (app, wait) in waits {
+        let routed = match wait {
+            EdgeWait::Nothing => true,
+            EdgeWait::Listed(_) => match ctx.calls.tower_list(&app).await {
+                Some(listed) => wait.is_listed_in(&listed) && ctx.calls.tower_drained(&app).await,
+                None => false,
             },
-            Err(_) => continue,
         };
-        if !backends.iter().all(|b| listed.contains(b)) {
-            continue;
-        }
-        let Ok(service) = skr8tr_proto::name::ServiceName::new(app.as_str()) else {
-            continue;
-        };
-        let ask = TowerRequest::Drained {
-            service,
-            version: 0,
-        }
-        .encode();
-        if let Ok(reply) = skr8tr_daemon::call(ctx.driver, tower, &ask, None, patience).await
-            && let Ok(TowerReply::Drained(d)) = TowerReply::decode(reply.as_bytes())
-            && d.all()
-        {
+        if routed {
             ready.insert(app);
         }
     }
-    let changed = ctx.state.borrow().edge_ready != ready;
-    ctx.state.borrow_mut().edge_ready = ready;
-    if changed {
+    if ctx.state.borrow_mut().set_edge_ready(ready) {
         ctx.wake.notify_one();
     }
 }

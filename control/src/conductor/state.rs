@@ -1,6 +1,8 @@
-//! The Conductor's in-memory state and every decision that changes it, as plain methods: the
-//! daemon calls them with decoded requests and the current time, persists the returned
-//! [`Change`]s and carries out the returned [`Effect`]s (datagrams to nodes).
+//! The Conductor's in-memory state and every decision about it, as plain methods: the daemon
+//! calls them with decoded requests and the current time, persists the returned [`Change`]s
+//! and carries out the returned [`Effect`]s (datagrams to nodes). What it answers without a
+//! change (listings, SUBMIT's placements, the replica LOGS/EXEC go to, what a rollout waits for
+//! at the edge) is in `state/queries.rs`.
 //!
 //! ```text
 //! SUBMIT/EVICT/SCALE ─▶ apps ─┐
@@ -17,15 +19,16 @@ use std::time::{Duration, Instant};
 
 use skr8tr_proto::manifest::App;
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
-use skr8tr_proto::wire::{
-    AppStatus, CpuPercent, Heartbeat, LaunchSpec, ListEntry, NodeEntry, ReplicaState,
-    ReplicaStatus, RolloutState,
-};
+use skr8tr_proto::wire::{Heartbeat, LaunchSpec, RolloutState};
 
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
 use super::reconcile::{self, Action, RolloutEnd, Snapshot};
 use super::rollout::Rollout;
 use super::store::{Change, Loaded};
+
+mod queries;
+
+pub use queries::{EdgeWait, ReplicaTarget};
 
 /// The node agent's default command port, for seed-style heartbeats that do not name theirs.
 pub const DEFAULT_AGENT_PORT: u16 = 7775;
@@ -494,41 +497,6 @@ impl State {
         changes
     }
 
-    /// `ROLLOUT_STATUS`: the app's current or last rollout as (state, done, total, detail).
-    #[must_use]
-    pub fn rollout_progress(&self, app: &AppName) -> Option<(RolloutState, u32, u32, String)> {
-        let record = self.apps.get(app)?;
-        let Some(r) = self.rollouts.get(app) else {
-            return Some((
-                RolloutState::None,
-                0,
-                record.desired,
-                "no rollout yet".into(),
-            ));
-        };
-        let healthy_new = self
-            .replicas
-            .values()
-            .filter(|rep| {
-                &rep.app == app
-                    && rep.generation == r.to_generation
-                    && rep.phase == ReplicaPhase::Healthy
-            })
-            .count();
-        let total = if matches!(r.state, RolloutState::Reverting | RolloutState::Reverted) {
-            r.previous_desired
-        } else {
-            record.desired
-        };
-        let done = u32::try_from(healthy_new).unwrap_or(u32::MAX).min(total);
-        Some((
-            r.state,
-            done,
-            total,
-            format!("{} (old replicas replaced: {})", r.detail, r.replaced),
-        ))
-    }
-
     /// The node confirmed a launch.
     pub fn launched(&mut self, replica: &ReplicaId, pid: u32, port: u16) -> Vec<Change> {
         let Some(rec) = self.replicas.get_mut(replica) else {
@@ -565,143 +533,12 @@ impl State {
         vec![Change::DeleteReplica(replica.clone())]
     }
 
-    /// Where a node's agent listens.
-    #[must_use]
-    pub fn agent_addr(&self, node: &NodeId) -> Option<SocketAddr> {
-        self.nodes
-            .get(node)
-            .map(|n| SocketAddr::new(n.addr, n.agent_port))
-    }
-
-    /// Live nodes (heard from within the expiry).
-    pub fn live_nodes(&self, now: Instant) -> impl Iterator<Item = &NodeView> {
-        let expiry = self.timings.node_expiry;
-        self.nodes
-            .values()
-            .filter(move |n| now.saturating_duration_since(n.last_seen) <= expiry)
-    }
-
-    /// `OK|LIST` entries: replicas with a known pid.
-    #[must_use]
-    pub fn list(&self) -> Vec<ListEntry> {
-        self.replicas
-            .values()
-            .filter_map(|r| {
-                r.pid.map(|pid| ListEntry {
-                    app: r.app.clone(),
-                    node: r.node.clone(),
-                    pid,
-                })
-            })
-            .collect()
-    }
-
-    /// `OK|NODES` entries.
-    #[must_use]
-    pub fn node_entries(&self, now: Instant) -> Vec<NodeEntry> {
-        self.live_nodes(now)
-            .map(|n| NodeEntry {
-                node: n.id.clone(),
-                ip: n.addr,
-                cpu: CpuPercent::from_f64(f64::from(n.cpu_pct)),
-                ram_free_mb: n.ram_free_mb,
-            })
-            .collect()
-    }
-
-    /// `OK|STATUS` entries, of one app or all.
-    #[must_use]
-    pub fn status(&self, app: Option<&AppName>, now_ms: u64) -> Vec<ReplicaStatus> {
-        self.replicas
-            .values()
-            .filter(|r| app.is_none_or(|a| &r.app == a))
-            .map(|r| {
-                let reported = self
-                    .nodes
-                    .get(&r.node)
-                    .and_then(|n| n.replicas.iter().find(|rep| rep.id == r.id));
-                let state = match (r.phase, reported) {
-                    (ReplicaPhase::Stopping, _) => ReplicaState::Stopping,
-                    (_, Some(rep)) => {
-                        ReplicaState::from_keyword(&rep.state).unwrap_or(ReplicaState::Starting)
-                    }
-                    (ReplicaPhase::Launching, None) => ReplicaState::Pending,
-                    (ReplicaPhase::Healthy, None) => ReplicaState::Healthy,
-                    (ReplicaPhase::Running, None) => ReplicaState::Starting,
-                };
-                ReplicaStatus {
-                    app: r.app.clone(),
-                    replica: r.id.clone(),
-                    node: Some(r.node.clone()),
-                    pid: r.pid.unwrap_or(0),
-                    state,
-                    generation: r.generation,
-                    port: r.port.unwrap_or(0),
-                    restarts: 0,
-                    uptime_s: now_ms.saturating_sub(r.placed_at_ms) / 1000,
-                    cpu: reported.map_or(CpuPercent::ZERO, |rep| {
-                        CpuPercent::from_f64(f64::from(rep.cpu_pct))
-                    }),
-                    rss_kb: reported.map_or(0, |rep| rep.rss_kb),
-                }
-            })
-            .collect()
-    }
-
-    /// `OK|APPS` entries.
-    #[must_use]
-    pub fn app_entries(&self) -> Vec<AppStatus> {
-        self.apps
-            .values()
-            .map(|a| {
-                let mine = self
-                    .replicas
-                    .values()
-                    .filter(|r| r.app == a.spec.name && r.phase != ReplicaPhase::Stopping);
-                let (mut running, mut healthy) = (0u32, 0u32);
-                for r in mine {
-                    if r.phase != ReplicaPhase::Launching {
-                        running += 1;
-                    }
-                    if r.phase == ReplicaPhase::Healthy {
-                        healthy += 1;
-                    }
-                }
-                AppStatus {
-                    app: a.spec.name.clone(),
-                    desired: a.desired,
-                    running,
-                    healthy,
-                    generation: a.generation,
-                    rollout: self
-                        .rollouts
-                        .get(&a.spec.name)
-                        .map_or(RolloutState::None, |r| r.state),
-                }
-            })
-            .collect()
-    }
-
-    /// The replica LOGS/EXEC should go to: `wanted` if it belongs to `app`, else the app's
-    /// first healthy (then any) replica.
-    #[must_use]
-    pub fn pick_replica(
-        &self,
-        app: &AppName,
-        wanted: Option<&ReplicaId>,
-    ) -> Option<&ReplicaRecord> {
-        match wanted {
-            Some(id) => self.replicas.get(id).filter(|r| &r.app == app),
-            None => {
-                let mut mine = self.replicas.values().filter(|r| &r.app == app);
-                let all: Vec<&ReplicaRecord> = mine.by_ref().collect();
-                all.iter()
-                    .find(|r| r.phase == ReplicaPhase::Healthy)
-                    .or_else(|| all.iter().find(|r| r.phase != ReplicaPhase::Stopping))
-                    .or_else(|| all.first())
-                    .copied()
-            }
-        }
+    /// The daemon's latest finding of which running rollouts' new replicas the edge routes to
+    /// (see [`State::edge_waits`]); whether that changed anything.
+    pub fn set_edge_ready(&mut self, ready: HashSet<AppName>) -> bool {
+        let changed = self.edge_ready != ready;
+        self.edge_ready = ready;
+        changed
     }
 }
 

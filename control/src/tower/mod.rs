@@ -1,5 +1,6 @@
 //! The Tower (`skr8tr_reg`): the service registry. [`registry`] is the pure state machine;
-//! the daemon that feeds it datagrams comes with the control-plane issue.
+//! [`server`] answers requests from it on `skr8tr_daemon`'s datagram server, sends the pushes,
+//! and expires entries.
 
 pub mod registry;
 pub mod server;

@@ -6,14 +6,15 @@
 //! tick (250 ms): expire entries and leases ─▶ Push; every second re-send unacked UPDATEs
 //! ```
 //! `handle` is a pure function of the registry and the request, so it is unit-tested without
-//! sockets; [`run`] only moves bytes. Unparseable datagrams and replies are logged and dropped,
-//! never answered.
+//! sockets; [`run`] only moves bytes, on `skr8tr_daemon`'s datagram server. Unparseable
+//! datagrams and replies are logged and dropped, never answered.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use skr8tr_daemon::{Admission, Gate, UdpEndpoint};
+use skr8tr_daemon::{Gate, Handler, Origin, UdpEndpoint};
 use skr8tr_proto::auth::{SigningKey, SystemClock, sign_command};
 use skr8tr_proto::wire::{
     Backend, DrainStatus, ErrorCode, ErrorReply, Message, Request, TowerEntry, TowerPush,
@@ -177,7 +178,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let socket = Rc::new(socket);
-    let registry = Rc::new(std::cell::RefCell::new(Registry::new()));
+    let registry = Rc::new(RefCell::new(Registry::new()));
     let mesh_key = Rc::new(config.mesh_key.take());
 
     // Expiry and re-send of unacknowledged updates.
@@ -199,76 +200,54 @@ pub async fn run(
         })
     };
 
-    let serve = async {
-        let mut buf = Vec::with_capacity(skr8tr_proto::wire::MAX_DATAGRAM + 1);
-        loop {
-            let (res, data) = socket.recv_from(buf).await;
-            let from = match res {
-                Ok(from) => from,
-                Err(e) if is_transient(&e) => {
-                    buf = data;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let admission = config.gate.admit(&data);
-            let reply = match admission {
-                Admission::Drop => None,
-                Admission::Refused(ref e) => {
-                    tracing::warn!(%from, reason = e.code(), "refused a signed request");
-                    Some(TowerReply::Error(ErrorReply::lossy(ErrorCode::Unauthorized, "")).encode())
-                }
-                Admission::Signed(text) | Admission::Unsigned(text) => {
-                    match TowerRequest::decode(text.as_bytes()) {
-                        Err(e) => {
-                            tracing::warn!(%from, error = %e, "dropped an unparseable datagram");
-                            None
-                        }
-                        Ok(request) if !config.gate.allows(request.auth(), &admission) => {
-                            tracing::warn!(%from, verb = request.verb(), "refused an unsigned request");
-                            Some(
-                                TowerReply::Error(ErrorReply::lossy(ErrorCode::Unauthorized, ""))
-                                    .encode(),
-                            )
-                        }
-                        Ok(request) => {
-                            tracing::debug!(%from, verb = request.verb(), "request");
-                            let (reply, pushes) = handle(
-                                &mut registry.borrow_mut(),
-                                request,
-                                from,
-                                config.default_ttl,
-                                Instant::now(),
-                            );
-                            if let TowerReply::Registered(s) | TowerReply::Deregistered(s) = &reply
-                            {
-                                tracing::info!(%from, service = %s, watchers_told = pushes.len(), "{}", reply_word(&reply));
-                            }
-                            // The reply first, so a watcher learns its lease before the first UPDATE.
-                            let reply = reply.encode();
-                            if let Err(e) = socket.send_to(reply.into_bytes(), from).await {
-                                tracing::debug!(%from, error = %e, "reply not sent");
-                            }
-                            send_pushes(&socket, mesh_key.as_ref().as_ref(), pushes).await;
-                            None
-                        }
-                    }
-                }
-            };
-            if let Some(reply) = reply
-                && let Err(e) = socket.send_to(reply.into_bytes(), from).await
-            {
-                tracing::debug!(%from, error = %e, "reply not sent");
-            }
-            buf = data;
-        }
+    let requests = Requests {
+        socket: socket.clone(),
+        registry,
+        mesh_key,
+        default_ttl: config.default_ttl,
     };
     let result = tokio::select! {
-        r = serve => r,
+        r = skr8tr_daemon::serve(&socket, config.gate, requests) => r,
         () = shutdown => Ok(()),
     };
     ticker.abort();
     result
+}
+
+/// The Tower's socket handler: [`handle`] on the shared registry, then the pushes it caused.
+struct Requests {
+    socket: Rc<UdpEndpoint>,
+    registry: Rc<RefCell<Registry>>,
+    mesh_key: Rc<Option<SigningKey>>,
+    default_ttl: Duration,
+}
+
+impl Handler for Requests {
+    type Request = TowerRequest;
+    const NOUN: &'static str = "request";
+
+    fn unauthorized(&self) -> Option<String> {
+        Some(TowerReply::Error(ErrorReply::lossy(ErrorCode::Unauthorized, "")).encode())
+    }
+
+    async fn handle(&mut self, request: TowerRequest, origin: Origin) -> Option<String> {
+        let from = origin.from;
+        tracing::debug!(%from, verb = request.verb(), "request");
+        let (reply, pushes) = handle(
+            &mut self.registry.borrow_mut(),
+            request,
+            from,
+            self.default_ttl,
+            Instant::now(),
+        );
+        if let TowerReply::Registered(s) | TowerReply::Deregistered(s) = &reply {
+            tracing::info!(%from, service = %s, watchers_told = pushes.len(), "{}", reply_word(&reply));
+        }
+        // The reply first, so a watcher learns its lease before the first UPDATE.
+        skr8tr_daemon::send_reply(&self.socket, reply.encode(), from).await;
+        send_pushes(&self.socket, self.mesh_key.as_ref().as_ref(), pushes).await;
+        None
+    }
 }
 
 fn reply_word(reply: &TowerReply) -> &'static str {
@@ -277,17 +256,6 @@ fn reply_word(reply: &TowerReply) -> &'static str {
         TowerReply::Deregistered(_) => "deregistered",
         _ => "answered",
     }
-}
-
-/// Errors that concern one datagram (e.g. an ICMP error from an earlier send), not the socket.
-pub(crate) fn is_transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-            | std::io::ErrorKind::WouldBlock
-    )
 }
 
 async fn send_pushes(socket: &UdpEndpoint, key: Option<&SigningKey>, pushes: Vec<Push>) {

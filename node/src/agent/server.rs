@@ -1,5 +1,6 @@
 //! The command socket: datagrams in, [`NodeRequest`]s to the engine, [`NodeReply`]s out to the
-//! sender.
+//! sender. The receive loop, the gate and the refusals are `skr8tr_daemon::serve`'s; this module
+//! is the agent's handler.
 //!
 //! ```text
 //! datagram ─Gate(mesh)─▶ NodeRequest::decode ─▶ signed if it must be? ─▶ addressed to us?
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use skr8tr_daemon::{Admission, Gate};
+use skr8tr_daemon::{Dropped, Gate, Handler, Origin};
 use skr8tr_proto::name::ReplicaId;
 use skr8tr_proto::wire::{
     ErrorCode, ErrorReply, ExecReply, LaunchSpec, LogsReply, MAX_DATAGRAM, Message, NodeReply,
@@ -48,78 +49,62 @@ const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
 ///
 /// # Cancel safety
 /// Cancel safe between datagrams (a datagram being received is lost).
-pub(super) async fn serve(agent: Rc<Agent>, mut gate: Gate) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(MAX_DATAGRAM + 1);
-    let mut drops = DropLog::default();
-    loop {
-        let (res, data) = agent.socket.recv_from(buf).await;
-        let from = match res {
-            Ok(from) => from,
-            Err(e) if is_transient(&e) => {
-                buf = data;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if data.len() > MAX_DATAGRAM {
-            drops.note(from, &"larger than a datagram may be");
-        } else if let Some(reply) = admit(&agent, &mut gate, &data, from, &mut drops) {
-            send(&agent, &reply, from).await;
-        }
-        buf = data;
-    }
+pub(super) async fn serve(agent: Rc<Agent>, gate: Gate) -> std::io::Result<()> {
+    let socket = agent.socket.clone();
+    let requests = Requests {
+        agent,
+        drops: DropLog::default(),
+    };
+    skr8tr_daemon::serve(&socket, gate, requests).await
 }
 
-/// Checks one datagram and acts on it; the reply to send now, if any.
-fn admit(
-    agent: &Rc<Agent>,
-    gate: &mut Gate,
-    data: &[u8],
-    from: SocketAddr,
-    drops: &mut DropLog,
-) -> Option<NodeReply> {
-    let admission = gate.admit(data);
-    let text = match admission {
-        Admission::Drop => {
-            drops.note(from, &"a reply or not UTF-8");
-            return None;
-        }
-        Admission::Refused(ref e) => {
-            tracing::warn!(%from, reason = e.code(), "refused a signed request");
-            return Some(error(ErrorCode::Unauthorized, ""));
-        }
-        Admission::Signed(text) | Admission::Unsigned(text) => text,
-    };
-    let request = match NodeRequest::decode(text.as_bytes()) {
-        Ok(request) => request,
-        Err(WireError::BadManifest { detail, .. }) => {
-            // A LAUNCH whose app spec does not validate: the sender learns why (SPEC: the
-            // node refuses it with BAD_MANIFEST), if it was allowed to send a LAUNCH at all.
-            if gate.enforcing() && !matches!(admission, Admission::Signed(_)) {
-                tracing::warn!(%from, verb = "LAUNCH", "refused an unsigned request");
-                return Some(error(ErrorCode::Unauthorized, ""));
-            }
-            tracing::warn!(%from, %detail, "refused a LAUNCH with a bad app spec");
-            return Some(error(ErrorCode::BadManifest, &detail));
-        }
-        Err(e) => {
-            drops.note(from, &e);
-            return None;
-        }
-    };
-    if !gate.allows(request.auth(), &admission) {
-        tracing::warn!(%from, verb = request.verb(), "refused an unsigned request");
-        return Some(error(ErrorCode::Unauthorized, ""));
+/// The command socket's handler: checks what the gate let through is for this node, then
+/// dispatches it.
+struct Requests {
+    agent: Rc<Agent>,
+    drops: DropLog,
+}
+
+impl Handler for Requests {
+    type Request = NodeRequest;
+    const NOUN: &'static str = "request";
+
+    fn unauthorized(&self) -> Option<String> {
+        Some(error(ErrorCode::Unauthorized, "").encode())
     }
-    if let Some(target) = request.target()
-        && target != &agent.node
-    {
-        tracing::warn!(%from, verb = request.verb(), %target, "refused a request for another node");
-        let detail = format!("addressed to node {target}, this is node {}", agent.node);
-        return Some(error(ErrorCode::BadRequest, &detail));
+
+    fn undecodable(&mut self, e: &WireError, origin: Origin) -> Option<String> {
+        let WireError::BadManifest { detail, .. } = e else {
+            return None;
+        };
+        let from = origin.from;
+        // A LAUNCH whose app spec does not validate: the sender learns why (SPEC: the node
+        // refuses it with BAD_MANIFEST), if it was allowed to send a LAUNCH at all.
+        if !origin.trusted {
+            tracing::warn!(%from, verb = "LAUNCH", "refused an unsigned request");
+            return self.unauthorized();
+        }
+        tracing::warn!(%from, %detail, "refused a LAUNCH with a bad app spec");
+        Some(error(ErrorCode::BadManifest, detail).encode())
     }
-    tracing::debug!(%from, verb = request.verb(), "request");
-    dispatch(agent, request, from)
+
+    fn dropped(&mut self, from: SocketAddr, why: Dropped<'_>) {
+        self.drops.note(from, &why);
+    }
+
+    async fn handle(&mut self, request: NodeRequest, origin: Origin) -> Option<String> {
+        let from = origin.from;
+        let agent = &self.agent;
+        if let Some(target) = request.target()
+            && target != &agent.node
+        {
+            tracing::warn!(%from, verb = request.verb(), %target, "refused a request for another node");
+            let detail = format!("addressed to node {target}, this is node {}", agent.node);
+            return Some(error(ErrorCode::BadRequest, &detail).encode());
+        }
+        tracing::debug!(%from, verb = request.verb(), "request");
+        dispatch(agent, request, from).map(|reply| reply.encode())
+    }
 }
 
 fn dispatch(agent: &Rc<Agent>, request: NodeRequest, from: SocketAddr) -> Option<NodeReply> {
@@ -351,20 +336,7 @@ fn error(code: ErrorCode, detail: &str) -> NodeReply {
 }
 
 async fn send(agent: &Agent, reply: &NodeReply, to: SocketAddr) {
-    if let Err(e) = agent.socket.send_to(reply.encode().into_bytes(), to).await {
-        tracing::debug!(%to, error = %e, "reply not sent");
-    }
-}
-
-/// Errors that concern one datagram (e.g. an ICMP error from an earlier send), not the socket.
-fn is_transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-            | std::io::ErrorKind::WouldBlock
-    )
+    skr8tr_daemon::send_reply(&agent.socket, reply.encode(), to).await;
 }
 
 /// Warns about dropped datagrams at most once per [`DROP_LOG_INTERVAL`], counting the rest,

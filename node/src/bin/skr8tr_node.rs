@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use skr8tr_daemon::{Gate, UdpEndpoint};
+use skr8tr_daemon::{Gate, MeshKeyArgs, UdpEndpoint};
 use skr8tr_node::agent::{
     self, AgentConfig, AgentExit, AgentOptions, DEFAULT_CONDUCTOR_PORT, DEFAULT_PORT,
     DEFAULT_TOWER_PORT,
 };
-use skr8tr_proto::auth::{AuthConfig, KeyRole};
+use skr8tr_proto::auth::KeyRole;
 
 /// The skr8tr node agent: runs the replicas the Conductor places here.
 ///
@@ -35,25 +35,18 @@ struct Args {
     /// Where the node keeps its id, its replicas' records (for adoption) and their logs.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/skr8tr/node")]
     state_dir: PathBuf,
-    /// The mesh secret key (its public half beside it); without it the agent runs in dev mode
-    /// on loopback only.
-    #[arg(long, value_name = "FILE")]
-    mesh_key: Option<PathBuf>,
-    /// Listen on a non-loopback address without authentication.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    keys: MeshKeyArgs,
     #[command(flatten)]
     agent: AgentOptions,
 }
 
 fn main() -> ExitCode {
-    skr8tr_daemon::init_logging();
-    skr8tr_daemon::exit_code("skr8tr_node", real_main(Args::parse()))
+    skr8tr_daemon::start("skr8tr_node", real_main)
 }
 
 fn real_main(args: Args) -> anyhow::Result<()> {
-    let auth = AuthConfig::load(&[] as &[PathBuf], args.mesh_key.as_deref(), args.insecure)
-        .context("loading keys")?;
+    let auth = args.keys.load()?;
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let listen = skr8tr_daemon::listen_addr(
         "--listen",
@@ -73,13 +66,7 @@ fn real_main(args: Args) -> anyhow::Result<()> {
         let socket = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;
         tracing::info!(listen = %socket.local_addr()?, authenticated = config.gate.enforcing(), "node agent listening");
-        let shutdown = async {
-            match skr8tr_daemon::shutdown_signal().await {
-                Ok(sig) => tracing::info!(signal = sig, "shutting down"),
-                Err(e) => tracing::error!(error = %e, "no signal handler; running until killed"),
-            }
-        };
-        let exit = agent::run(driver, socket, config, shutdown)
+        let exit = agent::run(driver, socket, config, skr8tr_daemon::shutdown_requested())
             .await
             .context("node agent stopped")?;
         match exit {

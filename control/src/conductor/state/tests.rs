@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use skr8tr_proto::manifest::PortSpec;
-use skr8tr_proto::wire::{CpuPercent, HeartbeatDetail, ReplicaReport};
+use skr8tr_proto::wire::{CpuPercent, HeartbeatDetail, ReplicaReport, ReplicaState};
 
 use super::*;
 
