@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
-use skr8tr_proto::manifest::{self, Manifest, PortSpec, PrintOptions};
+use skr8tr_proto::manifest::{self, PortSpec};
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 
 use super::model::{AppRecord, ReplicaPhase, ReplicaRecord};
@@ -204,16 +204,12 @@ fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
+/// The file name the manifest parser reports for a stored app spec.
+const STORE_FILE: &str = "<state>";
+
 /// `<generation>\n<desired>\n<normalised manifest>`.
 fn encode_app(app: &AppRecord) -> String {
-    let text = manifest::print(
-        &Manifest {
-            apps: vec![app.spec.clone()],
-        },
-        &PrintOptions {
-            redact_secrets: false,
-        },
-    );
+    let text = manifest::print_app(&app.spec);
     format!("{}\n{}\n{text}", app.generation, app.desired)
 }
 
@@ -228,11 +224,7 @@ fn decode_app(text: &str) -> Result<AppRecord, String> {
         .and_then(|s| s.parse().ok())
         .ok_or("bad desired count")?;
     let body = parts.next().ok_or("no manifest")?;
-    let mut m = manifest::parse("<state>", body).map_err(|e| e.to_string())?;
-    if m.apps.len() != 1 {
-        return Err(format!("{} apps in one record", m.apps.len()));
-    }
-    let spec = m.apps.remove(0);
+    let spec = manifest::parse_app(STORE_FILE, body).map_err(|e| e.to_string())?;
     Ok(AppRecord {
         spec,
         generation,
@@ -242,14 +234,7 @@ fn decode_app(text: &str) -> Result<AppRecord, String> {
 
 /// `from|to|previous_desired|state|started_ms|replaced|detail (one line)\n<previous manifest>`.
 fn encode_rollout(r: &Rollout) -> String {
-    let text = manifest::print(
-        &Manifest {
-            apps: vec![r.previous.clone()],
-        },
-        &PrintOptions {
-            redact_secrets: false,
-        },
-    );
+    let text = manifest::print_app(&r.previous);
     format!(
         "{}|{}|{}|{}|{}|{}|{}\n{text}",
         r.from_generation,
@@ -268,15 +253,12 @@ fn decode_rollout(app: &str, text: &str) -> Result<Rollout, String> {
     let [from, to, desired, state, started, replaced, detail] = f.as_slice() else {
         return Err(format!("{} fields, expected 7", f.len()));
     };
-    let mut m = manifest::parse("<state>", body).map_err(|e| e.to_string())?;
-    if m.apps.len() != 1 {
-        return Err(format!("{} apps in one record", m.apps.len()));
-    }
+    let previous = manifest::parse_app(STORE_FILE, body).map_err(|e| e.to_string())?;
     Ok(Rollout {
         app: AppName::new(app).map_err(|e| e.to_string())?,
         from_generation: from.parse().map_err(|_| "bad generation")?,
         to_generation: to.parse().map_err(|_| "bad generation")?,
-        previous: m.apps.remove(0),
+        previous,
         previous_desired: desired.parse().map_err(|_| "bad count")?,
         state: RolloutState::from_keyword(state).ok_or("bad state")?,
         started_ms: started.parse().map_err(|_| "bad time")?,

@@ -70,16 +70,7 @@ pub(super) async fn run(agent: Rc<Agent>, every: Duration) {
             &agent.ended_at.borrow(),
             MAX_SIGNED_MESSAGE,
         );
-        if let Err(e) = skr8tr_daemon::notify(
-            &agent.socket,
-            agent.conductor,
-            &text,
-            agent.mesh_key.as_ref(),
-        )
-        .await
-        {
-            tracing::debug!(conductor = %agent.conductor, error = %e, "heartbeat not sent");
-        }
+        agent.tell_conductor(&text, "heartbeat").await;
     }
 }
 

@@ -119,17 +119,7 @@ fn handle(agent: &Rc<Agent>, event: Event) {
             });
             let agent = agent.clone();
             skr8tr_daemon::spawn(async move {
-                let text = died.encode();
-                if let Err(e) = skr8tr_daemon::notify(
-                    &agent.socket,
-                    agent.conductor,
-                    &text,
-                    agent.mesh_key.as_ref(),
-                )
-                .await
-                {
-                    tracing::debug!(error = %e, "DIED not sent");
-                }
+                agent.tell_conductor(&died.encode(), "DIED").await;
             });
         }
     }

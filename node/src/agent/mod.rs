@@ -157,6 +157,17 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
+    /// Sends `text` (a mesh event: HEARTBEAT or DIED, signed with the mesh key when there is
+    /// one) to the Conductor once; a lost datagram is only logged at debug, since the next
+    /// heartbeat repeats what the Conductor needs to know.
+    pub(crate) async fn tell_conductor(&self, text: &str, what: &'static str) {
+        if let Err(e) =
+            skr8tr_daemon::notify(&self.socket, self.conductor, text, self.mesh_key.as_ref()).await
+        {
+            tracing::debug!(conductor = %self.conductor, error = %e, "{what} not sent");
+        }
+    }
+
     /// Wakes the KILLs waiting for `replica`'s stop to begin.
     pub(crate) fn stop_begun(&self, replica: &ReplicaId) {
         if let Some(waiters) = self.stop_waiters.borrow_mut().remove(replica) {
