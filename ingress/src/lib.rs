@@ -40,18 +40,6 @@ use directory::{Directory, ServiceSet, View};
 use metrics::Hub;
 use route::RouteError;
 
-/// Logs to stderr for the binaries: `RUST_LOG` (tracing's env-filter syntax), `info` when unset
-/// or unparsable.
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 /// A running ingress.
 #[derive(Debug)]
 pub struct IngressHandle {

@@ -1,11 +1,16 @@
-//! Structured logs to stderr (tracing). The filter comes from `SKR8TR_LOG` (then `RUST_LOG`),
-//! default `info`: a level (`warn`), `target=level` pairs, or both, comma-separated
-//! (`info,skr8tr_node=debug`). Never pass a secret to a log macro: the types that hold secrets
-//! print `<redacted>`.
+//! Structured logs to stderr (tracing), one set-up for every skr8tr daemon: the control daemons
+//! (Tower, Conductor, node agent, `skr8tr_server`), the ingress and the static file server.
+//!
+//! The filter comes from `SKR8TR_LOG`, with `RUST_LOG` accepted as an alias (`SKR8TR_LOG` wins
+//! when both are set), default `info`: a level (`warn`), `target=level` pairs, or both,
+//! comma-separated (`info,skr8tr_node=debug`). Never pass a secret to a log macro: the types
+//! that hold secrets print `<redacted>`.
 //!
 //! The filter is tracing-subscriber's `Targets`, not `EnvFilter`: the same syntax for levels and
 //! targets without span/field matching, and without the regex engine behind it (~220 KiB of
 //! code in each daemon, most of it paged in at start: SPEC §6's idle RSS).
+//!
+//! Needs no runtime: it is what the ingress takes from this crate.
 
 use std::io::IsTerminal as _;
 
@@ -16,6 +21,21 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 /// The filter when none is set, or when the one set does not parse.
 const DEFAULT_FILTER: &str = "info";
 
+/// The filter's variable.
+const VAR: &str = "SKR8TR_LOG";
+/// Its alias, the Rust ecosystem's usual name.
+const ALIAS: &str = "RUST_LOG";
+
+/// Which filter applies: `SKR8TR_LOG`'s value, else `RUST_LOG`'s, else [`DEFAULT_FILTER`];
+/// with the name of the variable it came from ("" for the default).
+fn chosen(var: Option<String>, alias: Option<String>) -> (&'static str, String) {
+    match (var, alias) {
+        (Some(v), _) => (VAR, v),
+        (None, Some(v)) => (ALIAS, v),
+        (None, None) => ("", DEFAULT_FILTER.to_owned()),
+    }
+}
+
 /// Parses a filter (`warn`, `info,skr8tr_node=debug`); `None` when it does not parse.
 fn parse_filter(text: &str) -> Option<Targets> {
     text.trim().parse().ok()
@@ -24,13 +44,7 @@ fn parse_filter(text: &str) -> Option<Targets> {
 /// Installs the stderr subscriber once; later calls (tests starting several daemons in one
 /// process) are no-ops.
 pub fn init_logging() {
-    let (var, text) = match std::env::var("SKR8TR_LOG") {
-        Ok(v) => ("SKR8TR_LOG", v),
-        Err(_) => match std::env::var("RUST_LOG") {
-            Ok(v) => ("RUST_LOG", v),
-            Err(_) => ("", DEFAULT_FILTER.to_owned()),
-        },
-    };
+    let (var, text) = chosen(std::env::var(VAR).ok(), std::env::var(ALIAS).ok());
     let filter = parse_filter(&text).unwrap_or_else(|| {
         eprintln!("ignoring {var}={text:?}: not a log filter (`warn`, `info,target=debug`)");
         Targets::new().with_default(tracing::Level::INFO)
@@ -49,7 +63,21 @@ mod tests {
     use tracing::Level;
     use tracing_subscriber::filter::LevelFilter;
 
-    use super::parse_filter;
+    use super::{chosen, parse_filter};
+
+    #[test]
+    fn skr8tr_log_wins_over_its_alias() {
+        let some = |s: &str| Some(s.to_owned());
+        let table = [
+            (some("warn"), some("debug"), ("SKR8TR_LOG", "warn")),
+            (some("warn"), None, ("SKR8TR_LOG", "warn")),
+            (None, some("debug"), ("RUST_LOG", "debug")),
+            (None, None, ("", "info")),
+        ];
+        for (var, alias, (name, text)) in table {
+            assert_eq!(chosen(var, alias), (name, text.to_owned()));
+        }
+    }
 
     #[test]
     fn levels_and_target_pairs_parse() {

@@ -1,5 +1,6 @@
-//! `skr8tr_ingress`: flags, logging and signals; the proxy is [`skr8tr_ingress::start`].
-//! SIGHUP re-reads the routes file and the TLS certificate and reopens the access log; SIGTERM/SIGINT drain and exit.
+//! `skr8tr_ingress`: flags, logging (`skr8tr_daemon::init_logging`: `SKR8TR_LOG`, alias
+//! `RUST_LOG`) and signals; the proxy is [`skr8tr_ingress::start`]. SIGHUP re-reads the routes
+//! file and the TLS certificate and reopens the access log; SIGTERM/SIGINT drain and exit.
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,7 +9,7 @@ use signal_hook::iterator::Signals;
 use skr8tr_ingress::IngressArgs;
 
 fn main() -> anyhow::Result<()> {
-    skr8tr_ingress::init_logging();
+    skr8tr_daemon::init_logging();
     let args = IngressArgs::parse();
     let config = args.into_config().context("bad flags")?;
     let mut signals =

@@ -7,7 +7,7 @@ use signal_hook::iterator::Signals;
 use skr8tr_ingress::serve::ServeArgs;
 
 fn main() -> anyhow::Result<()> {
-    skr8tr_ingress::init_logging();
+    skr8tr_daemon::init_logging();
     let config = ServeArgs::parse().into_config().context("bad flags")?;
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     let handle = skr8tr_ingress::serve::start(config).context("cannot start the file server")?;
