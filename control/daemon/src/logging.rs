@@ -49,13 +49,20 @@ pub fn init_logging() {
         eprintln!("ignoring {var}={text:?}: not a log filter (`warn`, `info,target=debug`)");
         Targets::new().with_default(tracing::Level::INFO)
     });
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .finish()
-        .with(filter)
-        .try_init();
+    let _ = subscriber(filter).try_init();
+}
+
+/// The registry with `filter` in front of the stderr formatter. The filter is the only level
+/// cap: `fmt()`'s builder would add its own, `info`, under it (so `debug` never showed), and the
+/// process's maximum level is the filter's, which a disabled `debug!` on a hot path checks
+/// first.
+fn subscriber(filter: Targets) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry().with(filter).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false),
+    )
 }
 
 #[cfg(test)]
@@ -63,7 +70,25 @@ mod tests {
     use tracing::Level;
     use tracing_subscriber::filter::LevelFilter;
 
-    use super::{chosen, parse_filter};
+    use super::{chosen, parse_filter, subscriber};
+
+    #[test]
+    fn the_filter_alone_sets_the_level() {
+        for (text, debug, hint) in [
+            ("debug", true, LevelFilter::DEBUG),
+            ("info", false, LevelFilter::INFO),
+            ("warn,skr8tr_node=trace", false, LevelFilter::TRACE),
+        ] {
+            let s = subscriber(parse_filter(text).expect("a filter"));
+            assert_eq!(
+                tracing::Subscriber::max_level_hint(&s),
+                Some(hint),
+                "{text}"
+            );
+            let enabled = tracing::subscriber::with_default(s, || tracing::enabled!(Level::DEBUG));
+            assert_eq!(enabled, debug, "{text}");
+        }
+    }
 
     #[test]
     fn skr8tr_log_wins_over_its_alias() {
