@@ -9,18 +9,18 @@
 //! ```
 //!
 //! Owns the published [`View`] (routes plus each service's backend set and its Tower version),
-//! the shutdown signal, and each core's progress. The lock is taken only to publish and when a
+//! the ingress's shutdown signal, and each core's progress. The lock is taken only to publish and when a
 //! core adopts a new generation, never per request.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+
+use skr8tr_proto::name::ServiceName;
 
 use crate::route::RouteTable;
+use crate::runtime::Shutdown;
 
 /// A service's backend set at one Tower version (0: static backends only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +45,52 @@ pub struct View {
 }
 
 impl View {
+    /// The view the ingress starts with: `routes`, the services of `static_backends` at
+    /// version 0, and `tls`.
+    #[must_use]
+    pub fn initial(
+        routes: RouteTable,
+        static_backends: &[(ServiceName, SocketAddr)],
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        let mut services = HashMap::new();
+        for (svc, _) in static_backends {
+            services.entry(svc.as_str().to_owned()).or_insert_with(|| {
+                Arc::new(ServiceSet {
+                    version: 0,
+                    backends: with_static(Vec::new(), static_backends, svc),
+                })
+            });
+        }
+        Self {
+            generation: 0,
+            routes: Arc::new(routes),
+            services,
+            tls,
+        }
+    }
+
     /// Whether `addr` is a backend of any service in this view.
     #[must_use]
     pub fn has_backend(&self, addr: SocketAddr) -> bool {
         self.services.values().any(|s| s.backends.contains(&addr))
     }
+}
+
+/// `backends` followed by the static backends of `service` it does not hold yet (`--backend`
+/// flags are merged into every set the Tower sends).
+#[must_use]
+pub fn with_static(
+    mut backends: Vec<SocketAddr>,
+    static_backends: &[(ServiceName, SocketAddr)],
+    service: &ServiceName,
+) -> Vec<SocketAddr> {
+    for (svc, addr) in static_backends {
+        if svc == service && !backends.contains(addr) {
+            backends.push(*addr);
+        }
+    }
+    backends
 }
 
 /// One core's progress, read by the discovery thread.
@@ -146,56 +187,59 @@ impl Directory {
     }
 }
 
-/// A one-way, cross-thread "stop accepting and drain" signal that async tasks can await.
-#[derive(Debug, Default)]
-pub struct Shutdown {
-    fired: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Shutdown {
-    /// Fires the signal (idempotent) and wakes every waiter.
-    pub fn fire(&self) {
-        self.fired.store(true, Ordering::Release);
-        let wakers =
-            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
-        for w in wakers {
-            w.wake();
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("an address")
+    }
+
+    fn statics(pairs: &[(&str, &str)]) -> Vec<(ServiceName, SocketAddr)> {
+        pairs
+            .iter()
+            .map(|(svc, a)| (ServiceName::new(*svc).expect("a name"), addr(a)))
+            .collect()
+    }
+
+    #[test]
+    fn static_backends_follow_the_towers_once_each() {
+        let fixed = statics(&[
+            ("web", "10.0.0.9:1"),
+            ("api", "10.0.0.8:1"),
+            ("web", "10.0.0.1:1"),
+        ]);
+        let web = ServiceName::new("web").expect("a name");
+        for (tower, expected) in [
+            (vec![], vec!["10.0.0.9:1", "10.0.0.1:1"]),
+            (vec!["10.0.0.1:1"], vec!["10.0.0.1:1", "10.0.0.9:1"]),
+            (
+                vec!["10.0.0.2:1"],
+                vec!["10.0.0.2:1", "10.0.0.9:1", "10.0.0.1:1"],
+            ),
+        ] {
+            let tower: Vec<SocketAddr> = tower.iter().map(|a| addr(a)).collect();
+            let expected: Vec<SocketAddr> = expected.iter().map(|a| addr(a)).collect();
+            assert_eq!(with_static(tower, &fixed, &web), expected);
         }
     }
 
-    /// Whether it fired.
-    #[must_use]
-    pub fn is_fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
-    }
-
-    /// Resolves once fired. Meant for one long-lived waiter per core.
-    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
-        ShutdownWait { shutdown: self }
-    }
-}
-
-struct ShutdownWait<'a> {
-    shutdown: &'a Shutdown,
-}
-
-impl Future for ShutdownWait<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.shutdown.is_fired() {
-            return Poll::Ready(());
-        }
-        self.shutdown
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(cx.waker().clone());
-        if self.shutdown.is_fired() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+    #[test]
+    fn the_initial_view_holds_each_static_service_at_version_0() {
+        let fixed = statics(&[
+            ("web", "10.0.0.9:1"),
+            ("web", "10.0.0.9:1"),
+            ("api", "10.0.0.8:1"),
+        ]);
+        let view = View::initial(RouteTable::default(), &fixed, None);
+        assert_eq!(view.services.len(), 2);
+        assert_eq!(
+            *view.services["web"],
+            ServiceSet {
+                version: 0,
+                backends: vec![addr("10.0.0.9:1")]
+            }
+        );
+        assert_eq!(view.services["api"].backends, vec![addr("10.0.0.8:1")]);
     }
 }

@@ -23,7 +23,7 @@ use skr8tr_proto::auth::{KeyRole, SignedCommand, SigningKey, SystemClock, Verifi
 use skr8tr_proto::name::ServiceName;
 use skr8tr_proto::wire::{Message, TowerPush, TowerReply, TowerRequest};
 
-use crate::directory::{Directory, ServiceSet};
+use crate::directory::{Directory, ServiceSet, with_static};
 
 /// Longest time between two WATCH renewals (a restarted Tower relearns its watchers).
 const RENEW_EVERY: Duration = Duration::from_secs(2);
@@ -225,12 +225,7 @@ impl Watcher {
                 return;
             }
         }
-        let mut merged = backends.clone();
-        for (svc, addr) in &self.config.static_backends {
-            if svc == service && !merged.contains(addr) {
-                merged.push(*addr);
-            }
-        }
+        let merged = with_static(backends.clone(), &self.config.static_backends, service);
         tracing::info!(service = %name, version, backends = merged.len(), "backend set updated");
         self.known.insert(name.clone(), (version, backends));
         let set = Arc::new(ServiceSet {

@@ -27,7 +27,7 @@ use rustls::ServerConnection;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::proxy::body::{Duplex, READ_CHUNK, Sink, Source, read_more, write_all};
+use crate::stream::{Duplex, READ_CHUNK, Sink, Source, read_more, write_all};
 
 /// The certificate chain and key files of `--tls-cert`/`--tls-key`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -332,13 +332,13 @@ fn static_file_server() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("index.html"), "<h1>hi</h1>").unwrap();
     std::fs::write(dir.path().join("app.js"), "x()").unwrap();
-    let config = skr8tr_ingress::serve::ServeConfig {
+    let config = skr8tr_ingress::static_files::ServeConfig {
         root: dir.path().canonicalize().unwrap(),
         listen: "127.0.0.1:0".parse().unwrap(),
         threads: 1,
         force_epoll: false,
     };
-    let server = skr8tr_ingress::serve::start(config).unwrap();
+    let server = skr8tr_ingress::static_files::start(config).unwrap();
     let port = server.local_addr().port();
     let mut c = Conn::open(port);
     c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -90,6 +90,7 @@ where
 /// Resolves when the daemon is asked to stop (SIGTERM or SIGINT), and logs it. When the signal
 /// handlers cannot be installed that is logged and it never resolves: the daemon runs until
 /// killed.
+#[cfg(feature = "runtime")]
 pub async fn shutdown_requested() {
     match shutdown_signal().await {
         Ok(sig) => tracing::info!(signal = sig, "shutting down"),
@@ -104,6 +105,7 @@ pub async fn shutdown_requested() {
 ///
 /// # Errors
 /// When the signal handlers cannot be installed.
+#[cfg(feature = "runtime")]
 pub async fn shutdown_signal() -> std::io::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;

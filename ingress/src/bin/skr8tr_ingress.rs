@@ -1,15 +1,20 @@
-//! `skr8tr_ingress`: flags, logging and signals; the proxy is [`skr8tr_ingress::start`].
-//! SIGHUP re-reads the routes file and the TLS certificate and reopens the access log; SIGTERM/SIGINT drain and exit.
+//! `skr8tr_ingress`: flags, logging and the exit report (`skr8tr_daemon::start`; the log
+//! filter is `SKR8TR_LOG`, alias `RUST_LOG`) and signals; the proxy is
+//! [`skr8tr_ingress::start`]. SIGHUP re-reads the routes file and the TLS certificate and
+//! reopens the access log; SIGTERM/SIGINT drain and exit.
+
+use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use skr8tr_ingress::IngressArgs;
 
-fn main() -> anyhow::Result<()> {
-    skr8tr_ingress::init_logging();
-    let args = IngressArgs::parse();
+fn main() -> ExitCode {
+    skr8tr_daemon::start("skr8tr_ingress", run)
+}
+
+fn run(args: IngressArgs) -> anyhow::Result<()> {
     let config = args.into_config().context("bad flags")?;
     let mut signals =
         Signals::new([SIGHUP, SIGINT, SIGTERM]).context("cannot install signal handlers")?;

@@ -13,24 +13,26 @@
 //! ```
 //!
 //! Owns the exchange's control flow and its failure rules (retry once on a fresh connection,
-//! close after framing errors). Owns no parsing (see `http`) and no shared state (see `core`).
+//! close after framing errors). Owns no parsing (see `http`), no state that outlives the
+//! connection (the core's view, balancer, pool and counters: see `cores`) and no socket
+//! plumbing (see `stream`, `upstream`).
 
 pub mod body;
-pub mod upstream;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::access::Entry;
-use crate::core::Core;
+use crate::cores::Core;
 use crate::error::{ErrorKind, ErrorResponse, ProxyError};
 use crate::http::{
     self, ClientBody, Forwarding, Framing, HttpError, MAX_HEADERS, parse_request, parse_response,
     write_error, write_request, write_response,
 };
-use body::{BodyMode, Duplex, RelayError, read_more, relay, write_all};
-use upstream::UpConn;
+use crate::stream::{self, Duplex, read_more, write_all};
+use crate::upstream::{self, UpConn};
+use body::{BodyMode, RelayError, relay};
 
 /// Read buffer size of a client connection.
 const CLIENT_BUF: usize = 16 * 1024;
@@ -473,7 +475,7 @@ async fn forward<S: Duplex>(
         })
     };
     // The head alone first: if it fails on a reused connection nothing of the body was read.
-    if let Err(e) = body::write_all_keep(&mut up.stream, &mut c.up_head).await {
+    if let Err(e) = stream::write_all_keep(&mut up.stream, &mut c.up_head).await {
         if link_lost(&e) {
             return Err(lost(true));
         }
@@ -726,7 +728,7 @@ fn record<S>(core: &Core, c: &Client<S>, status: u16, started: Instant) {
 /// writing, then read and discard what the client still sends, briefly.
 async fn linger_close<S: Duplex>(mut stream: S) {
     let _ = stream.close_write().await;
-    let mut buf = Vec::with_capacity(body::READ_CHUNK);
+    let mut buf = Vec::with_capacity(stream::READ_CHUNK);
     let deadline = Instant::now() + Duration::from_millis(500);
     let mut total = 0usize;
     while total < 256 * 1024 {

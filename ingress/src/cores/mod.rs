@@ -1,47 +1,44 @@
-//! One core's state: its view of routes and backends, balancing and ejection, its upstream
-//! connection pool, its drain flag and its counters. Lives on one thread (`Rc`, `Cell`,
-//! `RefCell`); nothing here is shared with other cores.
+//! One core's state, handed to every connection on that core: its view of routes and backends
+//! (adopted from the directory), the generations it has drained, its counters and its batch of
+//! access-log lines, and the parts below, tied together where they meet (an ejection empties
+//! the pool and is counted; nothing is pooled while draining or for a backend that left).
 //!
 //! ```text
-//! request ─refresh (1 atomic load)─▶ route ─pick (round-robin, skip ejected)─▶ checkout (pool or connect)
-//!         ─begin/end (in-flight per backend)─▶ drained generation ─▶ CoreStatus (for ACK|…|1)
+//! request ─refresh (1 atomic load)─▶ route ─pick (balance)─▶ checkout (pool, or connect)
+//!         ─begin/end (in flight per backend)─▶ drained generation ─▶ CoreStatus (for ACK|…|1)
 //! ```
 //!
-//! Invariants: a pooled connection is never older than the upstream idle timeout when handed
-//! out; a backend removed by generation G is counted in `pending` until its last in-flight
-//! request ends, and the core reports G drained only after that.
+//! | part | owns |
+//! | --- | --- |
+//! | [`balance`] | round-robin choice, in-flight counts, ejection |
+//! | [`pool`] | idle upstream keep-alive connections |
+//! | [`drain`] | the drain flag and the tasks waiting for it |
+//!
+//! Lives on one thread (`Rc`, `Cell`, `RefCell`); nothing here is shared with other cores.
+//! The thread itself, its accept loop and its housekeeping are `crate::accept`'s; the requests
+//! are `crate::proxy`'s.
+//! Invariant: a backend removed by generation G is counted in `pending` until its last
+//! in-flight request ends, and the core reports G drained only after that.
+
+pub mod balance;
+pub mod drain;
+pub mod pool;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 use crate::access::{CoreLog, Entry};
 use crate::config::Config;
 use crate::directory::{CoreStatus, Directory, View};
-use crate::error::{ErrorKind, ProxyError};
+use crate::error::ProxyError;
 use crate::metrics::{CoreCounters, Hub};
-use crate::proxy::upstream::UpConn;
-
-/// First ejection period; doubled on each further failure, up to [`MAX_EJECTION`].
-pub const FIRST_EJECTION: Duration = Duration::from_secs(1);
-/// Longest ejection period.
-pub const MAX_EJECTION: Duration = Duration::from_secs(30);
-/// Most idle connections pooled per backend per core.
-const MAX_POOLED: usize = 256;
-
-#[derive(Debug, Default)]
-struct BackendState {
-    inflight: u32,
-    eject_until: Option<Instant>,
-    penalty: Option<Duration>,
-}
+use crate::upstream::UpConn;
+use balance::Balancer;
+use drain::{Drain, DrainWait};
+use pool::Pool;
 
 /// A core's state.
 #[derive(Debug)]
@@ -56,13 +53,10 @@ pub struct Core {
     status: Arc<CoreStatus>,
     view: RefCell<Arc<View>>,
     seen: Cell<u64>,
-    rr: RefCell<HashMap<String, usize>>,
-    backends: RefCell<HashMap<SocketAddr, BackendState>>,
-    pool: RefCell<HashMap<SocketAddr, Vec<UpConn>>>,
+    balance: Balancer,
+    pool: Pool,
     pending: RefCell<Vec<(u64, Vec<SocketAddr>)>>,
-    draining: Cell<bool>,
-    waiters: RefCell<HashMap<u64, Waker>>,
-    next_waiter: Cell<u64>,
+    drain: Drain,
     /// Client connections open on this core.
     pub active: Cell<usize>,
     /// This core's counters.
@@ -88,13 +82,10 @@ impl Core {
             config,
             hub,
             status,
-            rr: RefCell::default(),
-            backends: RefCell::default(),
-            pool: RefCell::default(),
+            balance: Balancer::default(),
+            pool: Pool::default(),
             pending: RefCell::default(),
-            draining: Cell::new(false),
-            waiters: RefCell::default(),
-            next_waiter: Cell::new(0),
+            drain: Drain::default(),
             active: Cell::new(0),
             counters: RefCell::default(),
         })
@@ -146,7 +137,7 @@ impl Core {
             removed
         };
         for addr in &removed {
-            self.pool.borrow_mut().remove(addr);
+            self.pool.remove(*addr);
         }
         self.seen.set(next.generation);
         self.status
@@ -160,13 +151,8 @@ impl Core {
     }
 
     fn update_drained(&self) {
-        let backends = self.backends.borrow();
         let mut pending = self.pending.borrow_mut();
-        pending.retain(|(_, addrs)| {
-            addrs
-                .iter()
-                .any(|a| backends.get(a).is_some_and(|b| b.inflight > 0))
-        });
+        pending.retain(|(_, addrs)| self.balance.any_in_flight(addrs));
         let drained = pending
             .iter()
             .map(|(g, _)| g - 1)
@@ -186,68 +172,22 @@ impl Core {
         f(&self.view.borrow())
     }
 
-    /// Picks a backend of `service`, round-robin, skipping ejected ones (unless all are) and
-    /// those in `exclude`. After a failure (`exclude` not empty) a backend on another host than
-    /// the failed ones comes first: when a node dies, its other replicas are most likely dead
-    /// too.
+    /// Picks a backend of `service` in the current view ([`Balancer::pick`]).
     ///
     /// # Errors
-    /// [`ErrorKind::NoBackend`] when the service has no backend.
+    /// [`crate::error::ErrorKind::NoBackend`] when the service has no backend.
     pub fn pick(&self, service: &str, exclude: &[SocketAddr]) -> Result<SocketAddr, ProxyError> {
-        let view = self.view.borrow();
-        let set = view
-            .services
-            .get(service)
-            .filter(|s| !s.backends.is_empty())
-            .ok_or(ProxyError::new(ErrorKind::NoBackend))?;
-        let n = set.backends.len();
-        let start = {
-            let mut rr = self.rr.borrow_mut();
-            let counter = if let Some(c) = rr.get_mut(service) {
-                c
-            } else {
-                rr.entry(service.to_owned()).or_insert(0)
-            };
-            *counter = counter.wrapping_add(1);
-            *counter
-        };
-        let now = Instant::now();
-        let backends = self.backends.borrow();
-        let usable = |a: &SocketAddr| {
-            !exclude.contains(a)
-                && backends
-                    .get(a)
-                    .and_then(|b| b.eject_until)
-                    .is_none_or(|until| until <= now)
-        };
-        let other_host = |a: &SocketAddr| exclude.iter().all(|x| x.ip() != a.ip());
-        let elsewhere = if exclude.is_empty() {
-            None
-        } else {
-            (0..n)
-                .map(|i| set.backends[(start + i) % n])
-                .find(|a| usable(a) && other_host(a))
-        };
-        elsewhere
-            .or_else(|| (0..n).map(|i| set.backends[(start + i) % n]).find(usable))
-            .or_else(|| {
-                (0..n)
-                    .map(|i| set.backends[(start + i) % n])
-                    .find(|a| !exclude.contains(a))
-            })
-            .ok_or(ProxyError::new(ErrorKind::NoBackend))
+        self.balance.pick(&self.view.borrow(), service, exclude)
     }
 
     /// A request to `addr` starts.
     pub fn begin(&self, addr: SocketAddr) {
-        self.backends.borrow_mut().entry(addr).or_default().inflight += 1;
+        self.balance.begin(addr);
     }
 
     /// A request to `addr` ended.
     pub fn end(&self, addr: SocketAddr) {
-        if let Some(b) = self.backends.borrow_mut().get_mut(&addr) {
-            b.inflight = b.inflight.saturating_sub(1);
-        }
+        self.balance.end(addr);
         if !self.pending.borrow().is_empty() {
             self.update_drained();
         }
@@ -257,108 +197,61 @@ impl Core {
     /// process, so every backend on that IP is ejected, and requests stop paying a connect
     /// timeout for each of that host's replicas in turn (a partitioned node).
     pub fn eject_host(&self, addr: SocketAddr) {
-        let view = self.view.borrow();
-        let mut same_host: Vec<SocketAddr> = view
-            .services
-            .values()
-            .flat_map(|set| set.backends.iter().copied())
-            .filter(|b| b.ip() == addr.ip())
-            .collect();
-        drop(view);
-        same_host.sort_unstable();
-        same_host.dedup();
-        if !same_host.contains(&addr) {
-            same_host.push(addr);
-        }
+        let same_host = balance::same_host(&self.view.borrow(), addr);
         for b in same_host {
             self.eject(b);
         }
     }
 
-    /// `addr` refused or reset: keep it out for a growing period.
+    /// `addr` refused or reset: keep it out for a growing period, and close its pooled
+    /// connections.
     pub fn eject(&self, addr: SocketAddr) {
-        let mut backends = self.backends.borrow_mut();
-        let b = backends.entry(addr).or_default();
-        let now = Instant::now();
-        if b.eject_until.is_some_and(|u| u > now) {
+        let Some(penalty) = self.balance.eject(addr) else {
             return;
-        }
-        let penalty = b
-            .penalty
-            .map_or(FIRST_EJECTION, |p| (p * 2).min(MAX_EJECTION));
-        b.penalty = Some(penalty);
-        b.eject_until = Some(now + penalty);
-        self.pool.borrow_mut().remove(&addr);
+        };
+        self.pool.remove(addr);
         self.counters.borrow_mut().ejections += 1;
         tracing::warn!(core = self.id, backend = %addr, ?penalty, "backend ejected");
     }
 
     /// `addr` answered: its next ejection starts short again.
     pub fn succeeded(&self, addr: SocketAddr) {
-        if let Some(b) = self.backends.borrow_mut().get_mut(&addr)
-            && b.penalty.is_some()
-            && b.eject_until.is_none_or(|u| u <= Instant::now())
-        {
-            b.penalty = None;
-            b.eject_until = None;
-        }
+        self.balance.succeeded(addr);
     }
 
     /// A pooled connection to `addr` that has not been idle too long.
     pub fn take_pooled(&self, addr: SocketAddr) -> Option<UpConn> {
-        let idle = self.config.timeouts.upstream_idle;
-        let mut pool = self.pool.borrow_mut();
-        let conns = pool.get_mut(&addr)?;
-        while let Some(conn) = conns.pop() {
-            if conn.idle_since.elapsed() < idle {
-                return Some(conn);
-            }
-        }
-        None
+        self.pool.take(addr, self.config.timeouts.upstream_idle)
     }
 
-    /// Returns a finished upstream connection to the pool.
-    pub fn put_pooled(&self, addr: SocketAddr, mut conn: UpConn) {
-        if self.draining.get() || !self.view.borrow().has_backend(addr) {
+    /// Returns a finished upstream connection to the pool, unless the core drains or `addr`
+    /// is no longer a backend.
+    pub fn put_pooled(&self, addr: SocketAddr, conn: UpConn) {
+        if self.drain.is_draining() || !self.view.borrow().has_backend(addr) {
             return;
         }
-        conn.idle_since = Instant::now();
-        let mut pool = self.pool.borrow_mut();
-        let conns = pool.entry(addr).or_default();
-        if conns.len() < MAX_POOLED {
-            conns.push(conn);
-        }
+        self.pool.put(addr, conn);
     }
 
     /// Drops pooled connections idle longer than the upstream idle timeout.
     pub fn sweep_pool(&self) {
-        let idle = self.config.timeouts.upstream_idle;
-        for conns in self.pool.borrow_mut().values_mut() {
-            conns.retain(|c| c.idle_since.elapsed() < idle);
-        }
+        self.pool.sweep(self.config.timeouts.upstream_idle);
     }
 
     /// Whether the core is draining (no new requests on kept-alive connections).
     pub fn draining(&self) -> bool {
-        self.draining.get()
+        self.drain.is_draining()
     }
 
     /// Starts draining: idle pooled connections are closed and no more are pooled.
     pub fn start_drain(&self) {
-        self.draining.set(true);
-        self.pool.borrow_mut().clear();
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for w in waiters.into_values() {
-            w.wake();
-        }
+        self.drain.start();
+        self.pool.clear();
     }
 
     /// Resolves when the core starts draining (for idle keep-alive waits and the accept loop).
     pub fn drain_signal(&self) -> DrainWait<'_> {
-        DrainWait {
-            core: self,
-            id: None,
-        }
+        self.drain.signal()
     }
 
     /// Publishes this core's counters to the hub.
@@ -367,48 +260,11 @@ impl Core {
     }
 }
 
-/// See [`Core::drain_signal`].
-#[derive(Debug)]
-pub struct DrainWait<'a> {
-    core: &'a Core,
-    id: Option<u64>,
-}
-
-impl Future for DrainWait<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.core.draining.get() {
-            return Poll::Ready(());
-        }
-        let id = if let Some(id) = self.id {
-            id
-        } else {
-            let id = self.core.next_waiter.get();
-            self.core.next_waiter.set(id.wrapping_add(1));
-            self.id = Some(id);
-            id
-        };
-        self.core
-            .waiters
-            .borrow_mut()
-            .insert(id, cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-impl Drop for DrainWait<'_> {
-    fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.core.waiters.borrow_mut().remove(&id);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::directory::ServiceSet;
+    use crate::error::ErrorKind;
 
     fn core_with(backends: &[&str]) -> Rc<Core> {
         let backends: Vec<SocketAddr> = backends.iter().map(|a| a.parse().unwrap()).collect();

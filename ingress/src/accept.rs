@@ -1,18 +1,17 @@
-//! Threads, runtimes and listeners: one std thread per core, each with its own monoio runtime
-//! (io_uring, or epoll where io_uring is unavailable or `SKR8TR_FORCE_EPOLL=1`) and its own
-//! `SO_REUSEPORT` listener; the accept loop spawns one task per connection and never waits on
-//! an upstream.
+//! The ingress's cores at work: one std thread per core, each with its own monoio runtime and
+//! `SO_REUSEPORT` listener (`crate::runtime`); the accept loop spawns one task per connection
+//! (after the TLS handshake when the listener terminates TLS) and never waits on an upstream.
 //!
 //! ```text
-//! start(config) ─bind N listeners (same port)─▶ N core threads ─▶ accept loop ─spawn─▶ serve_connection
-//!               ─admin thread (/metrics)  ─discovery thread (Tower WATCH)
+//! spawn_cores ─▶ N core threads ─▶ accept loop ─spawn─▶ proxy::serve_connection
+//!                                └ housekeeping every 50 ms: adopt the view, flush the access log,
+//!                                  publish counters (250 ms), sweep the pool (1 s)
 //! IngressHandle::drain ─Shutdown::fire─▶ each core: stop accepting, close idle keep-alive
 //!               connections, wait for in-flight ones (up to the drain timeout), exit
 //! ```
 //!
 //! Owns lifecycle only: nothing here parses HTTP or chooses backends.
 
-use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,119 +20,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpListener;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 
 use crate::config::Config;
-use crate::core::Core;
+use crate::cores::Core;
 use crate::directory::Directory;
 use crate::metrics::Hub;
-
-/// Backlog of each listener.
-pub const BACKLOG: i32 = 1024;
-
-/// Why the ingress could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A listener could not be bound (busy port, no permission).
-    #[error("cannot listen on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A thread could not be started.
-    #[error("cannot start a thread")]
-    Thread(#[source] std::io::Error),
-    /// The routes.
-    #[error("bad routes")]
-    Routes(#[from] crate::route::RouteError),
-    /// The mesh key.
-    #[error("cannot load the mesh key")]
-    MeshKey(#[source] skr8tr_proto::auth::KeyError),
-    /// The access log file.
-    #[error("cannot start the access log")]
-    AccessLog(#[from] crate::access::OpenError),
-    /// The TLS certificate or key.
-    #[error("cannot load the TLS certificate")]
-    Tls(#[from] crate::tls::TlsError),
-}
-
-/// Binds a `SO_REUSEPORT` TCP listener (non-blocking, backlog [`BACKLOG`]).
-///
-/// # Errors
-/// The socket call that failed.
-pub fn bind_reuseport(addr: SocketAddr) -> std::io::Result<StdListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        let _ = socket.set_only_v6(false);
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
-}
-
-/// Binds `n` listeners on `addr` (the first picks the port when it is 0).
-///
-/// # Errors
-/// [`StartError::Bind`].
-pub fn bind_all(addr: SocketAddr, n: usize) -> Result<(SocketAddr, Vec<StdListener>), StartError> {
-    let bind_err = |source| StartError::Bind { addr, source };
-    let first = bind_reuseport(addr).map_err(bind_err)?;
-    let local = first.local_addr().map_err(bind_err)?;
-    let mut all = vec![first];
-    for _ in 1..n {
-        all.push(bind_reuseport(local).map_err(bind_err)?);
-    }
-    Ok((local, all))
-}
-
-/// Which I/O driver a core runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    /// io_uring.
-    IoUring,
-    /// epoll (monoio's legacy driver).
-    Epoll,
-}
-
-impl Driver {
-    /// Its name in logs.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::IoUring => "io_uring",
-            Self::Epoll => "epoll",
-        }
-    }
-}
-
-/// Runs `f` to completion on a new monoio runtime on this thread: io_uring when available
-/// (monoio probes it), epoll when not or when `force_epoll`. `f` gets the driver in use.
-///
-/// # Errors
-/// The runtime could not be built.
-pub fn run_runtime<F, Fut>(force_epoll: bool, f: F) -> std::io::Result<Fut::Output>
-where
-    F: FnOnce(Driver) -> Fut,
-    Fut: Future,
-{
-    if force_epoll {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()?;
-        return Ok(rt.block_on(f(Driver::Epoll)));
-    }
-    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()?;
-    Ok(match rt {
-        monoio::FusionRuntime::Uring(mut rt) => rt.block_on(f(Driver::IoUring)),
-        monoio::FusionRuntime::Legacy(mut rt) => rt.block_on(f(Driver::Epoll)),
-    })
-}
+use crate::runtime::{StartError, run_runtime};
 
 /// Spawns the core threads serving `listeners`.
 ///

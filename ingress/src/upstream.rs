@@ -1,5 +1,9 @@
-//! Upstream connections: connecting with a timeout, and the connection plus its read buffer
-//! as it moves between an exchange and the core's pool.
+//! Upstream connections: connecting with a timeout, the link timeout that notices a lost host,
+//! and [`UpConn`], the connection plus its read buffer as it moves between an exchange
+//! (`crate::proxy`) and the core's pool (`crate::cores::pool`).
+//!
+//! The crate's one `unsafe` block is here: borrowing the descriptor of a socket monoio opened,
+//! to set TCP options on it.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -8,7 +8,9 @@
 //!
 //! Owns path resolution (no traversal: `..` is refused and symlinks that lead out of DIR are
 //! 404) and the tiny HTTP/1.1 subset it needs (keep-alive, no request bodies). Other methods
-//! get 405; missing files 404.
+//! get 405; missing files 404. Shares the ingress's threads-and-runtimes plumbing
+//! (`crate::runtime`), socket I/O (`crate::stream`) and header helpers (`crate::http`), and
+//! nothing of the proxy.
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
@@ -22,10 +24,9 @@ use clap::Parser;
 use monoio::net::{TcpListener, TcpStream};
 
 use crate::config::{ConfigError, parse_listen};
-use crate::directory::Shutdown;
 use crate::http::{MAX_HEADERS, has_token, name_is, reason};
-use crate::proxy::body::{read_more, write_all};
-use crate::server::{StartError, bind_all, run_runtime};
+use crate::runtime::{Shutdown, StartError, bind_all, run_runtime};
+use crate::stream::{read_more, write_all};
 
 /// `skr8tr_serve` flags.
 #[derive(Debug, Parser)]
