@@ -2,7 +2,7 @@
 //! (capped at [`MAX_OUTPUT`]) and the whole command killed at a timeout.
 //!
 //! The command runs as `sh -c CMD` in its own process group, set up like every workload
-//! process ([`crate::spawn::shell_command`]), with stdout and stderr on one pipe so their
+//! process (`spawn::shell_command`), with stdout and stderr on one pipe so their
 //! order is kept. Output past the cap is read and dropped, so a chatty command
 //! never blocks on a full pipe. This module does not choose the replica or check authorisation
 //! (the daemon glue does both).

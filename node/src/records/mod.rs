@@ -1,6 +1,6 @@
 //! What the node keeps on disk under `--state-dir`: a record of every replica it runs (so a
 //! restarted agent adopts them instead of orphaning or duplicating them) and its stable node
-//! id ([`node_id`]).
+//! id (`node_id`).
 //!
 //! ```text
 //! STATE_DIR/ (0700)
@@ -13,7 +13,7 @@
 //! ([`skr8tr_proto::manifest::print_app`]), the same form LAUNCH carries and the Conductor
 //! stores; the rest of a record is what only this node knows (pid, start time, port, limits,
 //! cgroups). Files of format version 1 (the app as a serde mirror) are still read, by
-//! [`legacy`], so an agent upgraded in place adopts what the old one started.
+//! `legacy`, so an agent upgraded in place adopts what the old one started.
 //!
 //! Every change rewrites `replicas.json` atomically (temp file, fsync, rename, fsync of the
 //! directory), so a crash leaves the old or the new version, never a torn one. A record names

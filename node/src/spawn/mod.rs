@@ -9,7 +9,7 @@
 //! ```
 //! Invariants: a missing or non-executable program is an error, never "launched"; the child
 //! has no descriptor of the agent but stdin/stdout/stderr; its environment is exactly the
-//! plan's. [`workload_command`] is the one place a workload's child is set up: its program,
+//! plan's. `workload_command` is the one place a workload's child is set up: its program,
 //! its `build` steps and `exec` (module `exec`) alike. This module does not wait for, watch or
 //! stop the process (see `process`), nor decide when to start one (see `replica`).
 
