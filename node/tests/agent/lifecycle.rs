@@ -126,7 +126,18 @@ fn registrations_are_refreshed_at_the_advertised_address_and_survive_a_tower_res
     };
     assert!(until(registered), "{}", ask(tower_addr, "LIST"));
     drop(tower);
-    let restarted = Tower::start_at(None, tower_addr).unwrap();
+    // Another test may briefly hold the freed port: retry the bind for a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let restarted = loop {
+        match Tower::start_at(None, tower_addr) {
+            Ok(t) => break t,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("Tower not restarted yet on {tower_addr}: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot restart the Tower on {tower_addr}: {e}"),
+        }
+    };
     assert!(
         until(|| restarted.ports("healer") == [health.port]),
         "{:?}",
