@@ -1,6 +1,7 @@
 //! The `skr8tr` command line: the global options, the operator's commands
 //! ([`skr8tr_control::cli::Command`], run by [`skr8tr_control::cli::run`]) and the two commands
-//! that need the whole mesh in this binary: `dev` ([`crate::dev`]) and the hidden
+//! that need the whole mesh in this binary: `dev` ([`crate::dev`]), `completions` and `man`
+//! (every binary's page: [`crate::manual`]), and the hidden
 //! `example-service` that `dev` deploys (this very binary, so that `skr8tr dev` needs nothing
 //! else on disk).
 //!
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 use skr8tr_control::cli::{self as operator, GlobalArgs};
 
 use crate::dev::{self, DevOptions};
+use crate::manual;
 
 /// skr8tr: run your own services on your own machines.
 #[derive(Debug, Parser)]
@@ -53,6 +55,18 @@ pub enum Command {
         /// Stop again as soon as everything is deployed and healthy (for scripts and tests).
         #[arg(long)]
         exit_when_ready: bool,
+    },
+    /// Print the shell completion script (e.g. `skr8tr completions bash >
+    /// /etc/bash_completion.d/skr8tr`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print a man page in roff (`skr8tr man skr8tr_node | man -l -`).
+    Man {
+        /// The binary whose page to print.
+        #[arg(default_value = "skr8tr")]
+        binary: manual::Binary,
     },
     /// The example HTTP service that `skr8tr dev` deploys (answers with its replica id).
     #[command(hide = true)]
@@ -93,6 +107,14 @@ where
             ready_timeout: Duration::from_secs(ready_timeout_s),
             exit_when_ready,
         }),
+        Command::Completions { shell } => {
+            manual::completions(shell, &mut std::io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { binary } => {
+            manual::man(binary, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ExampleService { args } => {
             skr8tr_example_service::main_with_args(args)?;
             Ok(ExitCode::SUCCESS)
@@ -151,6 +173,33 @@ mod tests {
         assert!(
             matches!(cli.command, Command::ExampleService { ref args } if args == &["--port", "7"])
         );
+    }
+
+    #[test]
+    fn completions_and_man_take_a_shell_and_a_binary() {
+        let cli = parse(&["completions", "zsh"]).expect("valid");
+        assert!(matches!(
+            cli.command,
+            Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            }
+        ));
+        let cli = parse(&["man", "skr8tr_node"]).expect("valid");
+        assert!(matches!(
+            cli.command,
+            Command::Man {
+                binary: manual::Binary::Node
+            }
+        ));
+        let cli = parse(&["man"]).expect("valid");
+        assert!(matches!(
+            cli.command,
+            Command::Man {
+                binary: manual::Binary::Skr8tr
+            }
+        ));
+        assert!(parse(&["man", "skr8tr_nope"]).is_err());
+        assert!(parse(&["completions", "tcsh"]).is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! ```text
 //! plane   Tower + Conductor + node agent, threads started and stopped in order  (skr8tr_server)
 //! dev     plane + ingress + example service, manifests deployed, Ctrl-C stops all (skr8tr dev)
-//! cli     the `skr8tr` command line: the operator's commands (skr8tr_control::cli) + dev
+//! cli     the `skr8tr` command line: the operator's commands (skr8tr_control::cli) + dev,
+//!         completions and man
+//! manual  shell completions and every binary's man page, from their clap definitions
 //! ```
 //!
 //! It is the only crate that depends on the control plane, the node agent and the ingress
@@ -13,4 +15,5 @@
 
 pub mod cli;
 pub mod dev;
+pub mod manual;
 pub mod plane;

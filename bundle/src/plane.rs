@@ -4,7 +4,9 @@
 //! Each daemon keeps its own thread and its own runtime, exactly as it runs alone, so a slow
 //! store commit in the Conductor never delays a Tower lookup. This module owns only the threads
 //! and their order: the Tower starts first and stops last, the node starts last and stops first
-//! (it deregisters its replicas from a Tower that still answers). What each daemon does is in
+//! (it deregisters its replicas from a Tower that still answers). Each runtime beats a
+//! heartbeat of its own ([`Host::heartbeats`]) for the service manager's watchdog.
+//! `skr8tr_server`'s command line is [`ServerArgs`]. What each daemon does is in
 //! [`skr8tr_control::tower`], [`skr8tr_control::conductor`] and [`skr8tr_node::agent`].
 //!
 //! One process rather than three is the smallest control plane: the three share one copy of
@@ -12,16 +14,66 @@
 //! measures both ways).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use skr8tr_daemon::UdpEndpoint;
-use skr8tr_node::agent::{AgentConfig, AgentExit};
+use skr8tr_daemon::supervisor::{self, Heartbeat};
+use skr8tr_daemon::{KeyArgs, UdpEndpoint};
+use skr8tr_node::agent::{AgentConfig, AgentExit, AgentOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use skr8tr_control::conductor::server::{ConductorConfig, run as run_conductor};
+use skr8tr_control::options::{ConductorOptions, TowerOptions};
 use skr8tr_control::tower::server::{TowerConfig, run as run_tower};
+
+/// The skr8tr control plane of one host in one process: the Tower, the Conductor and a node
+/// agent, each on its own thread exactly as the separate daemons (`skr8tr_reg`,
+/// `skr8tr_sched`, `skr8tr_node`) run, sharing one copy of their code in memory.
+///
+/// The node reports to this Conductor and registers with this Tower; with the Tower on every
+/// address, its replicas are registered at the address of the default route unless --advertise
+/// says otherwise. On SIGTERM/SIGINT the node
+/// stops first (its workloads left to the next agent, or stopped with
+/// --stop-workloads-on-exit), then the Conductor, then the Tower. If one of the three stops on
+/// its own, the others are stopped and the exit status is non-zero.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "skr8tr_server",
+    version,
+    mut_arg("advertise", |a| a.help(
+        "The address replicas are registered at [default: the Tower's listen address, or the \
+         address of the default route when it listens on every address]"
+    ))
+)]
+pub struct ServerArgs {
+    /// UDP address of the Tower (`[HOST][:PORT]`, IPv4 or IPv6).
+    #[arg(long, default_value = "0.0.0.0:7772")]
+    pub tower_listen: String,
+    /// UDP address for operator commands to the Conductor.
+    #[arg(long, default_value = "0.0.0.0:7771")]
+    pub conductor_listen: String,
+    /// UDP address for node heartbeats.
+    #[arg(long, default_value = "0.0.0.0:7770")]
+    pub heartbeat_listen: String,
+    /// UDP address of the node agent's command socket.
+    #[arg(long, default_value = "0.0.0.0:7775")]
+    pub node_listen: String,
+    /// Where the state lives: `conductor/` (the durable store) and `node/` (the node's id, its
+    /// replicas' records and their logs).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/skr8tr")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub tower: TowerOptions,
+    #[command(flatten)]
+    pub conductor: ConductorOptions,
+    #[command(flatten)]
+    pub agent: AgentOptions,
+}
 
 /// How long a daemon may take to bind its sockets before its start counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +106,8 @@ impl Daemon {
 /// Daemons running on threads of this process. Dropping it stops them, the last started first.
 pub struct Host {
     daemons: Vec<Daemon>,
+    /// Each daemon's event loop beats its own (for the service manager's watchdog).
+    hearts: Vec<Arc<Heartbeat>>,
     exited_tx: mpsc::UnboundedSender<&'static str>,
     exited_rx: mpsc::UnboundedReceiver<&'static str>,
 }
@@ -71,6 +125,7 @@ impl Default for Host {
         let (exited_tx, exited_rx) = mpsc::unbounded_channel();
         Self {
             daemons: Vec::new(),
+            hearts: Vec::new(),
             exited_tx,
             exited_rx,
         }
@@ -92,13 +147,18 @@ impl Host {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let exited = self.exited_tx.clone();
+        let heart = Heartbeat::new();
+        self.hearts.push(Arc::clone(&heart));
         let thread = std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || -> anyhow::Result<()> {
                 let ready_err = ready_tx.clone();
-                let result = skr8tr_daemon::run(name, |driver| serve(driver, stop_rx, ready_tx))
-                    .map_err(anyhow::Error::from)
-                    .and_then(|r| r);
+                let result = skr8tr_daemon::run(name, |driver| async move {
+                    skr8tr_daemon::spawn(supervisor::beat(heart));
+                    serve(driver, stop_rx, ready_tx).await
+                })
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r);
                 if let Err(e) = &result {
                     // Unheard once the daemon was ready: then `exited` tells.
                     let _ = ready_err.send(Err(anyhow::anyhow!("{e:#}")));
@@ -126,6 +186,12 @@ impl Host {
                 bail!("{name} did not start within {START_TIMEOUT:?}")
             }
         }
+    }
+
+    /// The heartbeats of the daemons' event loops, one each ([`supervisor::watch`]).
+    #[must_use]
+    pub fn heartbeats(&self) -> Vec<Arc<Heartbeat>> {
+        self.hearts.clone()
     }
 
     /// Resolves with the name of the first daemon whose thread ends, failed or not: a host

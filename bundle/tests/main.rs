@@ -10,8 +10,10 @@ mod check;
 mod cli_daemons;
 mod dev;
 mod keys;
+mod manual;
 mod mesh;
 mod server;
+mod supervised;
 // The control crate's in-process daemon runner, shared rather than copied.
 #[path = "../../control/tests/util/mod.rs"]
 mod util;

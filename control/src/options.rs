@@ -1,9 +1,14 @@
 //! The Tower's and the Conductor's own flags, shared by their daemons (`skr8tr_reg`,
 //! `skr8tr_sched`) and `skr8tr_server`, which runs both: parsed by clap, checked, and applied
 //! to a [`TowerConfig`] or [`ConductorConfig`]. Listen addresses and keys are each binary's
-//! business; the node agent's flags are `skr8tr_node::agent::AgentOptions`.
+//! business; the node agent's flags are `skr8tr_node::agent::AgentOptions`. The two daemons'
+//! whole command lines ([`TowerArgs`], [`ConductorArgs`]) are here too, so that `skr8tr man`
+//! can print their man pages; the binaries only parse and run them.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use skr8tr_daemon::{KeyArgs, MeshKeyArgs};
 
 use crate::conductor::server::ConductorConfig;
 use crate::tower::server::TowerConfig;
@@ -62,6 +67,42 @@ impl ConductorOptions {
             Duration::from_millis(at_least("--exec-timeout-ms", self.exec_timeout_ms, 1)?);
         Ok(())
     }
+}
+
+/// The skr8tr Tower: service registry with TTLs, round-robin LOOKUP and WATCH pushes.
+#[derive(Debug, clap::Parser)]
+#[command(name = "skr8tr_reg", version)]
+pub struct TowerArgs {
+    /// UDP address to listen on (`[HOST][:PORT]`, IPv4 or IPv6).
+    #[arg(long, default_value = "0.0.0.0:7772")]
+    pub listen: String,
+    #[command(flatten)]
+    pub keys: MeshKeyArgs,
+    #[command(flatten)]
+    pub tower: TowerOptions,
+}
+
+/// The skr8tr Conductor: places replicas on nodes and keeps them running.
+#[derive(Debug, clap::Parser)]
+#[command(name = "skr8tr_sched", version)]
+pub struct ConductorArgs {
+    /// UDP address for operator commands (`[HOST][:PORT]`, IPv4 or IPv6).
+    #[arg(long, default_value = "0.0.0.0:7771")]
+    pub listen: String,
+    /// UDP address for node heartbeats.
+    #[arg(long, default_value = "0.0.0.0:7770")]
+    pub heartbeat_listen: String,
+    /// Where the durable state lives (created 0700).
+    #[arg(long, default_value = "/var/lib/skr8tr/conductor")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// The Tower (`HOST[:PORT]`), asked during rollouts whether the edge routes to the new
+    /// replicas before an old one is stopped.
+    #[arg(long, default_value = "127.0.0.1:7772")]
+    pub tower: String,
+    #[command(flatten)]
+    pub conductor: ConductorOptions,
 }
 
 #[cfg(test)]

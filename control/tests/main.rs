@@ -6,5 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conductor;
+mod logs;
+mod routes;
+mod supervised;
 mod tower;
 mod util;

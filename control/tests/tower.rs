@@ -138,3 +138,64 @@ fn garbage_truncated_oversized_and_replies_are_never_answered() {
     }
     assert_eq!(ask(a, "PING"), "OK|PONG|tower", "still alive");
 }
+
+#[test]
+fn route_watchers_get_versioned_pushes_on_both_drivers() {
+    for epoll in [false, true] {
+        let t = tower(epoll, TowerConfig::dev());
+        let a = t.addr();
+        let edge = UdpSocket::bind("127.0.0.1:0").unwrap();
+        edge.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut recv = || {
+            let (n, _) = edge.recv_from(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        assert_eq!(
+            ask(a, "PUBLISH_ROUTES|api|1|api.example.com:/api:s:-:-:-:-"),
+            "OK|PUBLISHED|api|1"
+        );
+        edge.send_to(b"WATCH_ROUTES|10", a).unwrap();
+        assert_eq!(recv(), "OK|WATCHING|10");
+        assert_eq!(
+            recv(),
+            "ROUTES_UPDATE|api|1|1|api.example.com:/api:s:-:-:-:-"
+        );
+        edge.send_to(b"ACK_ROUTES|api|1", a).unwrap();
+        assert_eq!(recv(), "OK|ACKED_ROUTES|api|1");
+        assert_eq!(
+            ask(a, "PUBLISH_ROUTES|web|1|-:/:-:-:-:-:-"),
+            "OK|PUBLISHED|web|1"
+        );
+        assert_eq!(recv(), "ROUTES_UPDATE|web|1|1|-:/:-:-:-:-:-");
+        // Not acknowledged: the Tower sends it again.
+        assert_eq!(recv(), "ROUTES_UPDATE|web|1|1|-:/:-:-:-:-:-");
+        edge.send_to(b"ACK_ROUTES|web|1", a).unwrap();
+        assert_eq!(recv(), "OK|ACKED_ROUTES|web|1");
+        assert_eq!(ask(a, "PUBLISH_ROUTES|api|0|"), "OK|PUBLISHED|api|2");
+        assert_eq!(recv(), "ROUTES_UPDATE|api|2|0|");
+        assert_eq!(ask(a, "ROUTES"), "OK|ROUTES|1|web:-:/:-:-:-:-:-");
+    }
+}
+
+#[test]
+fn with_a_mesh_key_routes_are_published_only_signed() {
+    let (mesh, public) = SigningKey::generate().unwrap();
+    let (other, _) = SigningKey::generate().unwrap();
+    let config = TowerConfig {
+        gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
+        mesh_key: None,
+        default_ttl: Duration::from_secs(30),
+    };
+    let t = tower(false, config);
+    let a = t.addr();
+    let publish = "PUBLISH_ROUTES|api|1|-:/:-:-:-:-:-";
+    assert_eq!(ask(a, publish), "ERR|UNAUTHORIZED");
+    let forged = sign_command(&other, publish, SystemClock::now()).unwrap();
+    assert_eq!(ask(a, &forged), "ERR|UNAUTHORIZED");
+    assert_eq!(ask(a, "WATCH_ROUTES|10"), "ERR|UNAUTHORIZED");
+    assert_eq!(ask(a, "ROUTES"), "OK|ROUTES|0|", "reading needs no key");
+    let good = sign_command(&mesh, publish, SystemClock::now()).unwrap();
+    assert_eq!(ask(a, &good), "OK|PUBLISHED|api|1");
+    assert_eq!(ask(a, "ROUTES"), "OK|ROUTES|1|api:-:/:-:-:-:-:-");
+}

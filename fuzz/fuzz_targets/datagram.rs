@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use skr8tr_proto::wire::{
-    self, ConductorReply, ConductorRequest, MeshEvent, Message, NodeReply, NodeRequest, TowerPush,
-    TowerReply, TowerRequest,
+    self, ConductorReply, ConductorRequest, MeshEvent, Message, NodeReply, NodeRequest,
+    RoutesUpdate, TowerPush, TowerReply, TowerRequest,
 };
 
 fn roundtrip<M: Message + PartialEq + std::fmt::Debug>(data: &[u8]) {
@@ -24,5 +24,6 @@ fuzz_target!(|data: &[u8]| {
     roundtrip::<TowerRequest>(data);
     roundtrip::<TowerReply>(data);
     roundtrip::<TowerPush>(data);
+    roundtrip::<RoutesUpdate>(data);
     roundtrip::<MeshEvent>(data);
 });

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! spawn_cores ─▶ N core threads ─▶ accept loop ─spawn─▶ proxy::serve_connection
-//!                                └ housekeeping every 50 ms: adopt the view, flush the access log,
+//!                                └ housekeeping every 50 ms: beat the core's heartbeat (watchdog),
+//!                                  adopt the view, flush the access log,
 //!                                  publish counters (250 ms), sweep the pool (1 s)
 //! IngressHandle::drain ─Shutdown::fire─▶ each core: stop accepting, close idle keep-alive
 //!               connections, wait for in-flight ones (up to the drain timeout), exit
@@ -167,6 +168,7 @@ async fn housekeeping(core: Rc<Core>) {
     let mut tick = 0u32;
     loop {
         monoio::time::sleep(Duration::from_millis(50)).await;
+        core.dir.beat(core.id);
         core.refresh();
         core.flush_access_log();
         tick = tick.wrapping_add(1);

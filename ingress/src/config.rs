@@ -34,8 +34,11 @@ pub enum ConfigError {
     #[error("invalid route")]
     Route(#[from] RouteError),
     /// Nothing to route to.
-    #[error("no routes: give --route PREFIX:SERVICE or --routes-file")]
+    #[error("no routes: give --route [HOST]/PREFIX:SERVICE or --routes-file")]
     NoRoutes,
+    /// A `--trusted-proxy` network.
+    #[error("invalid --trusted-proxy")]
+    TrustedProxy(#[from] crate::client::CidrError),
     /// The certificate or key for TLS.
     #[error("invalid TLS configuration")]
     Tls(#[from] crate::tls::TlsError),
@@ -114,6 +117,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<crate::access::Target>,
+    /// Peers whose `X-Forwarded-For` is believed for the client's address.
+    pub trusted_proxies: Vec<crate::client::Cidr>,
 }
 
 impl Config {
@@ -137,6 +142,7 @@ impl Config {
             proto: "http",
             tls: None,
             access_log: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -151,7 +157,11 @@ impl Config {
     /// # Errors
     /// A bad routes file or duplicate prefixes.
     pub fn route_table(&self) -> Result<RouteTable, RouteError> {
-        RouteTable::load(&self.routes, self.routes_file.as_deref())
+        RouteTable::load(
+            &self.routes,
+            self.routes_file.as_deref(),
+            self.tls.is_some(),
+        )
     }
 }
 
@@ -173,10 +183,12 @@ pub struct IngressArgs {
     /// Cores to run on (one runtime and one SO_REUSEPORT listener each); default: all.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Route PREFIX:SERVICE (repeatable); longest prefix wins.
+    /// Route HOST/PREFIX:SERVICE or /PREFIX:SERVICE (repeatable): exact host, then `*.` wildcard, then
+    /// host-less; longest prefix wins.
     #[arg(long = "route")]
     pub routes: Vec<String>,
-    /// File of `PREFIX SERVICE` lines, re-read on SIGHUP.
+    /// Routes file (`route [HOST]/PREFIX { service S; strip-prefix; … }`, docs/ROUTES.md),
+    /// re-read on SIGHUP.
     #[arg(long)]
     pub routes_file: Option<PathBuf>,
     /// Fixed backend SERVICE=HOST:PORT (repeatable), alongside the Tower's.
@@ -236,6 +248,10 @@ pub struct IngressArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); re-read on SIGHUP.
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
+    /// A proxy in front of the ingress, ADDR/BITS (repeatable): only from these peers is
+    /// X-Forwarded-For believed for the client's address (rate limits, X-Real-IP).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl IngressArgs {
@@ -291,13 +307,18 @@ impl IngressArgs {
             proto: "http",
             tls: None,
             access_log: self.access_log.as_deref().map(crate::access::Target::parse),
+            trusted_proxies: self
+                .trusted_proxies
+                .iter()
+                .map(|c| crate::client::Cidr::parse(c))
+                .collect::<Result<_, _>>()?,
         };
-        config.route_table()?;
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
             let files = crate::tls::TlsFiles { cert, key };
             crate::tls::load(&files)?;
             config.enable_tls(files);
         }
+        config.route_table()?;
         Ok(config)
     }
 }

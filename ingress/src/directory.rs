@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use skr8tr_daemon::supervisor::Heartbeat;
 use skr8tr_proto::name::ServiceName;
 
 use crate::route::RouteTable;
@@ -112,6 +113,8 @@ pub struct Directory {
     shutdown: Shutdown,
     /// Client connections open over all cores (counted per connection, not per request).
     pub connections: AtomicUsize,
+    /// Each core's heartbeat, beaten by its housekeeping (the service manager's watchdog).
+    hearts: Vec<Arc<Heartbeat>>,
 }
 
 impl Directory {
@@ -127,7 +130,21 @@ impl Directory {
                 .collect(),
             shutdown: Shutdown::default(),
             connections: AtomicUsize::new(0),
+            hearts: (0..cores).map(|_| Heartbeat::new()).collect(),
         }
+    }
+
+    /// Core `core`'s event loop turns (called from its housekeeping).
+    pub fn beat(&self, core: usize) {
+        if let Some(h) = self.hearts.get(core) {
+            h.beat();
+        }
+    }
+
+    /// Every core's heartbeat, for [`skr8tr_daemon::supervisor::watch`].
+    #[must_use]
+    pub fn heartbeats(&self) -> Vec<Arc<Heartbeat>> {
+        self.hearts.clone()
     }
 
     /// The current generation (one atomic load: the per-request check).

@@ -9,7 +9,9 @@
 //! every core adopted G ──▶ ACK|svc|v|0;   every core drained G ──▶ ACK|svc|v|1 (retried until OK|ACKED)
 //! ```
 //!
-//! Owns the subscription and the ACK bookkeeping. Keeps the last known backend sets while the
+//! Owns the subscription and the ACK bookkeeping. The services watched are those of the routes
+//! in force, re-read whenever the directory publishes: a route reload that names a new service
+//! sends a WATCH for it at once. Keeps the last known backend sets while the
 //! Tower is silent or unreachable; an UPDATE older than the known version is ignored; with a
 //! mesh key, an UPDATE that is unsigned or fails verification is dropped.
 
@@ -37,8 +39,6 @@ const WATCH_RETRY: Duration = Duration::from_secs(1);
 pub struct DiscoveryConfig {
     /// The Tower's address.
     pub tower: SocketAddr,
-    /// The services to watch.
-    pub services: Vec<ServiceName>,
     /// The lease asked for.
     pub lease_s: u32,
     /// Signs WATCH/ACK and (its public half) verifies UPDATE.
@@ -82,6 +82,10 @@ struct Watcher {
     acks: HashMap<String, PendingAck>,
     lease: Duration,
     next_watch: Instant,
+    /// The services of the routes in force (re-read when the directory's generation moves).
+    services: Vec<ServiceName>,
+    /// The generation `services` was read at.
+    services_at: u64,
 }
 
 impl Watcher {
@@ -99,13 +103,17 @@ impl Watcher {
             known: HashMap::new(),
             acks: HashMap::new(),
             next_watch: Instant::now(),
+            services: Vec::new(),
+            services_at: 0,
         }
     }
 
     fn run(mut self) {
-        tracing::info!(tower = %self.config.tower, services = self.config.services.len(), "watching the Tower");
+        self.follow_routes();
+        tracing::info!(tower = %self.config.tower, services = self.services.len(), "watching the Tower");
         let mut buf = vec![0u8; 65_536];
         while !self.dir.shutdown().is_fired() {
+            self.follow_routes();
             if Instant::now() >= self.next_watch {
                 self.send_watch();
             }
@@ -143,9 +151,30 @@ impl Watcher {
         }
     }
 
+    /// Re-reads the routed services when the view changed; a service the routes name that
+    /// was not watched yet (a reload added it) is watched at once.
+    fn follow_routes(&mut self) {
+        let generation = self.dir.generation();
+        if generation == self.services_at {
+            return;
+        }
+        self.services_at = generation;
+        let services = self.dir.view().routes.services();
+        if services.iter().any(|s| !self.services.contains(s)) {
+            if !self.services.is_empty() {
+                tracing::info!(
+                    services = services.len(),
+                    "routes name new services; watching them"
+                );
+            }
+            self.next_watch = Instant::now();
+        }
+        self.services = services;
+    }
+
     fn send_watch(&mut self) {
         let request = TowerRequest::Watch {
-            services: self.config.services.clone(),
+            services: self.services.clone(),
             lease_s: self.config.lease_s,
         };
         self.send(&request);

@@ -26,6 +26,10 @@ pub enum ErrorKind {
     ClientHeadTimeout,
     /// The client connection failed or closed mid-request.
     ClientIo,
+    /// The request body is larger than its route's `max-body`.
+    BodyTooLarge,
+    /// The client is over its route's `rate`; a token comes in `retry_after_s` seconds.
+    RateLimited { retry_after_s: u32 },
     /// No route matches the path.
     NoRoute,
     /// The routed service has no usable backend.
@@ -74,9 +78,11 @@ impl ProxyError {
     #[must_use]
     pub const fn new(kind: ErrorKind) -> Self {
         let side = match kind {
-            ErrorKind::BadRequest(_) | ErrorKind::ClientHeadTimeout | ErrorKind::ClientIo => {
-                Side::Client
-            }
+            ErrorKind::BadRequest(_)
+            | ErrorKind::ClientHeadTimeout
+            | ErrorKind::ClientIo
+            | ErrorKind::BodyTooLarge
+            | ErrorKind::RateLimited { .. } => Side::Client,
             ErrorKind::NoRoute | ErrorKind::NoBackend => Side::Proxy,
             ErrorKind::ConnectRefused
             | ErrorKind::ConnectTimeout
@@ -106,6 +112,9 @@ impl ProxyError {
             ErrorKind::BadRequest(e) => (e.client_status(), "Bad request.", true),
             ErrorKind::ClientHeadTimeout => (408, "Request timeout.", true),
             ErrorKind::ClientIo => return ErrorResponse::Close,
+            // The body is left unread: the connection closes after the answer.
+            ErrorKind::BodyTooLarge => (413, "Payload too large.", true),
+            ErrorKind::RateLimited { .. } => (429, "Too many requests.", false),
             ErrorKind::NoRoute => (404, "No route for this path.", false),
             ErrorKind::NoBackend => (503, "Service not found in Tower", false),
             ErrorKind::ConnectRefused | ErrorKind::UpstreamIo | ErrorKind::BadResponse(_) => {
@@ -149,6 +158,8 @@ mod tests {
         assert_eq!(status(ErrorKind::BadResponse(HttpError::BadHeader)), 502);
         assert_eq!(status(ErrorKind::ConnectTimeout), 504);
         assert_eq!(status(ErrorKind::ResponseTimeout), 504);
+        assert_eq!(status(ErrorKind::BodyTooLarge), 413);
+        assert_eq!(status(ErrorKind::RateLimited { retry_after_s: 1 }), 429);
         assert_eq!(status(ErrorKind::UpstreamLost), 504);
         assert_eq!(status(ErrorKind::ClientHeadTimeout), 408);
         assert_eq!(

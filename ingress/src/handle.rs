@@ -51,6 +51,13 @@ impl IngressHandle {
         self.admin_addr
     }
 
+    /// Each core's heartbeat: every core beats once its listener is up, and keeps beating while
+    /// its event loop turns (`skr8tr_daemon::supervisor::watch` tells systemd).
+    #[must_use]
+    pub fn heartbeats(&self) -> Vec<Arc<skr8tr_daemon::supervisor::Heartbeat>> {
+        self.dir.heartbeats()
+    }
+
     /// The Prometheus text of the current counters.
     #[must_use]
     pub fn metrics_text(&self) -> String {

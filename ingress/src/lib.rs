@@ -1,4 +1,4 @@
-//! skr8tr's edge: an HTTP/1.1 reverse proxy that routes by longest path prefix to backends it
+//! skr8tr's edge: an HTTP/1.1 reverse proxy that routes by host and longest path prefix to backends it
 //! learns from the Tower, thread-per-core on monoio (io_uring, epoll fallback), and the small
 //! static file server behind `serve { static … }` workloads.
 //!
@@ -13,7 +13,8 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | flags and the validated configuration |
-//! | [`route`] | the routes and their longest-prefix lookup |
+//! | [`client`] | the client's address: the peer, or `X-Forwarded-For` from a trusted proxy |
+//! | [`route`] | the routes (flags, routes file), their host + longest-prefix lookup, strip-prefix |
 //! | [`directory`] | the view every core routes by, published across threads |
 //! | [`discovery`] | keeping the view in step with the Tower (WATCH, UPDATE, ACK) |
 //! | [`runtime`] | listeners, runtimes, the shutdown signal: shared with the static file server |
@@ -36,6 +37,7 @@
 
 pub mod accept;
 pub mod access;
+pub mod client;
 pub mod config;
 pub mod cores;
 pub mod directory;
@@ -69,7 +71,6 @@ use metrics::Hub;
 /// mesh key, a thread that cannot start.
 pub fn start(config: Config) -> Result<IngressHandle, StartError> {
     let routes = config.route_table()?;
-    let services = routes.services();
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let view = View::initial(routes, &config.static_backends, tls);
     let threads = config.threads.max(1);
@@ -105,7 +106,6 @@ pub fn start(config: Config) -> Result<IngressHandle, StartError> {
             .map_err(StartError::MeshKey)?;
         let discovery = discovery::DiscoveryConfig {
             tower,
-            services,
             lease_s: config.watch_lease_s,
             mesh_key,
             static_backends: config.static_backends.clone(),

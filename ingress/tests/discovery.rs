@@ -169,3 +169,53 @@ fn with_a_mesh_key_watch_is_signed_and_unsigned_updates_are_dropped() {
     assert_eq!(c.read(false).text(), "signed");
     proxy.stop();
 }
+
+#[test]
+fn a_reload_naming_a_new_service_watches_it_and_a_bad_file_is_kept_out() {
+    let api = Backend::start(|req| {
+        Action::Reply(ok(&format!(
+            "api saw {}",
+            req.head.lines().next().unwrap_or("")
+        )))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge.routes");
+    std::fs::write(&file, "route / web\n").unwrap();
+    let mut tower = FakeTower::new(None);
+    let proxy = ingress_with(&[], |c| {
+        c.routes.clear();
+        c.routes_file = Some(file.clone());
+        c.tower = Some(tower.addr());
+    });
+    let (watch, ingress_addr) = tower.expect("WATCH|", Duration::from_secs(3));
+    assert_eq!(watch, "WATCH|web|30");
+    tower.push(ingress_addr, "OK|WATCHING|30", false);
+
+    // The reload names `api`, never watched: it is watched at once and served once the Tower
+    // sends its backends (before this fix: 503 until a restart).
+    std::fs::write(
+        &file,
+        "route / web\nroute api.example.com/api {\n  service api\n  strip-prefix\n}\n",
+    )
+    .unwrap();
+    proxy.reload_routes().unwrap();
+    let (watch, _) = tower.expect("WATCH|", Duration::from_secs(3));
+    assert_eq!(watch, "WATCH|web,api|30");
+    tower.push(ingress_addr, &format!("UPDATE|api|1|1|{}", api.addr), false);
+    tower.expect("ACK|api|1|", Duration::from_secs(3));
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET /api/users?x=1 HTTP/1.1\r\nHost: API.example.com:8080\r\n\r\n");
+    assert_eq!(c.read(false).text(), "api saw GET /users?x=1 HTTP/1.1");
+
+    // A bad file is refused with its position, and the routes in force stay.
+    std::fs::write(&file, "route / web\nroute /x {\n  servce x\n}\n").unwrap();
+    let err = proxy.reload_routes().unwrap_err().to_string();
+    assert!(
+        err.ends_with("edge.routes:3:3: unknown route key `servce` (did you mean `service`?)"),
+        "{err}"
+    );
+    let mut c = Conn::open(proxy.port());
+    c.send(b"GET /api HTTP/1.1\r\nHost: api.example.com\r\n\r\n");
+    assert_eq!(c.read(false).text(), "api saw GET / HTTP/1.1");
+    proxy.stop();
+}

@@ -10,5 +10,7 @@ mod discovery;
 mod failures;
 mod operations;
 mod rejections;
+mod routing;
 mod semantics;
+mod supervised;
 mod tls;

@@ -9,7 +9,8 @@
 //! Launch and kill are idempotent per replica id, as the wire protocol's retries require. On
 //! [`Engine::start`] every replica recorded under `--state-dir` whose process is still the
 //! same (pid and start time) is adopted; the others are reported as exited and forgotten, so
-//! an agent restart neither orphans nor duplicates workloads. The engine owns the table of
+//! an agent restart neither orphans nor duplicates workloads; replicas recorded as ended for
+//! good are listed again as they ended (a finished job stays finished). The engine owns the table of
 //! replicas (slots) and the ports; how a replica starts and is supervised is `replica`'s. It
 //! uses only tokio APIs that work on a current-thread runtime (such as tokio-uring's) and
 //! starts no thread.
@@ -121,6 +122,8 @@ pub struct ReplicaStatus {
     /// Resident memory of its process group.
     pub rss_bytes: u64,
     pub limits: AppliedLimits,
+    /// The app asks for `ram` or `cpu` (so `limits` saying none means: not enforceable here).
+    pub limited: bool,
     pub last_exit: Option<Termination>,
     /// Started by an earlier agent and adopted.
     pub adopted: bool,
@@ -135,6 +138,8 @@ pub struct StartReport {
     pub adopted: Vec<ReplicaId>,
     /// Replicas recorded but gone (dead, replaced pid, reboot): reported as exited.
     pub forgotten: Vec<ReplicaId>,
+    /// Replicas recorded as ended for good: listed again as they ended.
+    pub ended: Vec<ReplicaId>,
 }
 
 /// The node engine. Cheap to clone; all clones drive the same replicas.
@@ -409,6 +414,9 @@ impl Engine {
             for (_, id, path) in ended.into_iter().take(excess) {
                 slots.map.remove(&id);
                 let _ = std::fs::remove_file(path);
+                if let Err(e) = self.inner.ctx.store.remove(&id) {
+                    tracing::error!(replica = %id, error = %e, "cannot remove the replica record");
+                }
             }
         }
     }
@@ -474,6 +482,7 @@ impl Engine {
                     cpu_percent,
                     rss_bytes,
                     limits: v.limits,
+                    limited: v.replica.app.ram.is_some() || v.replica.app.cpu.is_some(),
                     last_exit: v.last_exit,
                     adopted: v.adopted,
                     uptime: v.pid.and(v.started_at).map(|t| t.elapsed()),

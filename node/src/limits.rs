@@ -1,7 +1,9 @@
 //! Enforcing an app's `ram` and `cpu` limits, with the strongest mechanism the kernel allows:
-//! cgroup v2, else cgroup v1, else `RLIMIT_AS` (RAM only; an rlimit cannot cap a CPU *rate*,
+//! cgroup v2, else cgroup v1, else `RLIMIT_DATA` (RAM only; an rlimit cannot cap a CPU *rate*,
 //! only total CPU seconds, so `cpu` is then not enforced) — and recording which one applied, so
-//! `status` can say it.
+//! `status` can say it. `RLIMIT_DATA` rather than `RLIMIT_AS`: runtimes such as Go, the JVM and
+//! V8 reserve far more address space than they use, and fail to start under an address-space
+//! cap near the memory they actually need; the data limit counts only what is writable.
 //!
 //! ```text
 //! detect (once, at engine start): /proc/self/mountinfo + /proc/self/cgroup
@@ -158,6 +160,28 @@ pub fn remove_cgroup_dirs(dirs: &[PathBuf]) {
             tracing::debug!(dir = %dir.display(), error = %e, "cannot remove cgroup");
         }
     }
+}
+
+/// Whether the kernel's OOM killer killed a process in one of these cgroups: the `oom_kill`
+/// counter of v2 `memory.events` or v1 `memory.oom_control`. Read after the process ended and
+/// before its cgroups are removed (each process of a replica gets fresh ones).
+#[must_use]
+pub fn oom_killed(dirs: &[PathBuf]) -> bool {
+    dirs.iter().any(|dir| {
+        ["memory.events", "memory.oom_control"].iter().any(|file| {
+            fs::read_to_string(dir.join(file)).is_ok_and(|text| oom_kill_count(&text) > 0)
+        })
+    })
+}
+
+/// The `oom_kill N` line of a `memory.events` (v2) or `memory.oom_control` (v1) text; 0 when
+/// there is none (kernels before 4.13 do not count).
+#[must_use]
+pub fn oom_kill_count(text: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl CgroupBackend {
@@ -505,6 +529,20 @@ mod tests {
 42 35 0:37 / /sys/fs/cgroup/my\\040dir rw - cgroup cgroup rw,name=systemd
 50 20 8:1 / / rw - ext4 /dev/sda1 rw
 ";
+
+    #[test]
+    fn oom_kills_are_counted_in_v1_and_v2_texts() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        let v2 = "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(oom_kill_count(v1), 2);
+        assert_eq!(oom_kill_count(v2), 1);
+        assert_eq!(
+            oom_kill_count("oom_kill_disable 0\nunder_oom 0\n"),
+            0,
+            "old kernels"
+        );
+        assert_eq!(oom_kill_count("oom_group_kill 3\n"), 0);
+    }
 
     #[test]
     fn mountinfo_lists_cgroup_mounts() {

@@ -1,5 +1,6 @@
 //! Resource figures from `/proc` for heartbeats, autoscale and `status`: the node's CPU% and
-//! memory, and each replica's CPU% and RSS summed over its process group.
+//! memory, and each replica's CPU% and RSS summed over its process group; and the node's GPUs
+//! (NVIDIA device files in `/dev`), for placement of `gpu N` apps.
 //!
 //! The parsers are pure functions of the file text (tested on samples); the samplers keep the
 //! previous reading, since a CPU percentage is a difference of two counters. CPU% of a replica
@@ -8,6 +9,33 @@
 use std::collections::HashMap;
 use std::fs;
 use std::time::Instant;
+
+/// How many GPUs `names` (the entries of `/dev`) show: one `nvidiaN` device file per NVIDIA
+/// GPU (`nvidiactl`, `nvidia-uvm`… are not GPUs).
+#[must_use]
+pub fn count_gpus<'a>(names: impl IntoIterator<Item = &'a str>) -> u32 {
+    let gpus = names
+        .into_iter()
+        .filter(|n| {
+            n.strip_prefix("nvidia")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count();
+    u32::try_from(gpus).unwrap_or(u32::MAX)
+}
+
+/// The GPUs of this machine, from `/dev` (0 when it cannot be read).
+#[must_use]
+pub fn node_gpus() -> u32 {
+    let Ok(entries) = fs::read_dir("/dev") else {
+        return 0;
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    count_gpus(names.iter().map(String::as_str))
+}
 
 /// The aggregate `cpu` line of `/proc/stat`, in ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -248,6 +276,23 @@ pub fn group_cpu_percent(ticks: u64, seconds: f64, ticks_per_second: u64) -> f32
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gpus_are_the_numbered_nvidia_devices() {
+        let dev = [
+            "null",
+            "nvidia0",
+            "nvidia1",
+            "nvidiactl",
+            "nvidia-uvm",
+            "nvidia-modeset",
+            "nvidia",
+            "nvidia12",
+            "nvidia1a",
+        ];
+        assert_eq!(count_gpus(dev), 3);
+        assert_eq!(count_gpus(["tty", "sda"]), 0);
+    }
+
     use super::*;
 
     #[test]

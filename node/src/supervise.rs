@@ -94,13 +94,16 @@ impl fmt::Display for Phase {
     }
 }
 
-/// How a replica's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How a replica's process ended (serialised into replica records as `{"Code": 0}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Termination {
     /// It exited with this code.
     Code(i32),
     /// It was killed by this signal.
     Signal(i32),
+    /// The kernel's OOM killer killed it (SIGKILL) for going over its `ram` limit (seen in its
+    /// memory cgroup's `oom_kill` counter).
+    OomKilled,
     /// It ended, but the status is unknown: it was adopted after an agent restart, so it was
     /// not our child and could not be reaped by us.
     Unknown,
@@ -121,6 +124,7 @@ impl fmt::Display for Termination {
         match self {
             Self::Code(c) => write!(f, "exit code {c}"),
             Self::Signal(s) => write!(f, "signal {s}"),
+            Self::OomKilled => f.write_str("oom-killed (over its ram limit)"),
             Self::Unknown => f.write_str("unknown status (adopted process)"),
             Self::LaunchFailed => f.write_str("launch failed"),
         }

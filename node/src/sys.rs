@@ -126,8 +126,10 @@ pub struct ChildSetup {
     /// child writes `0` ("myself") into each, so it runs inside its cgroups from its first
     /// instruction after exec.
     pub cgroup_procs: Vec<RawFd>,
-    /// `RLIMIT_AS` (soft and hard) in bytes.
-    pub address_space_limit: Option<u64>,
+    /// `RLIMIT_DATA` (soft and hard) in bytes: the process's private writable memory (heap,
+    /// anonymous mappings). Not `RLIMIT_AS`, which also counts address space that is only
+    /// reserved (Go, the JVM and V8 reserve gigabytes up front and would fail to start).
+    pub data_limit: Option<u64>,
 }
 
 /// Installs `setup` as a `pre_exec` hook on `cmd`, plus marking every descriptor above 2
@@ -147,13 +149,13 @@ pub fn install_child_setup(cmd: &mut Command, setup: ChildSetup) {
                 return Err(io::Error::last_os_error());
             }
         }
-        if let Some(bytes) = setup.address_space_limit {
+        if let Some(bytes) = setup.data_limit {
             let limit = libc::rlimit {
                 rlim_cur: bytes as libc::rlim_t,
                 rlim_max: bytes as libc::rlim_t,
             };
             // SAFETY: setrlimit(2) is async-signal-safe and reads only the struct on our stack.
-            let rc = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+            let rc = unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) };
             if rc != 0 {
                 return Err(io::Error::last_os_error());
             }

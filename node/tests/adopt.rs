@@ -225,3 +225,49 @@ async fn stale_records_are_forgotten_and_nothing_is_signalled() {
         .status()
         .unwrap();
 }
+
+/// A replica that ended for good before the agent restarted is listed again as it ended (with
+/// its exit and its logs), so the Conductor never mistakes it for one that vanished; nothing
+/// is started or reported for it.
+#[tokio::test]
+async fn a_restarted_engine_lists_replicas_that_had_ended_as_they_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, events, _) = Engine::start(config(dir.path())).await.unwrap();
+    let rec1 = Recorder::spawn(events);
+    let mut job = sh("job", "echo done");
+    job.kind = skr8tr_proto::manifest::WorkloadKind::Job;
+    first.launch(rid("j1"), 1, job).await.unwrap();
+    first
+        .launch(rid("f1"), 1, sh("brittle", "exit 3"))
+        .await
+        .unwrap();
+    for r in ["j1", "f1"] {
+        rec1.wait_for(|s| matches!(s, Seen::Exited { replica, .. } if replica == r))
+            .await;
+    }
+    first.detach().await;
+
+    let (second, events, report) = Engine::start(config(dir.path())).await.unwrap();
+    let _cleanup = Cleanup(second.clone());
+    let rec2 = Recorder::spawn(events);
+    assert_eq!(report.ended, [rid("f1"), rid("j1")]);
+    assert!(report.adopted.is_empty() && report.forgotten.is_empty());
+    let ends: Vec<_> = second
+        .status()
+        .into_iter()
+        .map(|s| (s.replica.to_string(), s.phase, s.last_exit, s.pid))
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            ("f1".into(), Phase::Failed, Some(Termination::Code(3)), None),
+            ("j1".into(), Phase::Exited, Some(Termination::Code(0)), None),
+        ]
+    );
+    assert_eq!(
+        second.logs(&rid("j1")).unwrap(),
+        ["done", "[skr8tr-node] exit code 0"]
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(rec2.all().is_empty(), "{:?}", rec2.all());
+}

@@ -1,4 +1,4 @@
-//! `ping`, `status`, `nodes`, `list`, `lookup` and `--json` against fake daemons.
+//! `ping`, `status`, `nodes`, `list`, `lookup`, `routes` and `--json` against fake daemons.
 
 use std::time::{Duration, Instant};
 
@@ -234,4 +234,27 @@ fn a_bad_address_is_reported_without_sending() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn routes_prints_the_towers_table_and_its_json() {
+    let home = tempfile::tempdir().unwrap();
+    let tower = Fake::by_verb(&[(
+        "ROUTES",
+        "OK|ROUTES|2|api:api.example.com:/api:s:10485760:-:-:-,web:-:/:-:-:-:-:-",
+    )]);
+    let t = tower.addr.to_string();
+    let out = run(home.path(), &["routes", "--tower", &t]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "HOST             PREFIX  SOURCE   OPTIONS\n\
+         api.example.com  /api    app:api  strip-prefix, max-body 10mb\n\
+         *any*            /       app:web  -\n"
+    );
+    let out = run(home.path(), &["routes", "--json", "--tower", &t]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["routes"][0]["source"], "app:api");
+    assert_eq!(v["routes"][1]["host"], serde_json::Value::Null);
+    assert_eq!(tower.received(), ["ROUTES", "ROUTES"]);
 }

@@ -1,6 +1,7 @@
 //! What every skr8tr daemon shares, so that they read alike: logging (`SKR8TR_LOG`), the bind
 //! policy of SPEC §3 and the host arguments, the gate every datagram passes, and what the
-//! daemon binaries' `main`s share ([`start`], the key flags, the exit report); and, for the
+//! daemon binaries' `main`s share ([`start`], the key flags, the exit report, the service
+//! manager's notifications in [`supervisor`]); and, for the
 //! control daemons (Tower, Conductor, node agent; feature `runtime`, on by default), the
 //! runtime choice (io_uring through tokio-uring, or the epoll fallback), a UDP endpoint that
 //! works on either, the datagram server each socket runs (`serve`: receive, gate, decode, hand
@@ -22,6 +23,7 @@ mod policy;
 #[cfg(feature = "runtime")]
 mod server;
 mod startup;
+pub mod supervisor;
 #[cfg(feature = "runtime")]
 mod udp;
 

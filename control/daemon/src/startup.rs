@@ -87,13 +87,17 @@ where
     }
 }
 
-/// Resolves when the daemon is asked to stop (SIGTERM or SIGINT), and logs it. When the signal
+/// Resolves when the daemon is asked to stop (SIGTERM or SIGINT), logs it and tells the service
+/// manager (`STOPPING=1`, [`crate::supervisor`]). When the signal
 /// handlers cannot be installed that is logged and it never resolves: the daemon runs until
 /// killed.
 #[cfg(feature = "runtime")]
 pub async fn shutdown_requested() {
     match shutdown_signal().await {
-        Ok(sig) => tracing::info!(signal = sig, "shutting down"),
+        Ok(sig) => {
+            tracing::info!(signal = sig, "shutting down");
+            crate::supervisor::stopping();
+        }
         Err(e) => {
             tracing::error!(error = %e, "no signal handler; running until killed");
             std::future::pending::<()>().await;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use skr8tr_proto::name::{AppName, NodeId, ServiceName};
 use skr8tr_proto::wire::{
-    AppStatus, Backend, ConductorReply, ConductorRequest, ErrorCode, ListEntry, NodeEntry,
+    AppStatus, Backend, ConductorReply, ConductorRequest, ErrorCode, Exit, ListEntry, NodeEntry,
     ReplicaStatus, TowerReply, TowerRequest,
 };
 
@@ -80,15 +80,23 @@ pub fn apps_table(apps: &[AppStatus]) -> Table {
     t
 }
 
-/// The replica table of `status`.
+/// The replica table of `status`. The EXIT column (how a finished job or a dead replica
+/// ended) is shown only when some replica has ended, LIMITS (what enforces `ram`/`cpu` on its
+/// node: cgroup-v2, cgroup-v1, rlimit, none) only when some node said it.
 #[must_use]
 pub fn replicas_table(replicas: &[ReplicaStatus]) -> Table {
-    let mut t = Table::new([
-        "REPLICA", "APP", "NODE", "PID", "STATE", "PORT", "RESTARTS", "CPU%", "RSS", "UPTIME",
-    ]);
+    let with_exit = replicas.iter().any(|r| r.exit.is_some());
+    let with_limits = replicas.iter().any(|r| r.limits.is_some());
+    let header = [
+        "REPLICA", "APP", "NODE", "PID", "STATE", "EXIT", "PORT", "RESTARTS", "CPU%", "RSS",
+        "UPTIME", "LIMITS",
+    ];
+    let shown = |h: &&str| (with_exit || *h != "EXIT") && (with_limits || *h != "LIMITS");
+    let mut t = Table::new(header.into_iter().filter(shown));
     for r in replicas {
         let running = r.pid != 0;
-        t.row([
+        let if_running = |text: String| if running { text } else { "-".to_owned() };
+        let mut row = vec![
             r.replica.to_string(),
             r.app.to_string(),
             r.node
@@ -96,26 +104,44 @@ pub fn replicas_table(replicas: &[ReplicaStatus]) -> Table {
                 .map_or_else(|| "-".to_owned(), ToString::to_string),
             or_dash(u64::from(r.pid)),
             r.state.to_string(),
+        ];
+        if with_exit {
+            row.push(r.exit.map_or_else(|| "-".to_owned(), exit_text));
+        }
+        row.extend([
             or_dash(u64::from(r.port)),
             r.restarts.to_string(),
-            if running {
-                r.cpu.to_string()
-            } else {
-                "-".to_owned()
-            },
-            if running {
-                human_kib(r.rss_kb)
-            } else {
-                "-".to_owned()
-            },
-            if running {
-                human_secs(r.uptime_s)
-            } else {
-                "-".to_owned()
-            },
+            if_running(r.cpu.to_string()),
+            if_running(human_kib(r.rss_kb)),
+            if_running(human_secs(r.uptime_s)),
         ]);
+        if with_limits {
+            row.push(
+                r.limits
+                    .map_or_else(|| "-".to_owned(), |l| l.keyword().to_owned()),
+            );
+        }
+        t.row(row);
     }
     t
+}
+
+/// An exit as people read it: `0`, `3`, `signal 9`, `oom-killed`.
+fn exit_text(exit: Exit) -> String {
+    match exit {
+        Exit::Code(code) => code.to_string(),
+        Exit::Signal(signal) => format!("signal {signal}"),
+        Exit::OomKilled => "oom-killed".to_owned(),
+    }
+}
+
+/// An exit for scripts: `{"code": 3}`, `{"signal": 9}` or `{"signal": 9, "oom_killed": true}`.
+fn exit_json(exit: Exit) -> Value {
+    match exit {
+        Exit::Code(code) => json!({ "code": code }),
+        Exit::Signal(signal) => json!({ "signal": signal }),
+        Exit::OomKilled => json!({ "signal": 9, "oom_killed": true }),
+    }
 }
 
 /// The text of `status`: the app table, a blank line, the replica table.
@@ -153,7 +179,7 @@ pub fn status_json(apps: &[AppStatus], replicas: &[ReplicaStatus]) -> Value {
     let replicas: Vec<Value> = replicas
         .iter()
         .map(|r| {
-            json!({
+            let mut entry = json!({
                 "replica": r.replica.as_str(),
                 "app": r.app.as_str(),
                 "node": r.node.as_ref().map(NodeId::as_str),
@@ -165,7 +191,15 @@ pub fn status_json(apps: &[AppStatus], replicas: &[ReplicaStatus]) -> Value {
                 "uptime_s": r.uptime_s,
                 "cpu_pct": r.cpu.as_f64(),
                 "rss_kb": r.rss_kb,
-            })
+            });
+            // Only a replica that ended has an exit (a finished job's code, or its signal).
+            if let (Some(exit), Some(fields)) = (r.exit, entry.as_object_mut()) {
+                fields.insert("exit".to_owned(), exit_json(exit));
+            }
+            if let (Some(limits), Some(fields)) = (r.limits, entry.as_object_mut()) {
+                fields.insert("limits".to_owned(), json!(limits.keyword()));
+            }
+            entry
         })
         .collect();
     success("status", json!({ "apps": apps, "replicas": replicas }))

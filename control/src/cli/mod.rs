@@ -7,6 +7,7 @@
 //! up, down, scale                   Conductor, signed    cluster.rs
 //! rollout                           Conductor, signed    rollout.rs
 //! status, nodes, list, lookup, ping read-only            inspect.rs
+//! routes                            Tower, read-only     routes.rs
 //! logs, exec                        Conductor, signed    workload.rs
 //! ```
 //! Shared pieces: the global options (global.rs), the request/reply door to the daemons
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod output;
 pub mod remote;
 pub mod rollout;
+pub mod routes;
 pub mod table;
 pub mod workload;
 
@@ -147,6 +149,12 @@ pub enum Command {
         /// The service (app) name.
         service: ServiceName,
     },
+    /// Show the live table of routes apps publish to the Tower, with each route's source
+    /// (`app:<name>`).
+    ///
+    /// Routes an ingress has from `--route` or its routes file belong to that ingress and are
+    /// not in the Tower, so they are not shown here.
+    Routes,
     /// Check that the conductor and the tower answer, with their round-trip times.
     Ping,
 }
@@ -170,6 +178,7 @@ impl Command {
             Self::Logs { .. } => "logs",
             Self::Exec { .. } => "exec",
             Self::Lookup { .. } => "lookup",
+            Self::Routes => "routes",
             Self::Ping => "ping",
         }
     }
@@ -213,6 +222,7 @@ pub fn run(g: &GlobalArgs, command: &Command) -> anyhow::Result<ExitCode> {
         } => workload::run_logs(g, app, replica.as_ref(), *follow),
         Command::Exec { app, command } => workload::run_exec(g, app, command),
         Command::Lookup { service } => inspect::run_lookup(g, service),
+        Command::Routes => routes::run(g),
         Command::Ping => inspect::run_ping(g),
     };
     Ok(result.unwrap_or_else(|err| output::failure(name, &err, g.json)))

@@ -128,3 +128,12 @@ fn read_only_commands_and_names() {
     assert!(refused(&["lookup"]));
     assert!(refused(&["nodes", "extra"]));
 }
+
+#[test]
+fn routes_takes_no_argument_and_the_global_options() {
+    let cli = parse(&["routes", "--json", "--tower", "10.0.0.5"]);
+    assert!(matches!(cli.command, Command::Routes));
+    assert!(cli.global.json);
+    assert_eq!(cli.command.name(), "routes");
+    assert!(refused(&["routes", "api"]));
+}

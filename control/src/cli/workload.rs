@@ -155,6 +155,7 @@ pub fn exit_code_for(exit: Exit) -> u8 {
     match exit {
         Exit::Code(code) => code,
         Exit::Signal(signal) => 128_u8.saturating_add(signal),
+        Exit::OomKilled => 128 + 9,
     }
 }
 
@@ -164,6 +165,7 @@ pub fn exec_json(app: &AppName, reply: &ExecReply) -> Value {
     let (code, signal) = match reply.exit {
         Exit::Code(code) => (Some(code), None),
         Exit::Signal(signal) => (None, Some(signal)),
+        Exit::OomKilled => (None, Some(9)),
     };
     let mut v = success(
         "exec",

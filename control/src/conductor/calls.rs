@@ -1,10 +1,10 @@
 //! The Conductor's calls to other daemons: LAUNCH, KILL, LOGS and EXEC to node agents, and
-//! DEREGISTER, LIST and DRAINED to the Tower, each over `skr8tr_daemon::call` (retries, and the
+//! DEREGISTER, LIST, DRAINED, PUBLISH_ROUTES and ROUTES to the Tower, each over `skr8tr_daemon::call` (retries, and the
 //! mesh signature where a key is configured).
 //!
 //! ```text
 //! server ─▶ Calls::launch/kill/logs/exec ──▶ node agent ──▶ its reply, as the Conductor needs it
-//!        └▶ Calls::deregister/tower_list/tower_drained ──▶ Tower
+//!        └▶ Calls::deregister/tower_list/tower_drained/publish_routes/route_apps ──▶ Tower
 //! ```
 //! Each call turns the peer's reply into what the Conductor needs and logs what went wrong; none
 //! decides what to send or changes the state (that is [`State`](super::state::State)'s, through
@@ -16,6 +16,7 @@ use std::time::Duration;
 use skr8tr_daemon::{CallError, Driver, Patience};
 use skr8tr_proto::auth::SigningKey;
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId, ServiceName};
+use skr8tr_proto::route::RouteSpec;
 use skr8tr_proto::wire::{
     Backend, ConductorReply, ErrorCode, ErrorReply, LaunchSpec, MAX_SIGNED_MESSAGE, Message,
     NodeReply, NodeRequest, TowerReply, TowerRequest, WireError,
@@ -196,6 +197,58 @@ impl Calls {
         }
         .encode();
         matches!(self.tower(&ask).await, Some(TowerReply::Drained(d)) if d.all())
+    }
+
+    /// PUBLISH_ROUTES: `app`'s whole route set (empty: withdraw it). Returns whether the Tower
+    /// took it; without a Tower there is nothing to tell.
+    pub async fn publish_routes(&self, app: &AppName, routes: Vec<RouteSpec>) -> bool {
+        let Some(tower) = self.tower else { return true };
+        let count = routes.len();
+        let request = TowerRequest::PublishRoutes {
+            app: app.clone(),
+            routes,
+        };
+        let text = match request.encode_within(MAX_SIGNED_MESSAGE) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::error!(%app, error = %e, "routes too large for a datagram; not published");
+                return false;
+            }
+        };
+        match self
+            .signed(tower, &text)
+            .await
+            .map(|r| TowerReply::decode(r.as_bytes()))
+        {
+            Ok(Ok(TowerReply::Published { version, .. })) => {
+                tracing::debug!(%app, routes = count, version, "routes published");
+                true
+            }
+            Ok(Ok(other)) => {
+                tracing::warn!(%app, reply = %other.encode(), "routes not published");
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%app, error = %e, "undecodable PUBLISH_ROUTES reply");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(%app, error = %e, "routes not published; sent again shortly");
+                false
+            }
+        }
+    }
+
+    /// The apps the Tower holds routes of; `None` without a Tower or a usable answer.
+    pub async fn route_apps(&self) -> Option<Vec<AppName>> {
+        match self.tower(&TowerRequest::Routes.encode()).await? {
+            TowerReply::Routes(entries) => {
+                let mut apps: Vec<AppName> = entries.into_iter().map(|e| e.app).collect();
+                apps.dedup();
+                Some(apps)
+            }
+            _ => None,
+        }
     }
 
     /// One unsigned question to the Tower, with the rollout poll's patience.

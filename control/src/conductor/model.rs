@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use skr8tr_proto::manifest::{App, PortSpec};
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
+use skr8tr_proto::wire::{Exit, LimitMechanism};
 
 /// What the operator asked for one app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,12 @@ pub enum ReplicaPhase {
     Healthy,
     /// Being stopped (drain, then kill); no longer counted.
     Stopping,
+    /// Ended for good on its node and not to be replaced (a finished job, a `restart never`
+    /// app that died; see [`super::reconcile::fate`]). Still counted as placed, so nothing
+    /// runs in its stead, but holds nothing on its node; kept, as the app's run history, until
+    /// the app is evicted or resubmitted. Never forgotten because its node is gone or no
+    /// longer lists it.
+    Ended,
 }
 
 impl ReplicaPhase {
@@ -41,6 +48,7 @@ impl ReplicaPhase {
             Self::Running => "running",
             Self::Healthy => "healthy",
             Self::Stopping => "stopping",
+            Self::Ended => "ended",
         }
     }
 }
@@ -62,6 +70,10 @@ pub struct ReplicaRecord {
     pub cpu_millis: u32,
     /// Unix milliseconds when it was placed (durable, unlike `Instant`).
     pub placed_at_ms: u64,
+    /// How its last process ended, once its node said so (DIED).
+    pub exit: Option<Exit>,
+    /// GPUs reserved on its node at placement (the app's `gpu`).
+    pub gpus: u32,
 }
 
 /// What a node said about one of its replicas in its last heartbeat.
@@ -76,6 +88,8 @@ pub struct ReportedReplica {
     pub port: u16,
     pub cpu_pct: f32,
     pub rss_kb: u64,
+    /// What enforces its limits there, when the node said it.
+    pub limits: Option<LimitMechanism>,
 }
 
 /// A node as its heartbeats describe it.
@@ -89,6 +103,8 @@ pub struct NodeView {
     pub ram_free_mb: u64,
     pub ram_total_mb: u64,
     pub cpu_millis: u32,
+    /// GPUs the node reports (found or declared with `--gpus`).
+    pub gpus: u32,
     pub last_seen: Instant,
     pub replicas: Vec<ReportedReplica>,
 }

@@ -2,7 +2,8 @@
 //!
 //! Rules (SPEC §5): only live nodes; never two replicas with the same fixed `port` on one node;
 //! enough free RAM after subtracting what is already placed there but not yet visible in the
-//! node's own figures; then, in order: fewest replicas of this app (spread), least CPU load
+//! node's own figures; for `gpu N`, at least N of the GPUs the node reports not held by the
+//! replicas placed there (SPEC §7.5); then, in order: fewest replicas of this app (spread), least CPU load
 //! (reported plus reserved), most free RAM, and the node id to make ties deterministic.
 
 use std::cmp::Ordering;
@@ -32,13 +33,18 @@ pub fn choose_node<'a>(
 ) -> Option<&'a NodeId> {
     let want_ram = app.ram.map_or(0, |r| r.0);
     let want_cpu = app.cpu.map_or(0, |c| c.millicores);
+    let want_gpus = app.gpu.unwrap_or(0);
     let mut best: Option<Candidate<'a>> = None;
     for node in nodes {
-        let on_node = placed.iter().filter(|r| r.node == node.id);
+        // An ended replica (a finished job) holds nothing on its node any more.
+        let on_node = placed
+            .iter()
+            .filter(|r| r.node == node.id && r.phase != ReplicaPhase::Ended);
         let mut same_app = 0;
         let mut pending_ram = 0u64;
         let mut reserved_cpu = 0u64;
         let mut port_taken = false;
+        let mut held_gpus = 0u32;
         for r in on_node {
             if r.app == app.name && r.phase != ReplicaPhase::Stopping {
                 same_app += 1;
@@ -54,6 +60,10 @@ pub fn choose_node<'a>(
                 pending_ram += r.ram;
             }
             reserved_cpu += u64::from(r.cpu_millis);
+            held_gpus = held_gpus.saturating_add(r.gpus);
+        }
+        if want_gpus > 0 && node.gpus.saturating_sub(held_gpus) < want_gpus {
+            continue;
         }
         if port_taken {
             continue;
@@ -112,6 +122,7 @@ mod tests {
             ram_free_mb,
             ram_total_mb: 16_000,
             cpu_millis: 4000,
+            gpus: 0,
             last_seen: Instant::now(),
             replicas: Vec::new(),
         }
@@ -136,6 +147,8 @@ mod tests {
             ram: app.ram.map_or(0, |r| r.0),
             cpu_millis: app.cpu.map_or(0, |c| c.millicores),
             placed_at_ms: 0,
+            exit: None,
+            gpus: app.gpu.unwrap_or(0),
         }
     }
 
@@ -247,6 +260,91 @@ mod tests {
             pick(&nodes, &p, &a).as_deref(),
             Some("b"),
             "a has 1 core unreserved"
+        );
+    }
+
+    #[test]
+    fn an_ended_replica_holds_no_port_cpu_or_spread() {
+        let mut a = app("batch", Some(PortSpec::Fixed(9000)));
+        a.cpu = Some(CpuLimit { millicores: 1000 });
+        let capacity = |mut n: NodeView| {
+            n.cpu_millis = 1000;
+            n
+        };
+        let small = [capacity(node("a", 0.0, 8000))];
+        for (phase, fits) in [
+            (ReplicaPhase::Running, false),
+            (ReplicaPhase::Stopping, false),
+            (ReplicaPhase::Ended, true),
+        ] {
+            let p = [placed(&a, "a", phase, 1)];
+            assert_eq!(pick(&small, &p, &a).is_some(), fits, "{phase:?}");
+        }
+        // spread: an ended replica on `a` does not push the next one to the busier `b`
+        let both = [node("a", 0.0, 8000), node("b", 50.0, 8000)];
+        let auto = app("auto", Some(PortSpec::Auto));
+        let p = [placed(&auto, "a", ReplicaPhase::Ended, 1)];
+        assert_eq!(pick(&both, &p, &auto).as_deref(), Some("a"));
+        let p = [placed(&auto, "a", ReplicaPhase::Running, 1)];
+        assert_eq!(pick(&both, &p, &auto).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn gpu_apps_go_only_where_enough_gpus_are_free() {
+        let mut ml = app("ml", None);
+        ml.gpu = Some(2);
+        let gpus = |id: &str, n: u32, cpu: f32| {
+            let mut v = node(id, cpu, 8000);
+            v.gpus = n;
+            v
+        };
+        /// The nodes, the replicas of `ml` already on them (node, phase), the expected node.
+        type Case<'a> = (
+            &'a [NodeView],
+            &'a [(&'a str, ReplicaPhase)],
+            Option<&'a str>,
+        );
+        let cases: &[Case<'_>] = &[
+            (&[gpus("a", 0, 0.0)], &[], None),
+            (&[gpus("a", 1, 0.0)], &[], None),
+            (&[gpus("a", 2, 0.0)], &[], Some("a")),
+            // the least loaded node has no GPU: the GPU node gets it anyway
+            (&[gpus("a", 0, 0.0), gpus("b", 4, 90.0)], &[], Some("b")),
+            // two of four held by a placed replica: two left
+            (
+                &[gpus("b", 4, 0.0)],
+                &[("b", ReplicaPhase::Running)],
+                Some("b"),
+            ),
+            (
+                &[gpus("b", 4, 0.0)],
+                &[("b", ReplicaPhase::Running), ("b", ReplicaPhase::Launching)],
+                None,
+            ),
+            // a replica being stopped still holds its GPUs; an ended one holds none
+            (
+                &[gpus("b", 4, 0.0)],
+                &[("b", ReplicaPhase::Running), ("b", ReplicaPhase::Stopping)],
+                None,
+            ),
+            (
+                &[gpus("b", 4, 0.0)],
+                &[("b", ReplicaPhase::Running), ("b", ReplicaPhase::Ended)],
+                Some("b"),
+            ),
+        ];
+        for (i, (nodes, placed_here, want)) in cases.iter().enumerate() {
+            let p: Vec<ReplicaRecord> = placed_here
+                .iter()
+                .enumerate()
+                .map(|(n, (node, phase))| placed(&ml, node, *phase, u32::try_from(n).unwrap()))
+                .collect();
+            assert_eq!(pick(nodes, &p, &ml).as_deref(), *want, "case {i}");
+        }
+        // an app without `gpu` is placed whatever the GPUs
+        assert_eq!(
+            pick(&[gpus("a", 0, 0.0)], &[], &app("web", None)).as_deref(),
+            Some("a")
         );
     }
 }

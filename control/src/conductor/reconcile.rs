@@ -4,17 +4,23 @@
 //! ```text
 //! records on a silent node ─────────────▶ Forget(NodeLost)    → replaced below
 //! records the node no longer reports ──▶ Forget(Vanished)    → replaced below
+//! reported ended for good (not stopped) ▶ fate(restart policy, exit):
+//!                                            Done    → End (kept, counted, never replaced)
+//!                                            Replace → Forget(Failed) → replaced below
 //! reported but unknown / elsewhere ─────▶ KillStray          (a returning lost node's stale copies)
 //! app has fewer than desired ───────────▶ Launch (placement) or Pending
 //! app has more than desired / evicted ──▶ Stop (drain on the node, then forgotten)
+//! ended records of an evicted app, or past the newest MAX_ENDED ─▶ Forget
 //! ```
 //! Invariant: the plan never launches a replica id that exists, and never counts a replica on a
-//! lost node, so a node that returns cannot leave duplicates behind.
+//! lost node, so a node that returns cannot leave duplicates behind. An ended record
+//! ([`ReplicaPhase::Ended`]) is counted whatever its node does, so a finished job or a dead
+//! `restart never` app stays finished across node and Conductor restarts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use skr8tr_proto::manifest::WorkloadKind;
+use skr8tr_proto::manifest::{RestartPolicy, WorkloadKind};
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 use skr8tr_proto::wire::RolloutState;
 
@@ -29,8 +35,36 @@ pub enum ForgetReason {
     NodeLost,
     /// Its node no longer reports it (it was stopped, or the node restarted without it).
     Vanished,
-    /// The node gave up on it (restart policy exhausted): a fresh one is placed.
+    /// It ended for good and its restart policy wants it replaced ([`Fate::Replace`]).
     Failed,
+    /// An ended record of an app that was evicted, or older than the newest [`MAX_ENDED`].
+    History,
+}
+
+/// Ended records kept per app beyond its current generation's (its run history).
+pub const MAX_ENDED: usize = 10;
+
+/// What becomes of a replica whose process ended for good on its node without the Conductor
+/// stopping it (the node applies the restart policy first: it restarts `always` replicas and
+/// failed `on-failure` ones itself, so what ends there is final by the node's reading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// It is finished: keep its record as ended, count it, never place it again.
+    Done,
+    /// Place a fresh replica in its stead (after the app's back-off).
+    Replace,
+}
+
+/// The Conductor's reading of the restart policy, the same as the node's: `always` replaces
+/// whatever ended, `on-failure` replaces a failure (a clean exit 0 is done), `never` replaces
+/// nothing. `success` is whether the process exited with code 0.
+#[must_use]
+pub fn fate(policy: RestartPolicy, success: bool) -> Fate {
+    match policy {
+        RestartPolicy::Always => Fate::Replace,
+        RestartPolicy::OnFailure if !success => Fate::Replace,
+        RestartPolicy::OnFailure | RestartPolicy::Never => Fate::Done,
+    }
 }
 
 /// Why a replica is stopped.
@@ -60,6 +94,9 @@ pub enum Action {
         node: NodeId,
         reason: StopReason,
     },
+    /// The replica ended for good and is done ([`Fate::Done`]): its record becomes
+    /// [`ReplicaPhase::Ended`].
+    End { replica: ReplicaId },
     /// Drop the record.
     Forget {
         replica: ReplicaId,
@@ -112,10 +149,14 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         .collect();
     let live_by_id: HashMap<&NodeId, &NodeView> = live.iter().map(|n| (&n.id, n)).collect();
 
-    // 1. Records whose replica is gone.
+    // 1. Records whose replica is gone, or ended.
     let mut kept: Vec<ReplicaRecord> = Vec::new();
     let mut stopped: HashSet<ReplicaId> = HashSet::new();
     for r in s.replicas {
+        if r.phase == ReplicaPhase::Ended {
+            kept.push(r.clone());
+            continue;
+        }
         let Some(node) = live_by_id.get(&r.node) else {
             actions.push(Action::Forget {
                 replica: r.id.clone(),
@@ -146,17 +187,33 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                 });
                 continue;
             }
-            Some(rep) if rep.state == "failed" && r.phase != ReplicaPhase::Stopping => {
-                stopped.insert(r.id.clone());
-                actions.push(Action::Stop {
-                    replica: r.id.clone(),
-                    node: r.node.clone(),
-                    reason: StopReason::Stray,
-                });
-                actions.push(Action::Forget {
-                    replica: r.id.clone(),
-                    reason: ForgetReason::Failed,
-                });
+            // It ended for good by itself: done, or replaced, as its restart policy says.
+            Some(rep) if matches!(rep.state.as_str(), "exited" | "failed") => {
+                let success = match r.exit {
+                    Some(exit) => exit.success(),
+                    None => rep.state == "exited",
+                };
+                let policy = s.apps.get(&r.app).map(|a| a.spec.restart);
+                if policy.is_some_and(|p| fate(p, success) == Fate::Done) {
+                    actions.push(Action::End {
+                        replica: r.id.clone(),
+                    });
+                    let mut ended = r.clone();
+                    ended.phase = ReplicaPhase::Ended;
+                    kept.push(ended);
+                } else {
+                    // Stopped first, so that nothing of it is left behind on the node.
+                    stopped.insert(r.id.clone());
+                    actions.push(Action::Stop {
+                        replica: r.id.clone(),
+                        node: r.node.clone(),
+                        reason: StopReason::Stray,
+                    });
+                    actions.push(Action::Forget {
+                        replica: r.id.clone(),
+                        reason: ForgetReason::Failed,
+                    });
+                }
                 continue;
             }
             Some(_) => {}
@@ -179,9 +236,24 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         }
     }
 
-    // 3. Evicted apps.
+    // 3. Evicted apps; the run history beyond the newest MAX_ENDED.
     for r in &kept {
-        if !s.apps.contains_key(&r.app) && r.phase != ReplicaPhase::Stopping {
+        if r.phase == ReplicaPhase::Ended {
+            let current_generation = s.apps.get(&r.app).map(|a| a.generation);
+            let current = current_generation == Some(r.generation);
+            let newer = kept
+                .iter()
+                .filter(|o| o.app == r.app && o.phase == ReplicaPhase::Ended)
+                .filter(|o| Some(o.generation) != current_generation)
+                .filter(|o| (o.placed_at_ms, &o.id) > (r.placed_at_ms, &r.id))
+                .count();
+            if !s.apps.contains_key(&r.app) || (!current && newer >= MAX_ENDED) {
+                actions.push(Action::Forget {
+                    replica: r.id.clone(),
+                    reason: ForgetReason::History,
+                });
+            }
+        } else if !s.apps.contains_key(&r.app) && r.phase != ReplicaPhase::Stopping {
             actions.push(Action::Stop {
                 replica: r.id.clone(),
                 node: r.node.clone(),
@@ -199,7 +271,10 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         {
             let view = AppView {
                 record: app,
-                replicas: kept.iter().filter(|r| &r.app == name).collect(),
+                replicas: kept
+                    .iter()
+                    .filter(|r| &r.app == name && r.phase != ReplicaPhase::Ended)
+                    .collect(),
                 edge_ready: s.edge_ready.contains(name),
                 now_ms: s.now_ms,
             };
@@ -267,7 +342,10 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                 });
             }
         } else if have > app.desired {
-            let mut extra: Vec<&ReplicaRecord> = kept.iter().filter(|r| is_current(r)).collect();
+            let mut extra: Vec<&ReplicaRecord> = kept
+                .iter()
+                .filter(|r| is_current(r) && r.phase != ReplicaPhase::Ended)
+                .collect();
             // Stop the least useful first: not yet healthy, then the newest.
             extra.sort_by_key(|r| {
                 (
@@ -287,13 +365,16 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         let healthy = kept
             .iter()
             .filter(|r| is_current(r))
-            .filter(|r| r.phase == ReplicaPhase::Healthy || app.spec.kind == WorkloadKind::Job)
+            .filter(|r| {
+                matches!(r.phase, ReplicaPhase::Healthy | ReplicaPhase::Ended)
+                    || app.spec.kind == WorkloadKind::Job
+            })
             .count();
         if u32::try_from(healthy).unwrap_or(u32::MAX) >= app.desired {
             for r in kept.iter().filter(|r| {
                 &r.app == name
                     && r.generation != app.generation
-                    && r.phase != ReplicaPhase::Stopping
+                    && !matches!(r.phase, ReplicaPhase::Stopping | ReplicaPhase::Ended)
             }) {
                 actions.push(Action::Stop {
                     replica: r.id.clone(),
@@ -328,6 +409,8 @@ fn place(
         ram: app.spec.ram.map_or(0, |r| r.0),
         cpu_millis: app.spec.cpu.map_or(0, |c| c.millicores),
         placed_at_ms: s.now_ms,
+        exit: None,
+        gpus: app.spec.gpu.unwrap_or(0),
     })
 }
 

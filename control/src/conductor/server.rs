@@ -6,10 +6,14 @@
 //!
 //! ```text
 //! :7771 ─serve(Gate(operator))─▶ ConductorRequest ─▶ task ─▶ State ─▶ Store ─▶ reply
-//! :7770 ─serve(Gate(mesh))─────▶ MeshEvent ────────▶ State.heartbeat ─▶ Store
+//! :7770 ─serve(Gate(mesh))─────▶ MeshEvent ────────▶ State.heartbeat / died ─▶ Store
 //! every 250 ms or on wake: State.reconcile ─▶ Store ─▶ Calls (LAUNCH/KILL to nodes, DEREGISTER)
 //! every 100 ms: State.edge_waits ─▶ Calls (Tower LIST, DRAINED) ─▶ State.set_edge_ready
+//! SUBMIT/ROLLOUT/EVICT, at start and every 5 s: State.route_sets ─▶ Calls (PUBLISH_ROUTES)
 //! ```
+//! Routes are published again every few seconds (from the durable store after a restart), so
+//! a restarted Tower has them back as it has the nodes' backends back, and routes the Tower
+//! holds for an app the Conductor does not know are withdrawn.
 //! Every request runs in its own task, so a SUBMIT waiting for its launches never holds up a
 //! LIST or a heartbeat. Unparseable datagrams and replies are logged and never answered.
 
@@ -40,6 +44,8 @@ const RECONCILE_EVERY: Duration = Duration::from_millis(250);
 const SUBMIT_WAIT: Duration = Duration::from_secs(5);
 /// How often a rollout asks the Tower whether the edge routes to its new replicas.
 const EDGE_POLL: Duration = Duration::from_millis(100);
+/// How often every app's routes are published again to the Tower.
+const ROUTES_EVERY: Duration = Duration::from_secs(5);
 /// Largest manifest file SUBMIT reads from the Conductor's disk.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
@@ -153,6 +159,17 @@ pub async fn run(
         })
     };
 
+    let route_publisher = {
+        let ctx = ctx.clone();
+        skr8tr_daemon::spawn(async move {
+            let mut every = tokio::time::interval(ROUTES_EVERY);
+            loop {
+                every.tick().await;
+                republish_routes(&ctx).await;
+            }
+        })
+    };
+
     let heartbeat_loop = skr8tr_daemon::serve(
         &heartbeats,
         config.mesh_gate,
@@ -170,7 +187,45 @@ pub async fn run(
     };
     reconciler.abort();
     edge_watch.abort();
+    route_publisher.abort();
     result
+}
+
+/// Publishes every app's routes (none for apps without), and withdraws the routes the Tower
+/// holds for apps the Conductor does not know (evicted while the Tower was away).
+async fn republish_routes(ctx: &Shared) {
+    if !ctx.calls.has_tower() {
+        return;
+    }
+    let sets = ctx.state.borrow().route_sets();
+    for (app, routes) in sets {
+        ctx.calls.publish_routes(&app, routes).await;
+    }
+    let Some(held) = ctx.calls.route_apps().await else {
+        return;
+    };
+    for app in held {
+        let known = ctx.state.borrow().apps.contains_key(&app);
+        if !known {
+            tracing::info!(%app, "withdrawing routes of an app no longer known");
+            ctx.calls.publish_routes(&app, Vec::new()).await;
+        }
+    }
+}
+
+/// Publishes the current route set of each of `apps` (none for an evicted one), in the
+/// background.
+fn publish_routes(ctx: &Shared, apps: Vec<AppName>) {
+    if !ctx.calls.has_tower() {
+        return;
+    }
+    let ctx = ctx.clone();
+    skr8tr_daemon::spawn(async move {
+        for app in apps {
+            let routes = ctx.state.borrow().route_set(&app);
+            ctx.calls.publish_routes(&app, routes).await;
+        }
+    });
 }
 
 /// The heartbeat socket: HEARTBEAT and DIED from node agents, never answered.
@@ -295,6 +350,8 @@ fn on_mesh_event(ctx: &Shared, event: MeshEvent, from: SocketAddr) {
         }
         MeshEvent::Died(d) => {
             tracing::info!(node = %d.node, replica = %d.replica, exit = %d.exit, restarting = d.restarting, "replica died");
+            let changes = ctx.state.borrow_mut().died(&d);
+            persist(ctx, &changes);
             ctx.wake.notify_one();
         }
     }
@@ -331,6 +388,7 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
                     persist(ctx, &changes);
                     tracing::info!(%app, "evicted");
                     reconcile(ctx);
+                    publish_routes(ctx, vec![app.clone()]);
                     ConductorReply::Evicted(app)
                 }
                 None => err(ErrorCode::NotFound, app.as_str()),
@@ -392,9 +450,15 @@ async fn submit(ctx: &Shared, source: ManifestSource, rollout: bool) -> Conducto
         Err(e) => return err(ErrorCode::BadManifest, &e.to_string().replace('\n', "; ")),
     };
     let names: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
+    if let Some(taken) = ctx.state.borrow().route_conflict(&manifest.apps) {
+        return err(ErrorCode::RouteTaken, &taken.to_string());
+    }
     let submitted = ctx.state.borrow_mut().submit(manifest.apps, now_ms());
     match submitted {
-        Ok(changes) => persist(ctx, &changes),
+        Ok(changes) => {
+            persist(ctx, &changes);
+            publish_routes(ctx, names.clone());
+        }
         Err(busy) => {
             return err(
                 ErrorCode::Busy,

@@ -2,12 +2,14 @@
 //! calls them with decoded requests and the current time, persists the returned [`Change`]s
 //! and carries out the returned [`Effect`]s (datagrams to nodes). What it answers without a
 //! change (listings, SUBMIT's placements, the replica LOGS/EXEC go to, what a rollout waits for
-//! at the edge) is in `state/queries.rs`.
+//! at the edge) is in `state/queries.rs`; which app may claim an edge route and the route sets
+//! to publish are in `state/routes.rs`.
 //!
 //! ```text
 //! SUBMIT/EVICT/SCALE ─▶ apps ─┐
 //! HEARTBEAT ──────────▶ nodes ├─▶ reconcile() ─▶ plan ─▶ records + Changes + Effects
 //! LAUNCHED / ERR ─────▶ records┘
+//! DIED ───────────────▶ records (exit; ended for good: done or replaced, by reconcile::fate)
 //! ```
 //! Owns no socket and no clock. Invariant: a replica record exists before its LAUNCH is sent,
 //! so a crash between the two can only leave a record the node never reports (replaced after
@@ -19,16 +21,18 @@ use std::time::{Duration, Instant};
 
 use skr8tr_proto::manifest::App;
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
-use skr8tr_proto::wire::{Heartbeat, LaunchSpec, RolloutState};
+use skr8tr_proto::wire::{Died, Heartbeat, LaunchSpec, RolloutState};
 
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
-use super::reconcile::{self, Action, RolloutEnd, Snapshot};
+use super::reconcile::{self, Action, Fate, RolloutEnd, Snapshot};
 use super::rollout::Rollout;
 use super::store::{Change, Loaded};
 
 mod queries;
+mod routes;
 
 pub use queries::{EdgeWait, ReplicaTarget};
+pub use routes::RouteTaken;
 
 /// The node agent's default command port, for seed-style heartbeats that do not name theirs.
 pub const DEFAULT_AGENT_PORT: u16 = 7775;
@@ -151,6 +155,16 @@ impl State {
         let mut changes = Vec::new();
         for spec in apps {
             let record = match self.apps.get(&spec.name) {
+                // Submitted again once every replica has ended for good (a finished job, a
+                // dead `restart never` app): it runs again, as a new generation.
+                Some(existing) if existing.spec == spec && self.all_ended(existing) => {
+                    tracing::info!(app = %spec.name, "resubmitted after it ended: runs again");
+                    AppRecord {
+                        generation: existing.generation + 1,
+                        desired: spec.replicas,
+                        spec,
+                    }
+                }
                 Some(existing) if existing.spec == spec => continue,
                 Some(existing) => {
                     let rollout = Rollout {
@@ -186,6 +200,16 @@ impl State {
         Ok(changes)
     }
 
+    /// Whether `app` has replicas of its current generation and all of them ended for good.
+    fn all_ended(&self, app: &AppRecord) -> bool {
+        let mut current = self
+            .replicas
+            .values()
+            .filter(|r| r.app == app.spec.name && r.generation == app.generation)
+            .peekable();
+        current.peek().is_some() && current.all(|r| r.phase == ReplicaPhase::Ended)
+    }
+
     /// EVICT: forget the app; reconcile stops its replicas. `None` when it is unknown.
     pub fn evict(&mut self, app: &AppName) -> Option<Vec<Change>> {
         self.apps.remove(app)?;
@@ -208,7 +232,7 @@ impl State {
     /// A heartbeat from `from`: the node's figures and replicas; records follow what the node
     /// reports (pid, port, health). Stale heartbeats (lower sequence) are ignored.
     pub fn heartbeat(&mut self, hb: Heartbeat, from: IpAddr, now: Instant) -> Vec<Change> {
-        let (addr, agent_port, ram_total_mb, cpu_millis, replicas) = match &hb.detail {
+        let (addr, agent_port, ram_total_mb, cpu_millis, gpus, replicas) = match &hb.detail {
             Some(d) => {
                 let last = self.node_seq.get(&hb.node).copied().unwrap_or(0);
                 let live = self.nodes.get(&hb.node).is_some_and(|n| {
@@ -231,6 +255,7 @@ impl State {
                         port: r.port,
                         cpu_pct: r.cpu.as_f64() as f32,
                         rss_kb: r.rss_kb,
+                        limits: r.limits,
                     })
                     .collect();
                 (
@@ -238,16 +263,24 @@ impl State {
                     d.agent_port,
                     d.ram_total_mb,
                     d.cpu_millicores,
+                    d.gpus,
                     reps,
                 )
             }
-            None => (from, DEFAULT_AGENT_PORT, hb.ram_free_mb, 1000, Vec::new()),
+            None => (
+                from,
+                DEFAULT_AGENT_PORT,
+                hb.ram_free_mb,
+                1000,
+                0,
+                Vec::new(),
+            ),
         };
         let mut changes = Vec::new();
         for rep in &replicas {
             if let Some(rec) = self.replicas.get_mut(&rep.id)
                 && rec.node == hb.node
-                && rec.phase != ReplicaPhase::Stopping
+                && !matches!(rec.phase, ReplicaPhase::Stopping | ReplicaPhase::Ended)
             {
                 let phase = match rep.state.as_str() {
                     "healthy" => ReplicaPhase::Healthy,
@@ -274,6 +307,7 @@ impl State {
                 ram_free_mb: hb.ram_free_mb,
                 ram_total_mb,
                 cpu_millis,
+                gpus,
                 last_seen: now,
                 replicas,
             },
@@ -288,6 +322,7 @@ impl State {
             || self
                 .replicas
                 .values()
+                .filter(|r| r.phase != ReplicaPhase::Ended)
                 .all(|r| self.nodes.contains_key(&r.node))
     }
 
@@ -365,8 +400,25 @@ impl State {
                         effects.push(Effect::Kill { to, node, replica });
                     }
                 }
+                Action::End { replica } => {
+                    if let Some(rec) = self.replicas.get_mut(&replica) {
+                        tracing::info!(%replica, exit = ?rec.exit, "replica ended for good");
+                        rec.phase = ReplicaPhase::Ended;
+                        rec.pid = None;
+                        changes.push(Change::PutReplica(rec.clone()));
+                    }
+                }
                 Action::Forget { replica, reason } => {
                     tracing::info!(%replica, ?reason, "forgetting replica");
+                    if reason == reconcile::ForgetReason::Failed
+                        && let Some(rec) = self.replicas.get(&replica)
+                    {
+                        let why = rec
+                            .exit
+                            .map_or_else(|| "ended".to_owned(), |e| format!("ended with exit {e}"));
+                        let app = rec.app.clone();
+                        self.back_off(&app, &why, now);
+                    }
                     if reason == reconcile::ForgetReason::NodeLost
                         && let Some(rec) = self.replicas.get(&replica)
                         && let Some(port) = rec.port
@@ -518,7 +570,15 @@ impl State {
         let Some(rec) = self.replicas.remove(replica) else {
             return Vec::new();
         };
-        let entry = self.backoff.entry(rec.app.clone()).or_insert(Backoff {
+        self.back_off(&rec.app, error, now);
+        tracing::warn!(%replica, app = %rec.app, error, "launch failed");
+        vec![Change::DeleteReplica(replica.clone())]
+    }
+
+    /// A replica of `app` failed (`error`): its next launch waits, longer with each failure in
+    /// a row (250 ms doubling, up to [`MAX_BACKOFF`]).
+    fn back_off(&mut self, app: &AppName, error: &str, now: Instant) {
+        let entry = self.backoff.entry(app.clone()).or_insert(Backoff {
             until: now,
             failures: 0,
             last_error: String::new(),
@@ -529,8 +589,31 @@ impl State {
             .min(MAX_BACKOFF);
         entry.until = now + wait;
         entry.last_error = error.to_string();
-        tracing::warn!(%replica, app = %rec.app, error, retry_in_ms = wait.as_millis(), "launch failed");
-        vec![Change::DeleteReplica(replica.clone())]
+        tracing::info!(%app, retry_in_ms = wait.as_millis(), "launches back off");
+    }
+
+    /// DIED from a node: the replica's exit is kept (for `status`), and when the node does not
+    /// restart it, its fate is decided now ([`reconcile::fate`]) rather than at the next
+    /// heartbeat: done replicas end here; those to replace are left to reconcile, which sees
+    /// them ended in the node's reports (or gone from them).
+    pub fn died(&mut self, died: &Died) -> Vec<Change> {
+        let Some(rec) = self.replicas.get_mut(&died.replica) else {
+            return Vec::new();
+        };
+        if rec.node != died.node {
+            return Vec::new();
+        }
+        rec.exit = Some(died.exit);
+        let policy = self.apps.get(&rec.app).map(|a| a.spec.restart);
+        let done = !died.restarting
+            && !matches!(rec.phase, ReplicaPhase::Stopping | ReplicaPhase::Ended)
+            && policy.is_some_and(|p| reconcile::fate(p, died.exit.success()) == Fate::Done);
+        if done {
+            tracing::info!(replica = %rec.id, exit = %died.exit, "replica ended for good");
+            rec.phase = ReplicaPhase::Ended;
+            rec.pid = None;
+        }
+        vec![Change::PutReplica(rec.clone())]
     }
 
     /// The daemon's latest finding of which running rollouts' new replicas the edge routes to

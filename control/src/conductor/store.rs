@@ -14,7 +14,7 @@ use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 
 use super::model::{AppRecord, ReplicaPhase, ReplicaRecord};
 use super::rollout::Rollout;
-use skr8tr_proto::wire::RolloutState;
+use skr8tr_proto::wire::{Exit, RolloutState};
 
 const APPS: TableDefinition<&str, &str> = TableDefinition::new("apps");
 const REPLICAS: TableDefinition<&str, &str> = TableDefinition::new("replicas");
@@ -267,7 +267,9 @@ fn decode_rollout(app: &str, text: &str) -> Result<Rollout, String> {
     })
 }
 
-/// `app|generation|node|phase|pid|port|port_spec|ram|cpu_millis|placed_at_ms`.
+/// `app|generation|node|phase|pid|port|port_spec|ram|cpu_millis|placed_at_ms|exit|gpus` (`exit`
+/// as the wire writes it, `-` while unknown; records written before `exit` or `gpus` existed
+/// end earlier).
 fn encode_replica(r: &ReplicaRecord) -> String {
     let port_spec = match r.port_spec {
         None => "-".to_string(),
@@ -275,7 +277,7 @@ fn encode_replica(r: &ReplicaRecord) -> String {
         Some(PortSpec::Fixed(p)) => p.to_string(),
     };
     format!(
-        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
         r.app,
         r.generation,
         r.node,
@@ -285,12 +287,22 @@ fn encode_replica(r: &ReplicaRecord) -> String {
         port_spec,
         r.ram,
         r.cpu_millis,
-        r.placed_at_ms
+        r.placed_at_ms,
+        r.exit.map_or(String::from("-"), |e| e.to_string()),
+        r.gpus
     )
 }
 
 fn decode_replica(id: &str, text: &str) -> Result<ReplicaRecord, String> {
-    let f: Vec<&str> = text.split('|').collect();
+    let mut f: Vec<&str> = text.split('|').collect();
+    let gpus = match f.len() {
+        12 => f.pop(),
+        _ => None,
+    };
+    let exit = match f.len() {
+        11 => f.pop().filter(|e| *e != "-"),
+        _ => None,
+    };
     let [
         app,
         generation,
@@ -304,7 +316,7 @@ fn decode_replica(id: &str, text: &str) -> Result<ReplicaRecord, String> {
         placed,
     ] = f.as_slice()
     else {
-        return Err(format!("{} fields, expected 10", f.len()));
+        return Err(format!("{} fields, expected 10 to 12", f.len()));
     };
     let opt = |s: &str| -> Result<Option<u32>, String> {
         if s == "-" {
@@ -323,6 +335,7 @@ fn decode_replica(id: &str, text: &str) -> Result<ReplicaRecord, String> {
             "running" => ReplicaPhase::Running,
             "healthy" => ReplicaPhase::Healthy,
             "stopping" => ReplicaPhase::Stopping,
+            "ended" => ReplicaPhase::Ended,
             other => return Err(format!("bad phase {other:?}")),
         },
         pid: opt(pid)?,
@@ -337,6 +350,10 @@ fn decode_replica(id: &str, text: &str) -> Result<ReplicaRecord, String> {
         ram: ram.parse().map_err(|_| "bad ram")?,
         cpu_millis: cpu.parse().map_err(|_| "bad cpu")?,
         placed_at_ms: placed.parse().map_err(|_| "bad time")?,
+        exit: exit
+            .map(|e| e.parse::<Exit>().map_err(|_| format!("bad exit {e:?}")))
+            .transpose()?,
+        gpus: gpus.map_or(Ok(0), |g| g.parse().map_err(|_| format!("bad gpus {g:?}")))?,
     })
 }
 
@@ -373,7 +390,46 @@ mod tests {
             ram: 1 << 20,
             cpu_millis: 500,
             placed_at_ms: 1_700_000_000_000,
+            exit: None,
+            gpus: 0,
         }
+    }
+
+    fn ended(n: u32, exit: Exit) -> ReplicaRecord {
+        ReplicaRecord {
+            phase: ReplicaPhase::Ended,
+            pid: None,
+            exit: Some(exit),
+            ..replica(n)
+        }
+    }
+
+    #[test]
+    fn a_record_written_before_exits_were_kept_still_reads() {
+        let old = "api|3|node-a|healthy|4242|41000|8080|1048576|500|1700000000000";
+        assert_eq!(decode_replica("api.g3.r1", old).unwrap(), replica(1));
+        let new = encode_replica(&ended(1, Exit::Code(3)));
+        assert!(
+            new.ends_with("|ended|-|41000|8080|1048576|500|1700000000000|3|0"),
+            "{new}"
+        );
+        let with_exit = "api|3|node-a|ended|-|41000|8080|1048576|500|1700000000000|3";
+        assert_eq!(
+            decode_replica("api.g3.r1", with_exit).unwrap(),
+            ended(1, Exit::Code(3))
+        );
+        let gpus = ReplicaRecord {
+            gpus: 2,
+            ..replica(1)
+        };
+        assert_eq!(
+            decode_replica("api.g3.r1", &encode_replica(&gpus)).unwrap(),
+            gpus
+        );
+        assert_eq!(
+            decode_replica("api.g3.r1", &new).unwrap(),
+            ended(1, Exit::Code(3))
+        );
     }
 
     #[test]
@@ -386,6 +442,7 @@ mod tests {
                     Change::PutApp(Box::new(app())),
                     Change::PutReplica(replica(1)),
                     Change::PutReplica(replica(2)),
+                    Change::PutReplica(ended(3, Exit::Signal(9))),
                     Change::Seq(2),
                 ])
                 .unwrap();
@@ -396,7 +453,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let loaded = store.load().unwrap();
         assert_eq!(loaded.apps, vec![app()]);
-        assert_eq!(loaded.replicas, vec![replica(2)]);
+        assert_eq!(loaded.replicas, vec![replica(2), ended(3, Exit::Signal(9))]);
         assert_eq!(loaded.seq, 2);
         store
             .apply(&[Change::DeleteApp(AppName::new("api").unwrap())])

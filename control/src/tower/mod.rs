@@ -1,6 +1,7 @@
-//! The Tower (`skr8tr_reg`): the service registry. [`registry`] is the pure state machine;
-//! [`server`] answers requests from it on `skr8tr_daemon`'s datagram server, sends the pushes,
-//! and expires entries.
+//! The Tower (`skr8tr_reg`): the service registry and the table of routes apps publish.
+//! [`registry`] and [`routes`] are the pure state machines; [`server`] answers requests from
+//! them on `skr8tr_daemon`'s datagram server, sends the pushes, and expires entries.
 
 pub mod registry;
+pub mod routes;
 pub mod server;

@@ -41,11 +41,38 @@ struct Service {
     version: u64,
 }
 
+/// A subscriber: until when its lease runs, and per watched key (a service here, an app in
+/// the route table) the highest version it acknowledged.
 #[derive(Debug)]
-struct Watcher {
-    lease_until: Instant,
-    /// Per service: the highest version this watcher acknowledged.
-    acked: BTreeMap<ServiceName, u64>,
+pub(super) struct Watcher<K> {
+    pub(super) lease_until: Instant,
+    pub(super) acked: BTreeMap<K, u64>,
+}
+
+/// Subscribes (or renews) `who` in `watchers` for `lease` (at most [`MAX_TTL`]).
+///
+/// # Errors
+/// [`WatchError::TooManyWatchers`] when a new watcher would exceed [`MAX_WATCHERS`].
+pub(super) fn subscribe<K>(
+    watchers: &mut HashMap<SocketAddr, Watcher<K>>,
+    who: SocketAddr,
+    lease: Duration,
+    now: Instant,
+) -> Result<&mut Watcher<K>, WatchError> {
+    if !watchers.contains_key(&who) && watchers.len() >= MAX_WATCHERS {
+        return Err(WatchError::TooManyWatchers);
+    }
+    let watcher = watchers.entry(who).or_insert_with(|| Watcher {
+        lease_until: now,
+        acked: BTreeMap::new(),
+    });
+    watcher.lease_until = now + lease.min(MAX_TTL);
+    Ok(watcher)
+}
+
+/// How many of `watchers` hold a live lease.
+pub(super) fn live_count<K>(watchers: &HashMap<SocketAddr, Watcher<K>>, now: Instant) -> usize {
+    watchers.values().filter(|w| w.lease_until > now).count()
 }
 
 /// A backend set to send to one subscriber.
@@ -85,7 +112,7 @@ pub enum WatchError {
 #[derive(Debug, Default)]
 pub struct Registry {
     services: HashMap<ServiceName, Service>,
-    watchers: HashMap<SocketAddr, Watcher>,
+    watchers: HashMap<SocketAddr, Watcher<ServiceName>>,
 }
 
 impl Registry {
@@ -220,14 +247,7 @@ impl Registry {
         lease: Duration,
         now: Instant,
     ) -> Result<Vec<Push>, WatchError> {
-        if !self.watchers.contains_key(&who) && self.watchers.len() >= MAX_WATCHERS {
-            return Err(WatchError::TooManyWatchers);
-        }
-        let watcher = self.watchers.entry(who).or_insert_with(|| Watcher {
-            lease_until: now,
-            acked: BTreeMap::new(),
-        });
-        watcher.lease_until = now + lease.min(MAX_TTL);
+        let watcher = subscribe(&mut self.watchers, who, lease, now)?;
         for service in services {
             watcher.acked.entry(service.clone()).or_insert(0);
         }
@@ -311,10 +331,7 @@ impl Registry {
     /// Number of live watchers (for metrics and tests).
     #[must_use]
     pub fn watcher_count(&self, now: Instant) -> usize {
-        self.watchers
-            .values()
-            .filter(|w| w.lease_until > now)
-            .count()
+        live_count(&self.watchers, now)
     }
 
     fn pushes_for(&self, service: &ServiceName, now: Instant) -> Vec<Push> {

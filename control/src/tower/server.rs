@@ -1,9 +1,10 @@
-//! The Tower daemon: datagrams in, [`Registry`] calls, replies and pushes out.
+//! The Tower daemon: datagrams in, [`Registry`] and [`RouteTable`] calls, replies and pushes
+//! out.
 //!
 //! ```text
 //! datagram ─Gate(mesh)─▶ TowerRequest ─handle()─▶ TowerReply ─▶ sender
-//!                                          └──▶ Push(UPDATE, mesh-signed) ─▶ watchers
-//! tick (250 ms): expire entries and leases ─▶ Push; every second re-send unacked UPDATEs
+//!                                          └──▶ UPDATE / ROUTES_UPDATE (mesh-signed) ─▶ watchers
+//! tick (250 ms): expire entries and leases ─▶ pushes; every second re-send unacked pushes
 //! ```
 //! `handle` is a pure function of the registry and the request, so it is unit-tested without
 //! sockets; [`run`] only moves bytes, on `skr8tr_daemon`'s datagram server. Unparseable
@@ -17,11 +18,12 @@ use std::time::{Duration, Instant};
 use skr8tr_daemon::{Gate, Handler, Origin, UdpEndpoint};
 use skr8tr_proto::auth::{SigningKey, SystemClock, sign_command};
 use skr8tr_proto::wire::{
-    Backend, DrainStatus, ErrorCode, ErrorReply, Message, Request, TowerEntry, TowerPush,
-    TowerReply, TowerRequest,
+    Backend, DrainStatus, ErrorCode, ErrorReply, Message, PublishedRoute, Request, RoutesUpdate,
+    TowerEntry, TowerPush, TowerReply, TowerRequest,
 };
 
 use super::registry::{DEFAULT_TTL, MAX_TTL, Push, Registry};
+use super::routes::{RouteTable, RoutesPush};
 
 /// How often entries and leases are expired.
 const TICK: Duration = Duration::from_millis(250);
@@ -51,8 +53,121 @@ impl TowerConfig {
     }
 }
 
+/// What the Tower knows: the service registry and the route table.
+#[derive(Debug, Default)]
+pub struct Tower {
+    pub registry: Registry,
+    pub routes: RouteTable,
+}
+
+/// A push (`UPDATE` or `ROUTES_UPDATE`), encoded, and the subscriber it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: SocketAddr,
+    pub verb: &'static str,
+    /// The bare push, signed when it is sent.
+    pub text: String,
+}
+
+impl Outgoing {
+    fn new(to: SocketAddr, push: &impl Request) -> Self {
+        Self {
+            to,
+            verb: push.verb(),
+            text: push.encode(),
+        }
+    }
+}
+
+fn updates(pushes: Vec<Push>) -> Vec<Outgoing> {
+    pushes
+        .into_iter()
+        .map(|p| {
+            let update = TowerPush::Update {
+                service: p.service,
+                version: p.version,
+                backends: p.backends.into_iter().map(backend).collect(),
+            };
+            Outgoing::new(p.to, &update)
+        })
+        .collect()
+}
+
+fn routes_updates(pushes: Vec<RoutesPush>) -> Vec<Outgoing> {
+    pushes
+        .into_iter()
+        .map(|p| {
+            let update = RoutesUpdate {
+                app: p.app,
+                version: p.version,
+                routes: p.routes,
+            };
+            Outgoing::new(p.to, &update)
+        })
+        .collect()
+}
+
+fn lease_of(lease_s: u32) -> Duration {
+    Duration::from_secs(u64::from(lease_s)).clamp(Duration::from_secs(1), MAX_TTL)
+}
+
+fn watching(lease: Duration) -> TowerReply {
+    TowerReply::Watching {
+        lease_s: u32::try_from(lease.as_secs()).unwrap_or(u32::MAX),
+    }
+}
+
 /// Answers one request. Returns the reply and the pushes the request caused.
 pub fn handle(
+    tower: &mut Tower,
+    request: TowerRequest,
+    from: SocketAddr,
+    default_ttl: Duration,
+    now: Instant,
+) -> (TowerReply, Vec<Outgoing>) {
+    let (reply, pushes) = match request {
+        TowerRequest::PublishRoutes { app, routes } => {
+            return match tower.routes.publish(&app, routes, now) {
+                Ok((version, pushes)) => (
+                    TowerReply::Published { app, version },
+                    routes_updates(pushes),
+                ),
+                Err(e) => (
+                    TowerReply::Error(ErrorReply::lossy(ErrorCode::Busy, &e.to_string())),
+                    Vec::new(),
+                ),
+            };
+        }
+        TowerRequest::Routes => {
+            let entries = tower
+                .routes
+                .routes()
+                .into_iter()
+                .map(|(app, route)| PublishedRoute { app, route })
+                .collect();
+            return (TowerReply::Routes(entries), Vec::new());
+        }
+        TowerRequest::WatchRoutes { lease_s } => {
+            let lease = lease_of(lease_s);
+            return match tower.routes.watch(from, lease, now) {
+                Ok(pushes) => (watching(lease), routes_updates(pushes)),
+                Err(e) => (
+                    TowerReply::Error(ErrorReply::lossy(ErrorCode::Busy, &e.to_string())),
+                    Vec::new(),
+                ),
+            };
+        }
+        TowerRequest::AckRoutes { app, version } => {
+            tower.routes.ack(from, &app, version);
+            return (TowerReply::AckedRoutes { app, version }, Vec::new());
+        }
+        other => handle_registry(&mut tower.registry, other, from, default_ttl, now),
+    };
+    (reply, updates(pushes))
+}
+
+/// The registry's requests (REGISTER … DRAINED).
+fn handle_registry(
     registry: &mut Registry,
     request: TowerRequest,
     from: SocketAddr,
@@ -106,15 +221,9 @@ pub fn handle(
         }
         TowerRequest::Ping => (TowerReply::Pong, Vec::new()),
         TowerRequest::Watch { services, lease_s } => {
-            let lease =
-                Duration::from_secs(u64::from(lease_s)).clamp(Duration::from_secs(1), MAX_TTL);
+            let lease = lease_of(lease_s);
             match registry.watch(from, &services, lease, now) {
-                Ok(pushes) => (
-                    TowerReply::Watching {
-                        lease_s: u32::try_from(lease.as_secs()).unwrap_or(u32::MAX),
-                    },
-                    pushes,
-                ),
+                Ok(pushes) => (watching(lease), pushes),
                 Err(e) => (
                     TowerReply::Error(ErrorReply::lossy(ErrorCode::Busy, &e.to_string())),
                     Vec::new(),
@@ -153,6 +262,13 @@ pub fn handle(
                 Vec::new(),
             )
         }
+        TowerRequest::PublishRoutes { .. }
+        | TowerRequest::Routes
+        | TowerRequest::WatchRoutes { .. }
+        | TowerRequest::AckRoutes { .. } => (
+            bad_request("a route request reached the registry"),
+            Vec::new(),
+        ),
     }
 }
 
@@ -178,22 +294,28 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let socket = Rc::new(socket);
-    let registry = Rc::new(RefCell::new(Registry::new()));
+    let tower = Rc::new(RefCell::new(Tower::default()));
     let mesh_key = Rc::new(config.mesh_key.take());
 
     // Expiry and re-send of unacknowledged updates.
     let ticker = {
-        let (socket, registry, mesh_key) = (socket.clone(), registry.clone(), mesh_key.clone());
+        let (socket, tower, mesh_key) = (socket.clone(), tower.clone(), mesh_key.clone());
         skr8tr_daemon::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             let mut last_resend = Instant::now();
             loop {
                 tick.tick().await;
                 let now = Instant::now();
-                let mut pushes = registry.borrow_mut().expire(now);
+                let mut pushes = {
+                    let mut tower = tower.borrow_mut();
+                    tower.routes.expire(now);
+                    updates(tower.registry.expire(now))
+                };
                 if now.duration_since(last_resend) >= RESEND {
                     last_resend = now;
-                    pushes.extend(registry.borrow().unacked(now));
+                    let tower = tower.borrow();
+                    pushes.extend(updates(tower.registry.unacked(now)));
+                    pushes.extend(routes_updates(tower.routes.unacked(now)));
                 }
                 send_pushes(&socket, mesh_key.as_ref().as_ref(), pushes).await;
             }
@@ -202,7 +324,7 @@ pub async fn run(
 
     let requests = Requests {
         socket: socket.clone(),
-        registry,
+        tower,
         mesh_key,
         default_ttl: config.default_ttl,
     };
@@ -217,7 +339,7 @@ pub async fn run(
 /// The Tower's socket handler: [`handle`] on the shared registry, then the pushes it caused.
 struct Requests {
     socket: Rc<UdpEndpoint>,
-    registry: Rc<RefCell<Registry>>,
+    tower: Rc<RefCell<Tower>>,
     mesh_key: Rc<Option<SigningKey>>,
     default_ttl: Duration,
 }
@@ -234,7 +356,7 @@ impl Handler for Requests {
         let from = origin.from;
         tracing::debug!(%from, verb = request.verb(), "request");
         let (reply, pushes) = handle(
-            &mut self.registry.borrow_mut(),
+            &mut self.tower.borrow_mut(),
             request,
             from,
             self.default_ttl,
@@ -242,6 +364,11 @@ impl Handler for Requests {
         );
         if let TowerReply::Registered(s) | TowerReply::Deregistered(s) = &reply {
             tracing::info!(%from, service = %s, watchers_told = pushes.len(), "{}", reply_word(&reply));
+        }
+        if let TowerReply::Published { app, version } = &reply
+            && !pushes.is_empty()
+        {
+            tracing::info!(%from, %app, version, watchers_told = pushes.len(), "routes published");
         }
         // The reply first, so a watcher learns its lease before the first UPDATE.
         skr8tr_daemon::send_reply(&self.socket, reply.encode(), from).await;
@@ -258,26 +385,20 @@ fn reply_word(reply: &TowerReply) -> &'static str {
     }
 }
 
-async fn send_pushes(socket: &UdpEndpoint, key: Option<&SigningKey>, pushes: Vec<Push>) {
-    for p in pushes {
-        let update = TowerPush::Update {
-            service: p.service,
-            version: p.version,
-            backends: p.backends.into_iter().map(backend).collect(),
-        }
-        .encode();
+async fn send_pushes(socket: &UdpEndpoint, key: Option<&SigningKey>, pushes: Vec<Outgoing>) {
+    for Outgoing { to, verb, text } in pushes {
         let datagram = match key {
-            Some(key) => match sign_command(key, &update, SystemClock::now()) {
+            Some(key) => match sign_command(key, &text, SystemClock::now()) {
                 Ok(signed) => signed,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot sign an UPDATE");
+                    tracing::error!(error = %e, verb, "cannot sign a push");
                     continue;
                 }
             },
-            None => update,
+            None => text,
         };
-        if let Err(e) = socket.send_to(datagram.into_bytes(), p.to).await {
-            tracing::debug!(to = %p.to, error = %e, "UPDATE not sent");
+        if let Err(e) = socket.send_to(datagram.into_bytes(), to).await {
+            tracing::debug!(%to, error = %e, verb, "push not sent");
         }
     }
 }
@@ -294,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_seed_exchange() {
-        let mut r = Registry::new();
+        let mut r = Tower::default();
         let from: SocketAddr = "127.0.0.1:5555".parse().unwrap();
         let t = Instant::now();
         let mut say = |text: &str| handle(&mut r, req(text), from, DEFAULT_TTL, t).0.encode();
@@ -314,7 +435,7 @@ mod tests {
 
     #[test]
     fn watch_ack_drained() {
-        let mut r = Registry::new();
+        let mut r = Tower::default();
         let edge: SocketAddr = "127.0.0.1:6000".parse().unwrap();
         let node: SocketAddr = "127.0.0.1:6001".parse().unwrap();
         let t = Instant::now();
@@ -336,8 +457,11 @@ mod tests {
             t,
         );
         assert_eq!(pushes.len(), 1);
-        let v = pushes[0].version;
-        let drained = |r: &mut Registry| {
+        let v = match TowerPush::decode(pushes[0].text.as_bytes()) {
+            Ok(TowerPush::Update { version, .. }) => version,
+            other => panic!("{other:?}"),
+        };
+        let drained = |r: &mut Tower| {
             handle(r, req(&format!("DRAINED|api|{v}")), node, DEFAULT_TTL, t)
                 .0
                 .encode()
@@ -349,6 +473,54 @@ mod tests {
         handle(&mut r, req(&format!("ACK|api|{v}|1")), edge, DEFAULT_TTL, t);
         assert_eq!(drained(&mut r), format!("OK|DRAINED|api|{v}|1|1|1"));
         let svc = ServiceName::new("api").unwrap();
-        assert_eq!(r.backends(&svc, t).1, vec![]);
+        assert_eq!(r.registry.backends(&svc, t).1, vec![]);
+    }
+
+    #[test]
+    fn publish_watch_ack_routes() {
+        let mut r = Tower::default();
+        let conductor: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let edge: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let t = Instant::now();
+        let mut say = |text: &str, from: SocketAddr| {
+            let (reply, pushes) = handle(&mut r, req(text), from, DEFAULT_TTL, t);
+            let pushes: Vec<String> = pushes
+                .into_iter()
+                .map(|p| {
+                    assert_eq!(p.to, edge);
+                    p.text
+                })
+                .collect();
+            (reply.encode(), pushes)
+        };
+        assert_eq!(say("ROUTES", edge), ("OK|ROUTES|0|".into(), vec![]));
+        let publish = "PUBLISH_ROUTES|api|2|api.example.com:/api:s:-:-:-:-,-:/:-:-:-:-:-";
+        assert_eq!(say(publish, conductor).0, "OK|PUBLISHED|api|1");
+        // The same set again: same version, nothing pushed.
+        assert_eq!(
+            say(publish, conductor),
+            ("OK|PUBLISHED|api|1".into(), vec![])
+        );
+        assert_eq!(
+            say("ROUTES", edge).0,
+            "OK|ROUTES|2|api:api.example.com:/api:s:-:-:-:-,api:-:/:-:-:-:-:-"
+        );
+        assert_eq!(
+            say("WATCH_ROUTES|30", edge),
+            (
+                "OK|WATCHING|30".into(),
+                vec!["ROUTES_UPDATE|api|1|2|api.example.com:/api:s:-:-:-:-,-:/:-:-:-:-:-".into()]
+            )
+        );
+        assert_eq!(say("ACK_ROUTES|api|1", edge).0, "OK|ACKED_ROUTES|api|1");
+        // EVICT withdraws them: pushed to the watcher, gone from the table.
+        assert_eq!(
+            say("PUBLISH_ROUTES|api|0|", conductor),
+            (
+                "OK|PUBLISHED|api|2".into(),
+                vec!["ROUTES_UPDATE|api|2|0|".into()]
+            )
+        );
+        assert_eq!(say("ROUTES", edge).0, "OK|ROUTES|0|");
     }
 }

@@ -1,6 +1,7 @@
 //! `skr8tr_ingress`: flags, logging and the exit report (`skr8tr_daemon::start`; the log
 //! filter is `SKR8TR_LOG`, alias `RUST_LOG`) and signals; the proxy is
-//! [`skr8tr_ingress::start`]. SIGHUP re-reads the routes file and the TLS certificate and
+//! [`skr8tr_ingress::start`]; the service manager hears READY once every core beats, WATCHDOG
+//! while they all do, STOPPING on drain (`skr8tr_daemon::supervisor`). SIGHUP re-reads the routes file and the TLS certificate and
 //! reopens the access log; SIGTERM/SIGINT drain and exit.
 
 use std::process::ExitCode;
@@ -19,6 +20,13 @@ fn run(args: IngressArgs) -> anyhow::Result<()> {
     let mut signals =
         Signals::new([SIGHUP, SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     let handle = skr8tr_ingress::start(config).context("cannot start the ingress")?;
+    let status = format!(
+        "listening on tcp {} ({} cores)",
+        handle.local_addr(),
+        handle.heartbeats().len()
+    );
+    skr8tr_daemon::supervisor::watch(handle.heartbeats(), status)
+        .context("cannot start the service-manager watcher")?;
     for signal in signals.forever() {
         if signal == SIGHUP {
             if let Err(e) = handle.reload_routes() {
@@ -31,6 +39,7 @@ fn run(args: IngressArgs) -> anyhow::Result<()> {
             }
         } else {
             tracing::info!(signal, "draining");
+            skr8tr_daemon::supervisor::stopping();
             handle.drain();
             break;
         }

@@ -13,6 +13,7 @@
 //! | [`balance`] | round-robin choice, in-flight counts, ejection |
 //! | [`pool`] | idle upstream keep-alive connections |
 //! | [`drain`] | the drain flag and the tasks waiting for it |
+//! | [`limit`] | per-route rate limits by client address (token buckets) |
 //!
 //! Lives on one thread (`Rc`, `Cell`, `RefCell`); nothing here is shared with other cores.
 //! The thread itself, its accept loop and its housekeeping are `crate::accept`'s; the requests
@@ -22,6 +23,7 @@
 
 pub mod balance;
 pub mod drain;
+pub mod limit;
 pub mod pool;
 
 use std::cell::{Cell, RefCell};
@@ -61,6 +63,8 @@ pub struct Core {
     pub active: Cell<usize>,
     /// This core's counters.
     pub counters: RefCell<CoreCounters>,
+    /// This core's rate-limit buckets (reset when the routes change).
+    pub limiter: RefCell<limit::Limiter>,
     access: Option<CoreLog>,
 }
 
@@ -88,6 +92,7 @@ impl Core {
             drain: Drain::default(),
             active: Cell::new(0),
             counters: RefCell::default(),
+            limiter: RefCell::default(),
         })
     }
 
@@ -145,6 +150,9 @@ impl Core {
             .store(next.generation, Ordering::Release);
         if !removed.is_empty() {
             self.pending.borrow_mut().push((next.generation, removed));
+        }
+        if !Arc::ptr_eq(&self.view.borrow().routes, &next.routes) {
+            self.limiter.borrow_mut().reset();
         }
         *self.view.borrow_mut() = next;
         self.update_drained();

@@ -25,7 +25,8 @@ mod tests;
 pub use chunked::{CHUNK_END, ChunkedDecoder, LAST_CHUNK, encode_chunk_header};
 pub use request::{Forwarding, RequestHead, parse_request, write_request};
 pub use response::{
-    ClientBody, ClientFraming, ResponseHead, parse_response, reason, write_error, write_response,
+    ClientBody, ClientFraming, ResponseHead, parse_response, reason, write_error,
+    write_error_retry_after, write_response,
 };
 
 /// Largest request or response head accepted (request line and fields): SPEC §5.

@@ -101,9 +101,11 @@ fn fields_framing(headers: &[httparse::Header<'_>]) -> Option<Framing> {
 fn forwarding(tunnel: bool, has_host: bool) -> Forwarding<'static> {
     Forwarding {
         client_ip: "192.0.2.7",
+        real_ip: "192.0.2.7",
         proto: "http",
         default_host: if has_host { "" } else { "10.0.0.1:8080" },
         tunnel,
+        target: None,
     }
 }
 

@@ -36,6 +36,9 @@ pub struct RequestHead<'h, 'b> {
     pub upgrade: bool,
     /// Whether a Host field was present.
     pub has_host: bool,
+    /// The host the request names: the absolute-form target's authority, else the `Host`
+    /// value (as received: case, port and all).
+    pub host: Option<&'b str>,
 }
 
 impl RequestHead<'_, '_> {
@@ -104,6 +107,7 @@ pub fn parse_request<'h, 'b>(
     let mut chunked = false;
     let mut transfer_encodings = 0;
     let mut hosts = 0;
+    let mut host_field: Option<&'b str> = None;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut upgrade_token = false;
@@ -125,6 +129,7 @@ pub fn parse_request<'h, 'b>(
             }
         } else if name_is(name, "host") {
             hosts += 1;
+            host_field = std::str::from_utf8(trim_ows(h.value)).ok();
             if hosts > 1 {
                 return Err(HttpError::DuplicateHost);
             }
@@ -165,6 +170,7 @@ pub fn parse_request<'h, 'b>(
         expect_continue,
         upgrade: upgrade_field && upgrade_token && minor == 1,
         has_host: hosts == 1,
+        host: authority(target).or(host_field),
     }))
 }
 
@@ -207,17 +213,31 @@ fn origin_path<'b>(method: &str, target: &'b str) -> Result<&'b str, HttpError> 
     Ok(rest.find('/').map_or("/", |i| &rest[i..]))
 }
 
+/// The authority of an absolute-form target (`http://h:1/x` → `h:1`).
+fn authority(target: &str) -> Option<&str> {
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|a| !a.is_empty())
+}
+
 /// What the proxy adds to a forwarded request.
 #[derive(Debug, Clone, Copy)]
 pub struct Forwarding<'a> {
-    /// The client's address as text (no port).
+    /// The peer's address as text (no port): appended to `X-Forwarded-For`.
     pub client_ip: &'a str,
+    /// The client's address as believed (`crate::client`): sent as `X-Real-IP`.
+    pub real_ip: &'a str,
     /// `http` or `https`.
     pub proto: &'a str,
     /// Host to send when an HTTP/1.0 client sent none.
     pub default_host: &'a str,
     /// Keep `Upgrade` and send `Connection: upgrade`.
     pub tunnel: bool,
+    /// The target to send instead of the received one, in two parts written one after the
+    /// other (a route's strip-prefix: `("/", "?x=1")`); `None`: the target as received.
+    pub target: Option<(&'a str, &'a str)>,
 }
 
 /// Whether a request field is dropped (or replaced) when forwarding.
@@ -262,7 +282,13 @@ pub fn write_request(head: &RequestHead<'_, '_>, fwd: &Forwarding<'_>, out: &mut
     let conn_values = &conn_values[..n_conn];
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(head.target.as_bytes());
+    match fwd.target {
+        Some((lead, rest)) => {
+            out.extend_from_slice(lead.as_bytes());
+            out.extend_from_slice(rest.as_bytes());
+        }
+        None => out.extend_from_slice(head.target.as_bytes()),
+    }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for h in head.headers {
         if fwd.tunnel && name_is(h.name, "upgrade") {
@@ -306,7 +332,7 @@ pub fn write_request(head: &RequestHead<'_, '_>, fwd: &Forwarding<'_>, out: &mut
     }
     out.extend_from_slice(fwd.client_ip.as_bytes());
     out.extend_from_slice(b"\r\nX-Real-IP: ");
-    out.extend_from_slice(fwd.client_ip.as_bytes());
+    out.extend_from_slice(fwd.real_ip.as_bytes());
     out.extend_from_slice(b"\r\nX-Forwarded-Proto: ");
     out.extend_from_slice(fwd.proto.as_bytes());
     out.extend_from_slice(b"\r\n\r\n");

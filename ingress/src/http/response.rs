@@ -227,7 +227,9 @@ pub const fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        413 => "Content Too Large",
         414 => "URI Too Long",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -239,10 +241,26 @@ pub const fn reason(status: u16) -> &'static str {
 
 /// Appends a complete plain-text response of the proxy's own: `body` plus a newline.
 pub fn write_error(out: &mut Vec<u8>, status: u16, body: &str, close: bool, head_only: bool) {
+    write_error_retry_after(out, status, body, close, head_only, None);
+}
+
+/// [`write_error`] with a `Retry-After: SECONDS` field when `retry_after` is given (429).
+pub fn write_error_retry_after(
+    out: &mut Vec<u8>,
+    status: u16,
+    body: &str,
+    close: bool,
+    head_only: bool,
+    retry_after: Option<u32>,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
+    if let Some(s) = retry_after {
+        out.extend_from_slice(b"\r\nRetry-After: ");
+        push_u64(out, u64::from(s));
+    }
     out.extend_from_slice(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
     push_u64(out, body.len() as u64 + 1);
     if close {

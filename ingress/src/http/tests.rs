@@ -180,9 +180,11 @@ fn rewrite(raw: &[u8]) -> String {
     let mut out = Vec::new();
     let fwd = Forwarding {
         client_ip: "9.9.9.9",
+        real_ip: "9.9.9.9",
         proto: "http",
         default_host: "",
         tunnel: false,
+        target: None,
     };
     write_request(&head, &fwd, &mut out);
     String::from_utf8(out).unwrap()

@@ -36,10 +36,14 @@ pub enum RelayError {
     Destination(io::Error),
     /// The source's chunked framing is malformed.
     Framing(HttpError),
+    /// A chunked body's data grew past the limit given to [`relay`].
+    TooLarge,
 }
 
 /// Relays one body from `src` to `dst`. `src_buf` holds bytes already read from `src` (and
-/// keeps any bytes after the body); `out` may already hold bytes to write first (a head).
+/// keeps any bytes after the body); `out` may already hold bytes to write first (a head). A
+/// chunked body whose data passes `max_data` bytes stops with [`RelayError::TooLarge`] before
+/// the piece that passed it is written.
 ///
 /// # Errors
 /// See [`RelayError`]; `out` is written before any read, so the head goes out even when the
@@ -51,7 +55,9 @@ pub async fn relay<R: Source, W: Sink>(
     dst: &mut W,
     out: &mut Vec<u8>,
     idle: Duration,
+    max_data: u64,
 ) -> Result<(), RelayError> {
+    let mut data_seen: u64 = 0;
     let mut remaining = match mode {
         BodyMode::Length(n) => n,
         _ => 0,
@@ -88,6 +94,10 @@ pub async fn relay<R: Source, W: Sink>(
                         .map_err(RelayError::Framing)?;
                     if let Some(r) = data {
                         let piece = &src_buf[pos + r.start..pos + r.end];
+                        data_seen = data_seen.saturating_add(piece.len() as u64);
+                        if data_seen > max_data {
+                            return Err(RelayError::TooLarge);
+                        }
                         if reencode {
                             encode_chunk_header(out, piece.len());
                             out.extend_from_slice(piece);

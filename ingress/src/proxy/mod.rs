@@ -28,8 +28,9 @@ use crate::cores::Core;
 use crate::error::{ErrorKind, ErrorResponse, ProxyError};
 use crate::http::{
     self, ClientBody, Forwarding, Framing, HttpError, MAX_HEADERS, parse_request, parse_response,
-    write_error, write_request, write_response,
+    write_error_retry_after, write_request, write_response,
 };
+use crate::route;
 use crate::stream::{self, Duplex, read_more, write_all};
 use crate::upstream::{self, UpConn};
 use body::{BodyMode, RelayError, relay};
@@ -53,6 +54,11 @@ struct ReqInfo {
     is_head: bool,
     idempotent: bool,
     minor: u8,
+    /// How long the upstream has to send its response head (the route's `timeout`, else
+    /// `--response-timeout`).
+    response_head: Duration,
+    /// The route's `max-body`: most request body bytes (after chunked decoding).
+    max_body: Option<u64>,
 }
 
 impl ReqInfo {
@@ -70,6 +76,8 @@ struct Client<S> {
     up_head: Vec<u8>,
     service: String,
     route: String,
+    /// The believed client address as text, when a trusted proxy named one.
+    real_ip: String,
     /// Filled only when the access log is on.
     log: LogFields,
 }
@@ -121,7 +129,8 @@ impl From<ProxyError> for Failed {
 
 /// Serves one accepted client connection until it closes, fails, or the core drains.
 pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: SocketAddr) {
-    let client_ip = peer.ip().to_canonical().to_string();
+    let peer_ip = peer.ip().to_canonical();
+    let client_ip = peer_ip.to_string();
     let mut c = Client {
         stream,
         rbuf: Vec::with_capacity(CLIENT_BUF),
@@ -129,6 +138,7 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
         up_head: Vec::with_capacity(2048),
         service: String::new(),
         route: String::new(),
+        real_ip: String::new(),
         log: LogFields::default(),
     };
     if core.logs_access() {
@@ -189,10 +199,14 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
                         let planned = plan(
                             &core,
                             &head,
-                            &client_ip,
+                            Peer {
+                                ip: peer_ip,
+                                text: &client_ip,
+                            },
                             &mut c.up_head,
                             &mut c.route,
                             &mut c.service,
+                            &mut c.real_ip,
                         );
                         Some(Ok((head.head_len, planned)))
                     }
@@ -280,16 +294,25 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
     }
 }
 
+/// The TCP peer of a client connection.
+#[derive(Clone, Copy)]
+struct Peer<'a> {
+    ip: std::net::IpAddr,
+    /// `ip` as text.
+    text: &'a str,
+}
+
 /// Routes the parsed request, picks a backend and writes the upstream head into `up_head`.
 fn plan(
     core: &Core,
     head: &http::RequestHead<'_, '_>,
-    client_ip: &str,
+    peer: Peer<'_>,
     up_head: &mut Vec<u8>,
     route_label: &mut String,
     service: &mut String,
+    real_ip: &mut String,
 ) -> (ReqInfo, Result<SocketAddr, ProxyError>) {
-    let info = ReqInfo {
+    let mut info = ReqInfo {
         framing: head.framing,
         keep_alive: head.keep_alive,
         expect_continue: head.expect_continue,
@@ -297,19 +320,72 @@ fn plan(
         is_head: head.is_head(),
         idempotent: head.is_idempotent(),
         minor: head.minor,
+        response_head: core.config.timeouts.response_head,
+        max_body: None,
     };
     core.refresh();
     route_label.clear();
     service.clear();
     let routed = core.with_view(|view| {
-        view.routes.lookup(head.path).map(|(_, route)| {
-            route_label.push_str(&route.prefix);
-            service.push_str(route.service.as_str());
-        })
+        view.routes
+            .lookup_indexed(head.host, head.path)
+            .map(|(index, route)| {
+                route_label.push_str(&route.label);
+                service.push_str(route.service.as_str());
+                (
+                    route.timeout,
+                    route.max_body,
+                    route.rate.map(|r| (index, r)),
+                    route::stripped_target(route, head.path),
+                )
+            })
     });
-    if routed.is_none() {
+    let Some((route_timeout, max_body, rate, target_override)) = routed else {
         route_label.push_str("none");
         return (info, Err(ProxyError::new(ErrorKind::NoRoute)));
+    };
+    if let Some(t) = route_timeout {
+        info.response_head = t;
+    }
+    info.max_body = max_body;
+    real_ip.clear();
+    let client = if core.config.trusted_proxies.is_empty() {
+        peer.ip
+    } else {
+        let believed = crate::client::client_addr(
+            peer.ip,
+            head.headers
+                .iter()
+                .filter(|h| http::name_is(h.name, "x-forwarded-for"))
+                .map(|h| h.value),
+            &core.config.trusted_proxies,
+        );
+        if believed != peer.ip {
+            use std::fmt::Write as _;
+            let _ = write!(real_ip, "{believed}");
+        }
+        believed
+    };
+    if let Some((index, rate)) = rate {
+        let admitted = core.limiter.borrow_mut().admit(
+            index,
+            rate,
+            core.config.threads,
+            client,
+            Instant::now(),
+        );
+        if let Err(retry_after_s) = admitted {
+            return (
+                info,
+                Err(ProxyError::new(ErrorKind::RateLimited { retry_after_s })),
+            );
+        }
+    }
+    if let (Some(max), Framing::Length(n)) = (max_body, head.framing)
+        && n > max
+    {
+        // Refused before any upstream is contacted.
+        return (info, Err(ProxyError::new(ErrorKind::BodyTooLarge)));
     }
     let target = core.pick(service, &[]);
     up_head.clear();
@@ -320,10 +396,16 @@ fn plan(
             addr.to_string()
         };
         let fwd = Forwarding {
-            client_ip,
+            client_ip: peer.text,
+            real_ip: if real_ip.is_empty() {
+                peer.text
+            } else {
+                real_ip
+            },
             proto: core.config.proto,
             default_host: &host,
             tunnel: head.upgrade,
+            target: target_override,
         };
         write_request(head, &fwd, up_head);
     }
@@ -509,6 +591,7 @@ async fn forward<S: Duplex>(
             &mut up.stream,
             &mut out,
             idle,
+            info.max_body.unwrap_or(u64::MAX),
         )
         .await;
         c.out = out;
@@ -521,6 +604,11 @@ async fn forward<S: Duplex>(
                 return Err(ProxyError::new(ErrorKind::ClientIo).into());
             }
             Err(RelayError::Destination(_)) => return Err(upstream_io(false)),
+            // Dropping `up` (never pooled after an error) aborts the upstream request; no
+            // response byte has gone to the client yet (the response is read after the body).
+            Err(RelayError::TooLarge) => {
+                return Err(ProxyError::new(ErrorKind::BodyTooLarge).into());
+            }
         }
         if paused && let Err(e) = upstream::set_user_timeout(&up.stream, link) {
             tracing::debug!(error = %e, "cannot restore the link timeout");
@@ -528,7 +616,7 @@ async fn forward<S: Duplex>(
     }
     // Response head(s).
     let retry_ok = reused && info.idempotent && !info.has_body();
-    let deadline = Instant::now() + core.config.timeouts.response_head;
+    let deadline = Instant::now() + info.response_head;
     let mut got_bytes = !up.buf.is_empty();
     c.out.clear();
     loop {
@@ -660,6 +748,7 @@ async fn relay_response<S: Duplex>(
                 &mut c.stream,
                 &mut out,
                 idle,
+                u64::MAX,
             )
             .await
         }
@@ -674,7 +763,8 @@ async fn relay_response<S: Duplex>(
         }),
         Err(RelayError::Destination(_)) => Err(started(ProxyError::new(ErrorKind::ClientIo))),
         Err(RelayError::Framing(e)) => Err(started(ProxyError::new(ErrorKind::BadResponse(e)))),
-        Err(RelayError::Source(_) | RelayError::SourceClosed) => {
+        // `TooLarge` cannot happen here (no limit on responses); counted as the upstream's.
+        Err(RelayError::Source(_) | RelayError::SourceClosed | RelayError::TooLarge) => {
             Err(started(ProxyError::new(ErrorKind::UpstreamIo)))
         }
     }
@@ -699,7 +789,18 @@ async fn respond_error<S: Duplex>(
     };
     tracing::debug!(core = core.id, ?error, status, "request failed");
     c.out.clear();
-    write_error(&mut c.out, status, text, close || must_close, head_only);
+    let retry_after = match error.kind {
+        ErrorKind::RateLimited { retry_after_s } => Some(retry_after_s),
+        _ => None,
+    };
+    write_error_retry_after(
+        &mut c.out,
+        status,
+        text,
+        close || must_close,
+        head_only,
+        retry_after,
+    );
     let _ = c.stream.write_buf(&mut c.out).await;
     status
 }

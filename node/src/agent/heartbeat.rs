@@ -17,18 +17,19 @@ use std::time::{Duration, Instant};
 
 use skr8tr_proto::name::{NodeId, ReplicaId};
 use skr8tr_proto::wire::{
-    CpuPercent, Exit, Heartbeat, HeartbeatDetail, MAX_SIGNED_MESSAGE, MeshEvent, Message,
-    ReplicaReport, ReplicaState,
+    CpuPercent, Exit, Heartbeat, HeartbeatDetail, LimitMechanism, MAX_SIGNED_MESSAGE, MeshEvent,
+    Message, ReplicaReport, ReplicaState,
 };
 
 use super::Agent;
 use crate::engine::ReplicaStatus;
+use crate::limits::LimitEnforcement;
 use crate::stats::NodeStats;
 use crate::supervise::{Phase, Termination};
 
 /// The longest a replica entry can be: two 63-character names, a u64, a u32, a state word, a
-/// port, a CPU figure and a u64, with their separators.
-const MAX_ENTRY_LEN: usize = 63 + 63 + 20 + 10 + 9 + 5 + 12 + 20 + 8;
+/// port, a CPU figure, a u64 and a limit mechanism, with their separators.
+const MAX_ENTRY_LEN: usize = 63 + 63 + 20 + 10 + 9 + 5 + 12 + 20 + 9 + 9;
 
 /// Sends a heartbeat now and every `every`, forever (aborted on shutdown).
 pub(super) async fn run(agent: Rc<Agent>, every: Duration) {
@@ -62,6 +63,7 @@ pub(super) async fn run(agent: Rc<Agent>, every: Duration) {
             advertise: agent.advertise,
             agent_port: agent.agent_port,
             cpu_millicores,
+            gpus: agent.gpus,
             seq,
         };
         let text = build_heartbeat(
@@ -82,6 +84,7 @@ pub(crate) struct NodeFacts {
     pub advertise: IpAddr,
     pub agent_port: u16,
     pub cpu_millicores: u32,
+    pub gpus: u32,
     pub seq: u64,
 }
 
@@ -105,6 +108,7 @@ pub(crate) fn build_heartbeat(
             cpu_millicores: facts.cpu_millicores,
             seq: facts.seq,
             replicas: replicas.iter().map(report_of).collect(),
+            gpus: facts.gpus,
         }),
     };
     // The order in which entries are left out when the datagram is too large.
@@ -164,6 +168,19 @@ fn report_of(r: &ReplicaStatus) -> ReplicaReport {
         port: r.port.unwrap_or(0),
         cpu: CpuPercent::from_f64(f64::from(r.cpu_percent)),
         rss_kb: r.rss_bytes / 1024,
+        // Said only for an app that asks for limits (then `none` means: not enforceable here).
+        limits: r.limited.then(|| mechanism_of(r.limits.method())),
+    }
+}
+
+/// The wire's word for a limit mechanism.
+#[must_use]
+pub(crate) fn mechanism_of(enforcement: LimitEnforcement) -> LimitMechanism {
+    match enforcement {
+        LimitEnforcement::CgroupV2 => LimitMechanism::CgroupV2,
+        LimitEnforcement::CgroupV1 => LimitMechanism::CgroupV1,
+        LimitEnforcement::Rlimit => LimitMechanism::Rlimit,
+        LimitEnforcement::None => LimitMechanism::None,
     }
 }
 
@@ -190,6 +207,7 @@ pub(crate) fn exit_of(termination: Termination) -> Exit {
     match termination {
         Termination::Code(c) => Exit::Code(code(c)),
         Termination::Signal(s) => Exit::Signal(code(s)),
+        Termination::OomKilled => Exit::OomKilled,
         Termination::Unknown => Exit::Code(255),
         Termination::LaunchFailed => Exit::Code(127),
     }
@@ -213,6 +231,7 @@ mod tests {
             advertise: "10.0.0.5".parse().unwrap(),
             agent_port: 7775,
             cpu_millicores: 4000,
+            gpus: 0,
             seq: 17,
         }
     }
@@ -229,6 +248,7 @@ mod tests {
             cpu_percent: 3.25,
             rss_bytes: 20 * 1024 * 1024,
             limits: AppliedLimits::default(),
+            limited: false,
             last_exit: None,
             adopted: false,
             uptime: None,
@@ -248,6 +268,28 @@ mod tests {
              api.g1.r1:api:1:4242:healthy:8080:3.25:20480,api.g1.r2:api:1:0:pending:8080:3.25:20480"
         );
         assert!(MeshEvent::decode(text.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_limited_replica_says_what_enforces_its_limits() {
+        let mut capped = replica("api.g1.r1", Phase::Healthy, Some(4242));
+        capped.limited = true;
+        let mut unenforced = capped.clone();
+        capped.limits.ram = LimitEnforcement::CgroupV1;
+        unenforced.replica = ReplicaId::new("api.g1.r2").unwrap();
+        let text = build_heartbeat(
+            &facts(),
+            &[capped, unenforced],
+            &HashMap::new(),
+            MAX_SIGNED_MESSAGE,
+        );
+        assert!(
+            text.ends_with(
+                "api.g1.r1:api:1:4242:healthy:8080:3.25:20480:cgroup-v1,\
+                 api.g1.r2:api:1:4242:healthy:8080:3.25:20480:none"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Unhealthy ─────────────▶ DEREGISTER                             (a restart may follow)
 //! Stopping ──────────────▶ DEREGISTER, wait for the Tower's reply ──▶ release the StopGate
 //!                                                                  ──▶ wake waiting KILLs
-//! Exited ────────────────▶ DIED to the Conductor; DEREGISTER if it was registered (a crash)
+//! Exited ────────────────▶ DIED to the Conductor; DEREGISTER if it was registered (a crash);
+//!                          an OOM kill counted in the metrics
 //! ```
 //! Each reaction runs in its own task, so a slow Tower never holds up the next event; the one
 //! ordering that matters (deregister before signal) is kept by the gate, which the engine
@@ -19,6 +20,7 @@ use skr8tr_proto::wire::{Died, MeshEvent, Message};
 use super::Agent;
 use super::heartbeat::exit_of;
 use crate::events::{Event, Events};
+use crate::supervise::Termination;
 
 /// Handles the engine's events until the engine is gone (or the task is aborted).
 pub(super) async fn run(agent: Rc<Agent>, mut events: Events) {
@@ -98,6 +100,10 @@ fn handle(agent: &Rc<Agent>, event: Event) {
             restart_in,
         } => {
             tracing::info!(%replica, %app, %termination, ?restart_in, "replica exited");
+            if termination == Termination::OomKilled {
+                tracing::warn!(%replica, %app, "replica killed for going over its ram limit");
+                agent.metrics.oom_killed(&app);
+            }
             if restart_in.is_none() {
                 agent
                     .ended_at

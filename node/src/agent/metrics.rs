@@ -58,6 +58,7 @@ pub(crate) struct Metrics {
     health_failures: Family<AppLabels, Counter>,
     launches: Family<AppLabels, Counter>,
     launch_failures: Family<AppLabels, Counter>,
+    oom_kills: Family<AppLabels, Counter>,
 }
 
 impl Metrics {
@@ -72,6 +73,7 @@ impl Metrics {
         let health_failures = Family::<AppLabels, Counter>::default();
         let launches = Family::<AppLabels, Counter>::default();
         let launch_failures = Family::<AppLabels, Counter>::default();
+        let oom_kills = Family::<AppLabels, Counter>::default();
         registry.register(
             "cpu_percent",
             "Busy CPU of the whole node, in percent of all cores (0-100)",
@@ -117,6 +119,11 @@ impl Metrics {
             "LAUNCH requests that could not start a replica",
             launch_failures.clone(),
         );
+        registry.register(
+            "oom_kills",
+            "Replica processes the kernel killed for going over their ram limit",
+            oom_kills.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             cpu_percent,
@@ -128,6 +135,7 @@ impl Metrics {
             health_failures,
             launches,
             launch_failures,
+            oom_kills,
         }
     }
 
@@ -166,6 +174,10 @@ impl Metrics {
 
     pub(crate) fn launch_failed(&self, app: &AppName) {
         self.launch_failures.get_or_create(&labels(app)).inc();
+    }
+
+    pub(crate) fn oom_killed(&self, app: &AppName) {
+        self.oom_kills.get_or_create(&labels(app)).inc();
     }
 
     /// The metrics in the text format.

@@ -45,7 +45,7 @@ use tokio::sync::oneshot;
 use crate::engine::{Engine, EngineConfig, EngineError};
 
 use metrics::Metrics;
-pub use options::{AgentOptions, OptionsError};
+pub use options::{AgentOptions, NodeArgs, OptionsError};
 
 /// Default UDP port of the agent's command socket.
 pub const DEFAULT_PORT: u16 = 7775;
@@ -83,6 +83,9 @@ pub struct AgentConfig {
     pub metrics: Option<std::net::TcpListener>,
     /// Stop the workloads on shutdown instead of leaving them to the next agent.
     pub stop_workloads_on_exit: bool,
+    /// `--gpus N`: the GPUs this node offers to `gpu N` apps; `None`: the `/dev/nvidiaN`
+    /// device files counted at start.
+    pub gpus: Option<u32>,
 }
 
 impl AgentConfig {
@@ -108,6 +111,7 @@ impl AgentConfig {
             reregister: Duration::from_secs(10),
             metrics: None,
             stop_workloads_on_exit: false,
+            gpus: None,
         }
     }
 }
@@ -143,6 +147,8 @@ pub(crate) struct Agent {
     pub(crate) conductor: SocketAddr,
     pub(crate) advertise: IpAddr,
     pub(crate) agent_port: u16,
+    /// GPUs this node reports in its heartbeats.
+    pub(crate) gpus: u32,
     pub(crate) tower: tower::Registrar,
     pub(crate) metrics: Metrics,
     /// LAUNCHes being started, with every address to answer when they are.
@@ -229,6 +235,7 @@ pub async fn run(
         conductor: config.conductor,
         advertise,
         agent_port,
+        gpus: config.gpus.unwrap_or_else(crate::stats::node_gpus),
         tower: tower::Registrar::new(config.tower),
         metrics: Metrics::new(),
         launching: RefCell::default(),

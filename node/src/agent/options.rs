@@ -1,12 +1,14 @@
 //! The node agent's own flags, shared by `skr8tr_node` and `skr8tr_server` (which runs an agent
 //! beside the Tower and the Conductor): parsed by clap, checked and applied to an
 //! [`AgentConfig`]. Where the agent listens, which Conductor and Tower it reports to and which
-//! keys it holds are each binary's business.
+//! keys it holds are each binary's business; `skr8tr_node`'s whole command line ([`NodeArgs`])
+//! is here too, so that `skr8tr man` can print its man page.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use skr8tr_daemon::AddressError;
+use skr8tr_daemon::{AddressError, MeshKeyArgs};
 use skr8tr_proto::name::{NameError, NodeId};
 
 use super::{AgentConfig, DEFAULT_METRICS_PORT};
@@ -30,6 +32,9 @@ pub struct AgentOptions {
     /// On SIGTERM/SIGINT, stop the workloads instead of leaving them to the next agent.
     #[arg(long)]
     pub stop_workloads_on_exit: bool,
+    /// GPUs this node offers to `gpu N` apps [default: the /dev/nvidiaN devices found].
+    #[arg(long, value_name = "N")]
+    pub gpus: Option<u32>,
 }
 
 /// A flag the agent cannot run with.
@@ -76,6 +81,7 @@ impl AgentOptions {
         }
         config.heartbeat = Duration::from_millis(self.heartbeat_ms);
         config.stop_workloads_on_exit = self.stop_workloads_on_exit;
+        config.gpus = self.gpus;
         if self.metrics != "off" {
             let addr = skr8tr_daemon::parse_host_port(&self.metrics, lo, DEFAULT_METRICS_PORT)
                 .map_err(OptionsError::MetricsAddress)?;
@@ -85,6 +91,32 @@ impl AgentOptions {
         }
         Ok(())
     }
+}
+
+/// The skr8tr node agent: runs the replicas the Conductor places here.
+///
+/// On SIGTERM/SIGINT it stops taking requests and leaves the workloads running; the next agent
+/// started on the same --state-dir adopts them (an agent upgrade does not restart services).
+/// With --stop-workloads-on-exit it stops them instead, each deregistered from the Tower first.
+#[derive(Debug, clap::Parser)]
+#[command(name = "skr8tr_node", version)]
+pub struct NodeArgs {
+    /// UDP address of the command socket (`[HOST][:PORT]`, IPv4 or IPv6).
+    #[arg(long, default_value = "0.0.0.0:7775")]
+    pub listen: String,
+    /// The Conductor's heartbeat socket (`HOST[:PORT]`, port 7770 by default).
+    #[arg(long, default_value = "127.0.0.1:7770")]
+    pub conductor: String,
+    /// The Tower (`HOST[:PORT]`, port 7772 by default).
+    #[arg(long, default_value = "127.0.0.1:7772")]
+    pub tower: String,
+    /// Where the node keeps its id, its replicas' records (for adoption) and their logs.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/skr8tr/node")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub keys: MeshKeyArgs,
+    #[command(flatten)]
+    pub agent: AgentOptions,
 }
 
 #[cfg(test)]
@@ -98,6 +130,7 @@ mod tests {
             node_id: None,
             heartbeat_ms: 1000,
             stop_workloads_on_exit: false,
+            gpus: None,
         }
     }
 
@@ -110,9 +143,11 @@ mod tests {
             node_id: Some("edge-1".into()),
             heartbeat_ms: 250,
             stop_workloads_on_exit: true,
+            gpus: Some(2),
         }
         .apply(&mut config)
         .unwrap();
+        assert_eq!(config.gpus, Some(2));
         assert_eq!(config.advertise, Some("10.0.0.7".parse().unwrap()));
         assert_eq!(config.node_id.as_ref().map(NodeId::as_str), Some("edge-1"));
         assert_eq!(config.heartbeat, Duration::from_millis(250));

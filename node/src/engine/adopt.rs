@@ -2,6 +2,8 @@
 //! again (its pid is alive, is a process-group leader, and has the recorded start time) or
 //! forgotten and reported as exited. Never both, never neither: no orphan, no duplicate.
 //!
+//! A record of a replica that had ended for good is neither: it is listed again as it ended.
+//!
 //! An adopted process is not our child: it is watched through a pidfd, opened *before* the
 //! final identity check so the check and the watch are about the same process even if the pid
 //! is reused meanwhile. Its ring of log lines is rebuilt from its log file.
@@ -15,7 +17,7 @@ use crate::events::Event;
 use crate::limits;
 use crate::logs::LogTail;
 use crate::process::ProcHandle;
-use crate::records::{Loaded, ReplicaRecord};
+use crate::records::{EndedRecord, Loaded, ReplicaRecord};
 use crate::replica::{Replica, Running};
 use crate::stats;
 use crate::supervise::{Phase, Termination};
@@ -42,6 +44,11 @@ impl Engine {
         let mut report = StartReport::default();
         for record in loaded.records {
             let id = record.replica.clone();
+            if let Some(ended) = record.ended {
+                self.list_ended(record, ended);
+                report.ended.push(id);
+                continue;
+            }
             match self.adopt_one(&record) {
                 Ok(()) => {
                     tracing::info!(replica = %id, pid = record.pid, "adopted running replica");
@@ -95,6 +102,24 @@ impl Engine {
             record.restarts,
         );
         Ok(())
+    }
+
+    /// A replica that had ended for good before: listed again as it ended, its logs readable,
+    /// its record kept; nothing is reported (it was when it ended).
+    fn list_ended(&self, record: ReplicaRecord, ended: EndedRecord) {
+        let Ok(app) = record.app.to_app() else {
+            let _ = self.ctx().store.remove(&record.replica);
+            return;
+        };
+        let phase = if ended.failed {
+            Phase::Failed
+        } else {
+            Phase::Exited
+        };
+        let logs = LogTail::from_start(&record.log_path);
+        // Kept in the store as it was read (the engine rewrites the file after adoption).
+        let _ = self.ctx().store.upsert(record.clone());
+        self.insert_ended(replica_of(&record, app), logs, (phase, ended.termination));
     }
 
     /// The record's process is gone: drop its cgroups, report it exited, keep its logs readable.

@@ -185,6 +185,8 @@ impl LegacyApp {
                 .into_iter()
                 .map(|(path, env)| Volume { path, env })
                 .collect(),
+            // Records of format v1 predate routes.
+            routes: Vec::new(),
             build: r.build.map(|(run, out)| Build { run, out }),
             serve: r.serve.map(|(static_dir, port)| Serve { static_dir, port }),
             vm: r

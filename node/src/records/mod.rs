@@ -1,6 +1,8 @@
 //! What the node keeps on disk under `--state-dir`: a record of every replica it runs (so a
-//! restarted agent adopts them instead of orphaning or duplicating them) and its stable node
-//! id (`node_id`).
+//! restarted agent adopts them instead of orphaning or duplicating them), and of each replica
+//! that ended for good until the engine forgets it (so a restarted agent still reports how it
+//! ended: a finished job is never taken for one that vanished), and its stable node id
+//! (`node_id`).
 //!
 //! ```text
 //! STATE_DIR/ (0700)
@@ -30,6 +32,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use skr8tr_proto::manifest::{self, App, SingleAppError};
@@ -39,6 +42,7 @@ pub use legacy::LegacyAppError;
 pub use node_id::{load_or_create_node_id, new_node_id};
 
 use crate::limits::AppliedLimits;
+use crate::supervise::Termination;
 
 const RECORDS_FILE: &str = "replicas.json";
 const LOCK_FILE: &str = "lock";
@@ -94,6 +98,19 @@ pub struct ReplicaRecord {
     pub limits: AppliedLimits,
     pub cgroup_dirs: Vec<PathBuf>,
     pub app: RecordedApp,
+    /// Set once the replica ended for good: the record is then kept (until the engine forgets
+    /// the replica), so that a restarted agent still reports it as ended instead of not at all
+    /// (which the Conductor would read as a replica to replace: a finished job run again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<EndedRecord>,
+}
+
+/// How a recorded replica ended for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedRecord {
+    /// It ended as `failed` (a failure its policy does not restart), not `exited`.
+    pub failed: bool,
+    pub termination: Termination,
 }
 
 /// A record's app spec: written as normalised single-app manifest text, secrets included
@@ -190,7 +207,8 @@ pub struct DirLock(#[allow(dead_code)] File);
 pub struct Loaded {
     /// Records that may describe live processes (same boot).
     pub records: Vec<ReplicaRecord>,
-    /// Records from before a reboot, or unreadable entries: their processes are gone.
+    /// Records from before a reboot, or unreadable entries: their processes are gone. (Records
+    /// of replicas that had ended are in `records` whatever the boot: they name no process.)
     pub stale: Vec<ReplicaRecord>,
 }
 
@@ -207,6 +225,28 @@ pub fn ensure_dir(dir: &Path) -> Result<(), RecordsError> {
             dir: dir.to_path_buf(),
             source,
         })
+}
+
+/// How long `open` waits for the directory's lock before saying another engine holds it. Not
+/// zero: a process forked by another thread of the same program (a workload being started) holds
+/// a copy of every descriptor until its `exec` closes them, the lock's among them, so an engine
+/// started again in the same process can find the lock still held for a few milliseconds after
+/// the previous engine let it go.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Takes `lock`'s exclusive flock, retrying every 10 ms for up to `wait`; false if it stayed
+/// held.
+fn lock_within(lock: &File, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if lock.try_lock().is_ok() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 impl RecordStore {
@@ -227,9 +267,11 @@ impl RecordStore {
                 path: lock_path.clone(),
                 source,
             })?;
-        lock.try_lock().map_err(|_| RecordsError::Locked {
-            dir: dir.to_path_buf(),
-        })?;
+        if !lock_within(&lock, LOCK_WAIT) {
+            return Err(RecordsError::Locked {
+                dir: dir.to_path_buf(),
+            });
+        }
         let path = dir.join(RECORDS_FILE);
         let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .map(|s| s.trim().to_owned())
@@ -246,7 +288,8 @@ impl RecordStore {
                 if file.boot_id == boot_id && readable {
                     loaded.records = file.replicas;
                 } else {
-                    loaded.stale = file.replicas;
+                    (loaded.records, loaded.stale) =
+                        file.replicas.into_iter().partition(|r| r.ended.is_some());
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -270,7 +313,22 @@ impl RecordStore {
         self.persist(&records)
     }
 
-    /// Forgets a replica (it ended for good) and rewrites the file.
+    /// Marks a recorded replica as ended for good and rewrites the file.
+    ///
+    /// # Errors
+    /// [`RecordsError::Write`].
+    pub fn mark_ended(&self, replica: &ReplicaId, ended: EndedRecord) -> Result<(), RecordsError> {
+        let mut records = self.lock();
+        match records.get_mut(replica) {
+            Some(record) => {
+                record.ended = Some(ended);
+                self.persist(&records)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets a replica (the engine no longer keeps it) and rewrites the file.
     ///
     /// # Errors
     /// [`RecordsError::Write`].
@@ -362,7 +420,47 @@ mod tests {
             limits: AppliedLimits::default(),
             cgroup_dirs: vec![],
             app: RecordedApp::new(&app),
+            ended: None,
         }
+    }
+
+    #[test]
+    fn an_ended_record_keeps_how_it_ended_even_across_a_reboot() {
+        let dir = tempfile::tempdir().unwrap();
+        let ended = EndedRecord {
+            failed: true,
+            termination: Termination::Code(3),
+        };
+        {
+            let (store, _, _lock) = RecordStore::open(dir.path()).unwrap();
+            store.upsert(record("a", 10)).unwrap();
+            store.upsert(record("b", 11)).unwrap();
+            store
+                .mark_ended(&ReplicaId::new("a").unwrap(), ended)
+                .unwrap();
+            store
+                .mark_ended(&ReplicaId::new("zzz").unwrap(), ended)
+                .unwrap();
+        }
+        let (_store, loaded, lock) = RecordStore::open(dir.path()).unwrap();
+        let a = ReplicaRecord {
+            ended: Some(ended),
+            ..record("a", 10)
+        };
+        assert_eq!(loaded.records, [a.clone(), record("b", 11)]);
+        drop(lock);
+        // after a reboot the live one is stale, the ended one is still a fact
+        let text = fs::read_to_string(dir.path().join(RECORDS_FILE)).unwrap();
+        let mut file: RecordsFile = serde_json::from_str(&text).unwrap();
+        file.boot_id = "some-other-boot".into();
+        fs::write(
+            dir.path().join(RECORDS_FILE),
+            serde_json::to_vec(&file).unwrap(),
+        )
+        .unwrap();
+        let (_store, loaded, _lock) = RecordStore::open(dir.path()).unwrap();
+        assert_eq!(loaded.records, [a]);
+        assert_eq!(loaded.stale, [record("b", 11)]);
     }
 
     #[test]

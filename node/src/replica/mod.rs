@@ -136,6 +136,7 @@ impl Replica {
             limits: running.limits,
             cgroup_dirs: running.cgroup_dirs.clone(),
             app: RecordedApp::new(&self.app),
+            ended: None,
         }
     }
 }

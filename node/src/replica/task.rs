@@ -8,7 +8,7 @@
 //! [`Replica::start`], so launch errors are returned to the caller) until the replica ends for
 //! good, and starts every later process through the same function; it never touches another
 //! replica. Invariant: when the task returns, either the replica is terminal (no process, port
-//! released, record removed) or it was detached (process left running, record kept for the
+//! released, record marked ended) or it was detached (process left running, record kept for the
 //! next agent to adopt).
 
 use std::future::Future;
@@ -25,6 +25,7 @@ use crate::health::{self, HealthTracker, ProbeError, Verdict};
 use crate::limits;
 use crate::logs;
 use crate::process;
+use crate::records::EndedRecord;
 use crate::supervise::{ExitDecision, Lifecycle, Phase, StopCause, Termination, UnhealthyAction};
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), ProbeError>> + Send>>;
@@ -57,6 +58,17 @@ async fn wait_proc(proc: &mut Option<Running>) -> Termination {
     match proc {
         Some(running) => running.handle.wait().await,
         None => std::future::pending().await,
+    }
+}
+
+/// `termination`, or [`Termination::OomKilled`] when it is a SIGKILL and the process's memory
+/// cgroup counted an OOM kill.
+fn oom_or(termination: Termination, running: &Running) -> Termination {
+    if termination == Termination::Signal(libc::SIGKILL) && limits::oom_killed(&running.cgroup_dirs)
+    {
+        Termination::OomKilled
+    } else {
+        termination
     }
 }
 
@@ -285,6 +297,7 @@ impl ReplicaTask {
             }
         };
         let uptime = running.started.elapsed();
+        let termination = oom_or(termination, running);
         // on_exit does the rest of the bookkeeping; the process is already reaped, so the
         // exit branch of the select loop would see it again: take it out now.
         let _ = self.proc_cleanup();
@@ -309,9 +322,11 @@ impl ReplicaTask {
             (None, Some(running)) => running.started.elapsed(),
             (None, None) => Duration::ZERO,
         };
+        let mut termination = termination;
         if let Some(running) = self.proc.as_ref() {
             // Helpers the leader left behind (its process group) do not outlive it.
             process::kill_group_leftovers(running.pid);
+            termination = oom_or(termination, running);
         }
         let _ = self.proc_cleanup();
         self.health = None;
@@ -352,19 +367,25 @@ impl ReplicaTask {
         });
     }
 
-    /// The replica ended for good: free its port, forget its record.
+    /// The replica ended for good: free its port, mark its record ended (kept until the
+    /// engine forgets the replica, so a restarted agent still reports how it ended).
     fn finish(&mut self, phase: Phase) {
         self.restart_at = None;
         if let Some(port) = self.replica.port {
             self.ctx.ports.release(port, &self.replica.id);
         }
-        if let Err(e) = self.ctx.store.remove(&self.replica.id) {
-            tracing::error!(replica = %self.replica.id, error = %e, "cannot remove the replica record");
-        }
         let mut view = self.view();
         view.phase = phase;
         view.ended_at = Some(std::time::Instant::now());
         view.logs.finish();
+        let ended = EndedRecord {
+            failed: phase == Phase::Failed,
+            termination: view.last_exit.unwrap_or(Termination::Unknown),
+        };
+        drop(view);
+        if let Err(e) = self.ctx.store.mark_ended(&self.replica.id, ended) {
+            tracing::error!(replica = %self.replica.id, error = %e, "cannot write the replica record");
+        }
     }
 
     /// Kill command: stop what runs (or cancel a pending restart), end for good.

@@ -294,7 +294,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, planned: &CommandPlan) -> Result<Spawned, Spa
         let applied = lease.applied();
         let setup = sys::ChildSetup {
             cgroup_procs: lease.procs_fds(),
-            address_space_limit: ram
+            data_limit: ram
                 .filter(|_| applied.ram == LimitEnforcement::None)
                 .map(|r| r.0),
         };
@@ -317,7 +317,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, planned: &CommandPlan) -> Result<Spawned, Spa
     }
     let setup = sys::ChildSetup {
         cgroup_procs: Vec::new(),
-        address_space_limit: ram.map(|r| r.0),
+        data_limit: ram.map(|r| r.0),
     };
     let (child, pid) = start(spec, planned, setup)?;
     let limits = AppliedLimits {

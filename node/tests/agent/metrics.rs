@@ -43,3 +43,29 @@ fn metrics_show_the_node_and_its_replicas() {
     );
     assert!(http_get(port, "/").starts_with("HTTP/1.1 404 "));
 }
+
+/// A replica the kernel kills for going over its `ram` is counted as an OOM kill.
+#[test]
+fn an_oom_kill_is_counted() {
+    let tower = Tower::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = AgentOptions::new(&tower, dir.path());
+    opts.metrics = true;
+    let agent = Agent::start(opts);
+    let port = agent.metrics.unwrap().port();
+    let mut hog = app(
+        "hog",
+        "/usr/bin/awk",
+        &["BEGIN { s = \"x\"; while (1) s = s s }"],
+    );
+    hog.ram = Some(skr8tr_proto::manifest::ByteSize(32 << 20));
+    agent.launch("h1", hog);
+    let mut body = String::new();
+    assert!(
+        until(|| {
+            body = http_get(port, "/metrics");
+            body.contains("skr8tr_node_oom_kills_total{app=\"hog\"} 1")
+        }),
+        "{body}"
+    );
+}

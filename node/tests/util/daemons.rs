@@ -183,6 +183,10 @@ pub struct AgentOptions<'a> {
     pub node_id: Option<&'a str>,
     pub advertise: Option<std::net::IpAddr>,
     pub reregister: Option<Duration>,
+    /// A real Conductor's heartbeat socket to report to, instead of the fake one.
+    pub conductor: Option<SocketAddr>,
+    /// `--gpus N`.
+    pub gpus: Option<u32>,
 }
 
 impl<'a> AgentOptions<'a> {
@@ -197,6 +201,8 @@ impl<'a> AgentOptions<'a> {
             node_id: None,
             advertise: None,
             reregister: None,
+            conductor: None,
+            gpus: None,
         }
     }
 }
@@ -219,12 +225,15 @@ impl Agent {
         }
         let conductor = UdpSocket::bind(LOOPBACK_ANY).unwrap();
         let mut config = AgentConfig::new(&opts.state_dir);
-        config.conductor = conductor.local_addr().unwrap();
+        config.conductor = opts
+            .conductor
+            .unwrap_or_else(|| conductor.local_addr().unwrap());
         config.tower = opts.tower;
         config.heartbeat = Duration::from_millis(100);
         config.stop_workloads_on_exit = opts.stop_workloads_on_exit;
         config.node_id = opts.node_id.map(|n| NodeId::new(n).unwrap());
         config.advertise = opts.advertise;
+        config.gpus = opts.gpus;
         if let Some(every) = opts.reregister {
             config.reregister = every;
         }

@@ -16,6 +16,7 @@ use skr8tr_proto::manifest::{App, RestartPolicy};
 use skr8tr_proto::name::{AppName, ReplicaId};
 use tempfile::TempDir;
 
+pub mod conductor;
 pub mod daemons;
 
 /// Generous upper bound for anything a test waits for.

@@ -1,5 +1,5 @@
 //! The sub-blocks of an app: `health`, `scale`, `rollout`, `env`/`secret`, `volume`, `build`,
-//! `serve` and `vm`. Each reader takes the block's statement, reports what is wrong and returns
+//! `serve`, `vm` and `route`. Each reader takes the block's statement, reports what is wrong and returns
 //! the typed value with defaults applied (or `None` when it has errors).
 //!
 //! Owns the rules inside one block (required keys, `timeout < interval`, `min ≤ max`,
@@ -16,6 +16,7 @@ use super::model::{
 use super::syntax::{Stmt, Word};
 use super::values::{BLOCK_KEYS, Checker, Context, Seen, Shape};
 use super::{limits, units};
+use crate::route::{self, RateLimit, RouteOptions, RouteSpec};
 
 /// A health block and where its check is (for "`check tcp` needs a port").
 #[derive(Debug)]
@@ -572,6 +573,127 @@ pub(super) fn vm(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Vm> {
         net,
         args,
     })
+}
+
+/// `route [HOST]/PREFIX` or `route [HOST]/PREFIX { strip-prefix; max-body; timeout; rate;
+/// https-only }`. An app's route names no service: the app is the service.
+pub(super) fn route(stmt: &Stmt, c: &mut Checker<'_>) -> Option<RouteSpec> {
+    let before = c.count();
+    let target = match stmt.values.as_slice() {
+        [] => {
+            let expected = "`[HOST]/PREFIX`, like `api.example.com/api` or `/`".to_owned();
+            let kind = ManifestErrorKind::MissingValue {
+                key: "route".into(),
+                expected,
+            };
+            c.at(&stmt.key, kind);
+            None
+        }
+        [word] => match route::parse_target(&word.text) {
+            Ok(target) => Some(target),
+            Err(problem) => {
+                let kind = ManifestErrorKind::InvalidRoute {
+                    value: word.text.clone(),
+                    problem,
+                };
+                c.at(word, kind);
+                None
+            }
+        },
+        [_, extra, ..] => {
+            let hint = "an app's route names no service (the app is the service); options go in a block, like `route /api { strip-prefix }`";
+            let kind = ManifestErrorKind::TooManyValues {
+                key: "route".into(),
+                found: stmt.values.len(),
+                hint,
+            };
+            c.at(extra, kind);
+            None
+        }
+    };
+    let mut options = RouteOptions::default();
+    if let Some(block) = &stmt.block {
+        // A routes file's `service` key has no place here: the app is the service.
+        let (services, stmts): (Vec<&Stmt>, Vec<&Stmt>) =
+            block.stmts.iter().partition(|s| s.key.text == "service");
+        for s in services {
+            c.at(&s.key, ManifestErrorKind::ServiceInAppRoute);
+        }
+        let stmts: Vec<Stmt> = stmts.into_iter().cloned().collect();
+        let mut seen = Seen::default();
+        each(
+            &stmts,
+            "route",
+            &[],
+            c,
+            &mut seen,
+            |slot, s, c| match slot {
+                "strip-prefix" => options.strip_prefix = c.flag(s),
+                "https-only" => options.https_only = c.flag(s),
+                "max-body" => options.max_body = c.size(s, route::MAX_BODY_BYTES).map(|b| b.0),
+                "timeout" => options.timeout = c.duration(s, route::TIMEOUT_MS),
+                _ => options.rate = rate(s, c),
+            },
+        );
+    }
+    let (host, prefix) = target?;
+    (c.count() == before).then_some(RouteSpec {
+        host,
+        prefix,
+        options,
+    })
+}
+
+/// `rate N/s` or `rate N/s burst M` (the burst defaults to N).
+fn rate(stmt: &Stmt, c: &mut Checker<'_>) -> Option<RateLimit> {
+    let expected = "`N/s` or `N/s burst M`, like `rate 100/s burst 200`";
+    if !c.no_block(stmt) {
+        return None;
+    }
+    let (per_word, burst_word) = match stmt.values.as_slice() {
+        [] => {
+            let kind = ManifestErrorKind::MissingValue {
+                key: "rate".into(),
+                expected: expected.to_owned(),
+            };
+            c.at(&stmt.key, kind);
+            return None;
+        }
+        [per] => (per, None),
+        [per, burst, m] if burst.text == "burst" => (per, Some(m)),
+        [_, burst] if burst.text == "burst" => {
+            let kind = ManifestErrorKind::MissingValue {
+                key: "burst".into(),
+                expected: "a whole number of requests, like `burst 200`".to_owned(),
+            };
+            c.at(burst, kind);
+            return None;
+        }
+        [_, burst, _, word, ..] if burst.text == "burst" => {
+            c.invalid("rate", word, expected);
+            return None;
+        }
+        [_, word, ..] => {
+            c.invalid("rate", word, expected);
+            return None;
+        }
+    };
+    let Some(number) = per_word.text.strip_suffix("/s") else {
+        c.invalid("rate", per_word, expected);
+        return None;
+    };
+    let number = Word {
+        text: number.to_owned(),
+        ..per_word.clone()
+    };
+    let per_second = c.number_word("rate", &number, route::RATE_PER_SECOND);
+    let burst = burst_word.map(|w| c.number_word("burst", w, route::BURST));
+    let per_second = u32::try_from(per_second?).ok()?;
+    let burst = match burst {
+        Some(b) => u32::try_from(b?).ok()?,
+        None => per_second,
+    };
+    Some(RateLimit { per_second, burst })
 }
 
 #[cfg(test)]

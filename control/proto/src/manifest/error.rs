@@ -11,6 +11,7 @@
 use std::fmt;
 
 use crate::name::NameError;
+use crate::route::RouteError;
 
 /// An error at a line and column of the file being read (the file name is added at the end).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +178,17 @@ pub enum ManifestErrorKind {
         min: String,
         max: String,
     },
+
+    #[error("`{key}` takes no value, found `{value}`")]
+    FlagWithValue { key: String, value: String },
+
+    // ── routes ──────────────────────────────────────────────────────────────────────────────
+    #[error("invalid route `{value}`: {problem}")]
+    InvalidRoute { value: String, problem: RouteError },
+    #[error("an app's route names no `service`: the app itself is the service")]
+    ServiceInAppRoute,
+    #[error("route `{target}` is given twice in this app (first on line {first_line})")]
+    DuplicateRoute { target: String, first_line: u32 },
 
     // ── env and secret ──────────────────────────────────────────────────────────────────────
     #[error(

@@ -35,6 +35,8 @@ mod values;
 pub use error::{ManifestError, ManifestErrorKind, ManifestErrors, SizeProblem};
 pub use model::*;
 pub use printer::PrintOptions;
+/// "Did you mean …?": also used by the ingress's routes file.
+pub use suggest::nearest;
 
 /// Parses and validates the text of one manifest file.
 ///

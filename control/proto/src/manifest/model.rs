@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::name::AppName;
+use crate::route::RouteSpec;
 
 /// Highest `replicas` accepted.
 pub const MAX_REPLICAS: u32 = 10_000;
@@ -68,6 +69,9 @@ pub struct App {
     pub secrets: Vec<SecretVar>,
     /// `volume { path; env }` blocks, in file order.
     pub volumes: Vec<Volume>,
+    /// `route [HOST]/PREFIX [{ … }]`: the edge routes this app serves, in file order, targets
+    /// unique (SPEC §7.1).
+    pub routes: Vec<RouteSpec>,
     pub build: Option<Build>,
     pub serve: Option<Serve>,
     pub vm: Option<Vm>,
@@ -326,6 +330,7 @@ impl App {
             env: Vec::new(),
             secrets: Vec::new(),
             volumes: Vec::new(),
+            routes: Vec::new(),
             build: None,
             serve: None,
             vm: None,

@@ -21,6 +21,7 @@ use super::syntax::{self, RawManifest, Stmt, Word};
 use super::values::{Checker, Context, Seen, Shape};
 use super::{lexer, limits, units};
 use crate::name::AppName;
+use crate::route::RouteSpec;
 
 /// See [`super::parse`].
 pub(super) fn parse(file: &str, text: &str) -> Result<Manifest, ManifestErrors> {
@@ -180,6 +181,9 @@ struct Draft {
     env: Vars,
     secrets: Vars,
     volumes: Vec<Volume>,
+    routes: Vec<RouteSpec>,
+    /// Each route target's first line, to report a route given twice.
+    route_lines: HashMap<String, u32>,
     build: Option<Build>,
     /// Where a `build { out }` was written, even if the build block has errors.
     build_out_at: Option<(u32, u32)>,
@@ -237,6 +241,7 @@ fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>
         env,
         secrets,
         volumes: d.volumes,
+        routes: d.routes,
         build: d.build,
         serve: d.serve,
         vm: d.vm,
@@ -270,6 +275,22 @@ fn app_key(stmt: &Stmt, app: &str, c: &mut Checker<'_>, d: &mut Draft) {
                 && let Some(volume) = blocks::volume(stmt, c)
             {
                 d.volumes.push(volume);
+            }
+            return;
+        }
+        "route" => {
+            // Repeatable; a target at most once per app.
+            if !stmt.broken
+                && let Some(route) = blocks::route(stmt, c)
+            {
+                let target = route.target();
+                if let Some(&first_line) = d.route_lines.get(&target) {
+                    let kind = ManifestErrorKind::DuplicateRoute { target, first_line };
+                    c.at(stmt.values.first().unwrap_or(&stmt.key), kind);
+                } else {
+                    d.route_lines.insert(target, stmt.key.line);
+                    d.routes.push(route);
+                }
             }
             return;
         }

@@ -7,6 +7,7 @@
 
 use super::model::{App, HealthCheck, Manifest, PortSpec};
 use super::units::{format_cores, format_duration, format_size};
+use crate::route::RouteSpec;
 
 /// How [`super::print()`] writes a manifest.
 #[derive(Debug, Clone, Copy, Default)]
@@ -226,6 +227,37 @@ fn print_app(out: &mut Out, app: &App, options: &PrintOptions) {
             out.line("args", &args);
         }
         out.close();
+    }
+    for route in &app.routes {
+        print_route(out, route);
+    }
+    out.close();
+}
+
+/// `route TARGET` when every option is the default, else a block with every option given.
+fn print_route(out: &mut Out, route: &RouteSpec) {
+    let target = quote(&route.target());
+    let o = &route.options;
+    if o.is_default() {
+        out.line("route", &[&target]);
+        return;
+    }
+    out.open(&format!("route {target}"));
+    if o.strip_prefix {
+        out.line("strip-prefix", &[]);
+    }
+    if let Some(bytes) = o.max_body {
+        out.line("max-body", &[&format_size(bytes)]);
+    }
+    if let Some(timeout) = o.timeout {
+        out.line("timeout", &[&format_duration(timeout)]);
+    }
+    if let Some(rate) = o.rate {
+        let per = format!("{}/s", rate.per_second);
+        out.line("rate", &[&per, "burst", &rate.burst.to_string()]);
+    }
+    if o.https_only {
+        out.line("https-only", &[]);
     }
     out.close();
 }

@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use super::limits;
 use super::*;
 use crate::name::AppName;
+use crate::route::{self, RateLimit, RouteHost, RouteOptions, RouteSpec};
 
 /// A valid app name.
 pub(crate) fn app_name() -> impl Strategy<Value = AppName> {
@@ -214,6 +215,57 @@ fn vm() -> impl Strategy<Value = Vm> {
         )
 }
 
+/// A valid host name: one to four labels of letters, digits and inner `-`, lower case.
+fn host_name() -> impl Strategy<Value = String> {
+    vec("[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", 1..4).prop_map(|labels| labels.join("."))
+}
+
+/// A valid route: any host form, a prefix with the characters a path may hold, any options.
+pub(crate) fn route() -> impl Strategy<Value = RouteSpec> {
+    let host = option::of(prop_oneof![
+        host_name().prop_map(RouteHost::Exact),
+        host_name().prop_map(RouteHost::Wildcard),
+    ]);
+    let rate = option::of(
+        (range_u32(route::RATE_PER_SECOND), range_u32(route::BURST))
+            .prop_map(|(per_second, burst)| RateLimit { per_second, burst }),
+    );
+    let options = (
+        any::<bool>(),
+        option::of(size(route::MAX_BODY_BYTES).prop_map(|b| b.0)),
+        option::of(duration(route::TIMEOUT_MS)),
+        rate,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(strip_prefix, max_body, timeout, rate, https_only)| RouteOptions {
+                strip_prefix,
+                max_body,
+                timeout,
+                rate,
+                https_only,
+            },
+        );
+    (host, "/[A-Za-z0-9._~!$&'()*+,;=:@%/{}\"-]{0,12}", options).prop_map(
+        |(host, prefix, options)| RouteSpec {
+            host,
+            prefix,
+            options,
+        },
+    )
+}
+
+/// Up to three routes with distinct targets.
+fn routes() -> impl Strategy<Value = Vec<RouteSpec>> {
+    vec(route(), 0..4).prop_map(|routes| {
+        let mut seen = std::collections::HashSet::new();
+        routes
+            .into_iter()
+            .filter(|r| seen.insert(r.target()))
+            .collect()
+    })
+}
+
 /// What an app runs: exactly one of the shapes the parser accepts.
 #[derive(Debug, Clone)]
 enum Runs {
@@ -293,6 +345,7 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                     option::of(health(has_port)),
                     vars(),
                     vec(volume(), 0..3),
+                    routes(),
                 )
             },
         )
@@ -302,6 +355,7 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                 health,
                 (env, secrets),
                 volumes,
+                routes,
             )| {
                 let (replicas, ram, cpu, gpu, drain) = resources;
                 let (exec, build, serve, vm) = match runs {
@@ -328,6 +382,7 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                     env,
                     secrets,
                     volumes,
+                    routes,
                     build,
                     serve,
                     vm,

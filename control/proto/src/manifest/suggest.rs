@@ -5,7 +5,7 @@
 //! but `x` suggests nothing. Case differences count as edits made cheaply: `Exec` → `exec`.
 
 /// The nearest of `candidates` to `typo`, if near enough; ties go to the earlier candidate.
-pub(super) fn nearest<'a>(typo: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn nearest<'a>(typo: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let len = typo.chars().count();
     let limit = 2.max(len / 3);
     let lower = typo.to_lowercase();

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use super::strategy;
 use super::*;
 use crate::name::AppName;
+use crate::route::{RateLimit, RouteHost, RouteOptions, RouteSpec};
 
 fn ok(text: &str) -> Manifest {
     match parse("t.skr8tr", text) {
@@ -649,6 +650,177 @@ fn printer_writes_the_normalised_form() {
     );
     assert!(redacted.contains("    K <redacted>\n"), "{redacted}");
     assert_eq!(ok(&text), m);
+}
+
+#[test]
+fn routes_in_both_forms() {
+    let a = one(concat!(
+        "app api\nexec /x\n",
+        "route api.example.com/api { strip-prefix; max-body 10mb; timeout 30s; rate 100/s burst 200; https-only }\n",
+        "route /\n",
+        "route *.Example.com/v1\n",
+        "{\n  rate 5/s\n}\n",
+        "route /b {}\n",
+    ));
+    let full = RouteOptions {
+        strip_prefix: true,
+        max_body: Some(10 << 20),
+        timeout: Some(Duration::from_secs(30)),
+        rate: Some(RateLimit {
+            per_second: 100,
+            burst: 200,
+        }),
+        https_only: true,
+    };
+    let wildcard = RouteOptions {
+        rate: Some(RateLimit {
+            per_second: 5,
+            burst: 5,
+        }),
+        ..RouteOptions::default()
+    };
+    assert_eq!(
+        a.routes,
+        [
+            RouteSpec {
+                host: Some(RouteHost::Exact("api.example.com".into())),
+                prefix: "/api".into(),
+                options: full,
+            },
+            RouteSpec::new(None, "/"),
+            RouteSpec {
+                host: Some(RouteHost::Wildcard("example.com".into())),
+                prefix: "/v1".into(),
+                options: wildcard,
+            },
+            RouteSpec::new(None, "/b"),
+        ]
+    );
+    let text = print(
+        &Manifest {
+            apps: vec![a.clone()],
+        },
+        &PrintOptions::default(),
+    );
+    assert!(
+        text.contains(concat!(
+            "  route api.example.com/api {\n    strip-prefix\n    max-body 10mb\n",
+            "    timeout 30s\n    rate 100/s burst 200\n    https-only\n  }\n",
+            "  route /\n  route *.example.com/v1 {\n    rate 5/s burst 5\n  }\n  route /b\n}\n"
+        )),
+        "{text}"
+    );
+    assert_eq!(one(&text), a);
+}
+
+#[test]
+fn route_errors() {
+    let e = |line: &str| err(&format!("app a\nexec /x\n{line}"));
+    let cases = [
+        (
+            "route",
+            "3:1: `route` needs a value: `[HOST]/PREFIX`, like `api.example.com/api` or `/`",
+        ),
+        (
+            "route api.example.com",
+            "3:7: invalid route `api.example.com`: a route needs a path prefix starting with `/`, like `api.example.com/api` or `/`",
+        ),
+        (
+            "route a..b/x",
+            "3:7: invalid route `a..b/x`: the host has an empty label (two dots, or a dot at an end)",
+        ),
+        (
+            "route a.*.com/",
+            "3:7: invalid route `a.*.com/`: a wildcard host is `*.` followed by a name, like `*.example.com`",
+        ),
+        (
+            "route a_b/",
+            "3:7: invalid route `a_b/`: the host label `a_b` may only hold letters, digits and `-`, not at its start or end",
+        ),
+        (
+            "route \"/a b\"",
+            "3:7: invalid route `/a b`: the prefix cannot contain spaces",
+        ),
+        (
+            "route /a?x=1",
+            "3:7: invalid route `/a?x=1`: the prefix cannot contain `?` (a query is not part of a route)",
+        ),
+        (
+            "route /api api-service",
+            "3:12: `route` takes one value, found 2; an app's route names no service (the app is the service); options go in a block, like `route /api { strip-prefix }`",
+        ),
+        (
+            "route / { strip-prefix yes }",
+            "3:24: `strip-prefix` takes no value, found `yes`",
+        ),
+        (
+            "route / { https-only { } }",
+            "3:22: `https-only` does not take a block",
+        ),
+        (
+            "route / { max-body 0b }",
+            "3:20: `max-body` must be between 1b and 1tb, found `0b`",
+        ),
+        (
+            "route / { max-body 10 }",
+            "3:20: `max-body`: invalid size `10`: a size needs a unit: b, kb, mb, gb or tb (like `512mb`)",
+        ),
+        (
+            "route / { timeout 2h }",
+            "3:19: `timeout` must be between 10ms and 1h, found `2h`",
+        ),
+        (
+            "route / { rate 100 }",
+            "3:16: `rate`: expected `N/s` or `N/s burst M`, like `rate 100/s burst 200`, found `100`",
+        ),
+        (
+            "route / { rate 0/s }",
+            "3:16: `rate` must be between 1 and 1000000, found `0`",
+        ),
+        (
+            "route / { rate 1/s burst }",
+            "3:20: `burst` needs a value: a whole number of requests, like `burst 200`",
+        ),
+        (
+            "route / { rate 1/s burst 0 }",
+            "3:26: `burst` must be between 1 and 10000000, found `0`",
+        ),
+        (
+            "route / { rate 1/s bust 2 }",
+            "3:20: `rate`: expected `N/s` or `N/s burst M`, like `rate 100/s burst 200`, found `bust`",
+        ),
+        (
+            "route / { rate 1/s burst 2 x }",
+            "3:28: `rate`: expected `N/s` or `N/s burst M`, like `rate 100/s burst 200`, found `x`",
+        ),
+        (
+            "route / { service api }",
+            "3:11: an app's route names no `service`: the app itself is the service",
+        ),
+        (
+            "route / { strip-prefx }",
+            "3:11: unknown key `strip-prefx` in the `route` block; did you mean `strip-prefix`?",
+        ),
+        (
+            "route / { timeout 1s; timeout 2s }",
+            "3:23: `timeout` is given twice (first on line 3)",
+        ),
+        (
+            "route /x\nroute /x",
+            "4:7: route `/x` is given twice in this app (first on line 3)",
+        ),
+        (
+            "rout /x",
+            "3:1: unknown key `rout` in app `a`; did you mean `route`?",
+        ),
+        (
+            "strip-prefix",
+            "3:1: `strip-prefix` belongs in a `route` block",
+        ),
+    ];
+    for (line, want) in cases {
+        assert_eq!(e(line), want, "{line}");
+    }
 }
 
 /// Words, delimiters, quotes and line breaks that make plausible and implausible manifests.

@@ -61,6 +61,7 @@ pub(super) enum Context<'a> {
 pub(super) const APP_KEYS: &[&str] = &[
     "exec", "bin", "args", "type", "port", "replicas", "ram", "cpu", "cpus", "gpu", "restart",
     "drain", "health", "scale", "rollout", "env", "secret", "volume", "build", "serve", "vm",
+    "route",
 ];
 
 /// Keys of each sub-block with fixed keys.
@@ -74,6 +75,10 @@ pub(super) const BLOCK_KEYS: &[(&str, &[&str])] = &[
     ("volume", &["path", "env"]),
     ("build", &["run", "out"]),
     ("serve", &["static", "port"]),
+    (
+        "route",
+        &["strip-prefix", "max-body", "timeout", "rate", "https-only"],
+    ),
     (
         "vm",
         &[
@@ -229,6 +234,22 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// A key that takes no value (`strip-prefix`): reports a value or a block.
+    pub fn flag(&mut self, stmt: &Stmt) -> bool {
+        if !self.no_block(stmt) {
+            return false;
+        }
+        if let Some(word) = stmt.values.first() {
+            let kind = ManifestErrorKind::FlagWithValue {
+                key: stmt.key.text.clone(),
+                value: word.text.clone(),
+            };
+            self.at(word, kind);
+            return false;
+        }
+        true
     }
 
     /// One non-empty text value.

@@ -15,7 +15,7 @@ use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, parts_around_ip, write_parts};
 use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
-use super::types::{CpuPercent, OneLine, ReplicaState, RolloutState};
+use super::types::{CpuPercent, Exit, LimitMechanism, OneLine, ReplicaState, RolloutState};
 use crate::name::{AppName, NodeId, ReplicaId};
 
 /// The prefix that marks an inline manifest in SUBMIT and ROLLOUT.
@@ -413,7 +413,9 @@ impl ListEntry {
 }
 
 /// One replica in `OK|STATUS`:
-/// `app:replica_id:node_id:pid:state:generation:port:restarts:uptime_s:cpu_pct:rss_kb`.
+/// `app:replica_id:node_id:pid:state:generation:port:restarts:uptime_s:cpu_pct:rss_kb[:exit[:limits]]`
+/// (`exit` once its process ended: `0`, `3`, `-9`, `oom-killed`, else empty when `limits`
+/// follows; `limits` what enforces them on its node, when the node said it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaStatus {
     pub app: AppName,
@@ -433,11 +435,23 @@ pub struct ReplicaStatus {
     pub cpu: CpuPercent,
     /// Resident memory in KiB.
     pub rss_kb: u64,
+    /// How its last process ended, once one did (a finished job's exit code).
+    pub exit: Option<Exit>,
+    /// What enforces its `ram`/`cpu` limits on its node.
+    pub limits: Option<LimitMechanism>,
 }
 
 impl ReplicaStatus {
     fn write(out: &mut String, e: &Self) -> fmt::Result {
         let node = e.node.as_ref().map_or("", NodeId::as_str);
+        let tail = match (e.exit, e.limits) {
+            (exit, Some(limits)) => {
+                let exit = exit.map(|x| x.to_string()).unwrap_or_default();
+                format!(":{exit}:{limits}")
+            }
+            (Some(exit), None) => format!(":{exit}"),
+            (None, None) => String::new(),
+        };
         write_parts(
             out,
             &[
@@ -453,10 +467,31 @@ impl ReplicaStatus {
                 &e.cpu,
                 &e.rss_kb,
             ],
-        )
+        )?;
+        out.push_str(&tail);
+        Ok(())
     }
 
     fn parse(verb: &'static str, entry: &str) -> Result<Self, WireError> {
+        // The seed's eleven parts, then the exit and what enforces the limits, when known.
+        let (entry, limits) = match parts::<13>(verb, "entries", entry) {
+            Ok(all) => {
+                let cut = entry.len() - all[12].len() - 1;
+                (&entry[..cut], Some(part(verb, "limits", all[12])?))
+            }
+            Err(_) => (entry, None),
+        };
+        let (entry, exit) = match parts::<12>(verb, "entries", entry) {
+            Ok(all) => {
+                let cut = entry.len() - all[11].len() - 1;
+                let exit = match all[11] {
+                    "" if limits.is_some() => None,
+                    raw => Some(part(verb, "exit", raw)?),
+                };
+                (&entry[..cut], exit)
+            }
+            Err(_) => (entry, None),
+        };
         let [
             app,
             replica,
@@ -485,6 +520,8 @@ impl ReplicaStatus {
             uptime_s: part(verb, "uptime_s", uptime)?,
             cpu: part(verb, "cpu_pct", cpu)?,
             rss_kb: part(verb, "rss_kb", rss)?,
+            exit,
+            limits,
         })
     }
 }

@@ -7,13 +7,13 @@
 //! next one, a lost DIED by the next heartbeat's replica list (which shows the state). Both are
 //! mesh-signed.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use super::error::WireError;
 use super::fields::{self, Encoder, Fields, part, parts, write_parts};
 use super::message::{Auth, Message, Request};
-use super::types::{CpuPercent, Exit, ReplicaState};
+use super::types::{CpuPercent, Exit, LimitMechanism, ReplicaState};
 use crate::name::{AppName, NodeId, ReplicaId};
 
 /// A datagram sent to the Conductor's heartbeat socket.
@@ -37,7 +37,7 @@ pub struct Heartbeat {
 }
 
 /// The fields a skr8tr node adds to the seed's heartbeat:
-/// `|<advertise_ip>|<agent_port>|<ram_total_mb>|<cpu_millicores>|<seq>|<replica entries>`.
+/// `|<advertise_ip>|<agent_port>|<ram_total_mb>|<cpu_millicores>|<seq>|<replica entries>[|<gpus>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatDetail {
     /// The address at which its replicas are registered with the Tower.
@@ -52,10 +52,12 @@ pub struct HeartbeatDetail {
     pub seq: u64,
     /// Every replica the node knows, running or recently ended (may be empty).
     pub replicas: Vec<ReplicaReport>,
+    /// GPUs the node has (found or declared); written only when not 0.
+    pub gpus: u32,
 }
 
 /// One replica in a heartbeat:
-/// `<replica_id>:<app>:<generation>:<pid>:<state>:<port>:<cpu_pct>:<rss_kb>`.
+/// `<replica_id>:<app>:<generation>:<pid>:<state>:<port>:<cpu_pct>:<rss_kb>[:<limits>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaReport {
     pub replica: ReplicaId,
@@ -70,6 +72,8 @@ pub struct ReplicaReport {
     pub cpu: CpuPercent,
     /// Resident memory in KiB.
     pub rss_kb: u64,
+    /// What enforces its limits (absent from agents that predate it).
+    pub limits: Option<LimitMechanism>,
 }
 
 /// A replica's process ended.
@@ -107,13 +111,16 @@ impl Message for MeshEvent {
                 let enc = enc.field(&hb.node).field(hb.cpu).field(hb.ram_free_mb);
                 match &hb.detail {
                     None => enc,
-                    Some(d) => enc
-                        .field(d.advertise)
-                        .field(d.agent_port)
-                        .field(d.ram_total_mb)
-                        .field(d.cpu_millicores)
-                        .field(d.seq)
-                        .list(&d.replicas, ReplicaReport::write),
+                    Some(d) => {
+                        let enc = enc
+                            .field(d.advertise)
+                            .field(d.agent_port)
+                            .field(d.ram_total_mb)
+                            .field(d.cpu_millicores)
+                            .field(d.seq)
+                            .list(&d.replicas, ReplicaReport::write);
+                        if d.gpus == 0 { enc } else { enc.field(d.gpus) }
+                    }
                 }
             }
             Self::Died(d) => enc
@@ -164,6 +171,12 @@ impl HeartbeatDetail {
             cpu_millicores: f.parse("cpu_millicores")?,
             seq: f.parse("seq")?,
             replicas: fields::list(f.next("replicas")?, |e| ReplicaReport::parse(verb, e))?,
+            // Optional and last; an empty field there is an extra field, as before it existed.
+            gpus: match f.next_opt() {
+                None => 0,
+                Some("") => return Err(WireError::ExtraField { verb }),
+                Some(raw) => part(verb, "gpus", raw)?,
+            },
         })
     }
 }
@@ -182,10 +195,22 @@ impl ReplicaReport {
                 &e.cpu,
                 &e.rss_kb,
             ],
-        )
+        )?;
+        match e.limits {
+            Some(limits) => write!(out, ":{limits}"),
+            None => Ok(()),
+        }
     }
 
     fn parse(verb: &'static str, entry: &str) -> Result<Self, WireError> {
+        // Eight parts, then what enforces its limits when the agent says it.
+        let (entry, limits) = match parts::<9>(verb, "replicas", entry) {
+            Ok(all) => {
+                let cut = entry.len() - all[8].len() - 1;
+                (&entry[..cut], Some(part(verb, "limits", all[8])?))
+            }
+            Err(_) => (entry, None),
+        };
         let [replica, app, generation, pid, state, port, cpu, rss] =
             parts(verb, "replicas", entry)?;
         Ok(Self {
@@ -197,6 +222,7 @@ impl ReplicaReport {
             port: part(verb, "port", port)?,
             cpu: part(verb, "cpu_pct", cpu)?,
             rss_kb: part(verb, "rss_kb", rss)?,
+            limits,
         })
     }
 }

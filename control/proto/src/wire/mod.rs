@@ -5,7 +5,8 @@
 //! ```text
 //! bytes ──classify──▶ Kind::Reply   ──▶ <Daemon>Reply::decode    (never answered)
 //!                  └▶ Kind::Request ──▶ (auth strips a signature) ──▶ <Daemon>Request::decode
-//!                                                                   └▶ TowerPush / MeshEvent
+//!                                                                   └▶ TowerPush / RoutesUpdate
+//!                                                                      / MeshEvent
 //! ```
 //! One message per datagram: UTF-8 text, fields separated by `|`, at most [`MAX_DATAGRAM`]
 //! bytes. Replies start with `OK|` or `ERR|` and no request or push ever does, so [`classify`]
@@ -20,7 +21,7 @@
 //!
 //! Imports run one way: `error` and `message` (the traits and limits) at the bottom, then
 //! `fields` (the field codec), `types` (shared field types), `reply` (replies every daemon
-//! sends), and on top one module per receiver (`conductor`, `node`, `tower`, `mesh`). No module
+//! sends), `routes` (one edge route as a list entry), and on top one module per receiver (`conductor`, `node`, `tower`, `mesh`). No module
 //! imports this one, which only re-exports. Apart from the codecs, [`retry`] is the clients'
 //! policy for lost datagrams: waits, re-signing, what ends a wait.
 //!
@@ -36,6 +37,7 @@ mod message;
 mod node;
 mod reply;
 pub mod retry;
+mod routes;
 mod tower;
 mod types;
 
@@ -53,5 +55,7 @@ pub use message::{
 };
 pub use node::{LaunchSpec, NodeReply, NodeRequest, NodeStatusEntry};
 pub use reply::{ErrorCode, ErrorReply, ExecReply, LogsReply};
-pub use tower::{DrainStatus, TowerEntry, TowerPush, TowerReply, TowerRequest};
-pub use types::{Backend, CpuPercent, Exit, OneLine, ReplicaState, RolloutState};
+pub use tower::{
+    DrainStatus, PublishedRoute, RoutesUpdate, TowerEntry, TowerPush, TowerReply, TowerRequest,
+};
+pub use types::{Backend, CpuPercent, Exit, LimitMechanism, OneLine, ReplicaState, RolloutState};

@@ -33,6 +33,9 @@ keyword_enum!(
         LaunchFailed => "LAUNCH_FAILED",
         /// A step did not finish in time (a node did not answer, an EXEC ran too long).
         Timeout => "TIMEOUT",
+        /// A route (host + prefix) the request claims is held by another app; the detail is
+        /// `<host/prefix> held by <app>`.
+        RouteTaken => "ROUTE_TAKEN",
         /// A bug or an I/O failure on the daemon's side.
         Internal => "INTERNAL",
         /// Never sent: a decoded reply whose reason is not one of the codes above (an older or

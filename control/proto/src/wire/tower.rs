@@ -8,6 +8,16 @@
 //! ingress ──ACK|svc|version|drained──▶ Tower ──OK|ACKED──▶ ingress
 //! conductor ──DRAINED|svc|version──▶ Tower ──OK|DRAINED|…|all|acked|subscribers──▶ conductor
 //! ```
+//! Routes apps declare (SPEC §7.1) travel the same way, per app instead of per service:
+//! ```text
+//! conductor ──PUBLISH_ROUTES|app|n|routes──▶ Tower ──OK|PUBLISHED|app|version──▶ conductor
+//! ingress ──WATCH_ROUTES|lease──▶ Tower ──OK|WATCHING──▶ ingress
+//!          Tower ──ROUTES_UPDATE|app|version|n|routes──▶ ingress   (on change and on renewal)
+//! ingress ──ACK_ROUTES|app|version──▶ Tower ──OK|ACKED_ROUTES──▶ ingress
+//! cli ──ROUTES──▶ Tower ──OK|ROUTES|n|app:route,…──▶ cli
+//! ```
+//! An app's routes are replaced as a whole; an empty set withdraws them (EVICT).
+//!
 //! Versions of a service's backend set only increase. An ACK for a version also acknowledges
 //! every earlier one. `drained` 1 means: the subscriber routes by this version and no request
 //! it forwarded is still in flight to a backend this (or an earlier) version removed; 0 means
@@ -19,8 +29,10 @@ use super::error::WireError;
 use super::fields::{self, Encoder, part, parts_around_ip, write_parts};
 use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, Opened};
+use super::routes;
 use super::types::Backend;
-use crate::name::ServiceName;
+use crate::name::{AppName, ServiceName};
+use crate::route::RouteSpec;
 
 /// A request to the Tower.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +69,24 @@ pub enum TowerRequest {
     },
     /// `DRAINED|<service>|<version>`: has every live subscriber drained `version`?
     Drained { service: ServiceName, version: u64 },
+    /// `PUBLISH_ROUTES|<app>|<n>|<route>,…`: the whole route set of `app` (none: withdraw).
+    PublishRoutes {
+        app: AppName,
+        routes: Vec<RouteSpec>,
+    },
+    /// `ROUTES`: every published route.
+    Routes,
+    /// `WATCH_ROUTES|<lease_s>`: subscribe (or renew) to every app's routes for `lease_s`.
+    WatchRoutes { lease_s: u32 },
+    /// `ACK_ROUTES|<app>|<version>`: the subscriber serves `version` of `app`'s routes.
+    AckRoutes { app: AppName, version: u64 },
 }
 
 const VERBS: &[&str] = &[
+    "PUBLISH_ROUTES",
+    "ROUTES",
+    "WATCH_ROUTES",
+    "ACK_ROUTES",
     "REGISTER",
     "DEREGISTER",
     "LOOKUP",
@@ -83,6 +110,10 @@ impl Request for TowerRequest {
             Self::Unwatch(_) => "UNWATCH",
             Self::Ack { .. } => "ACK",
             Self::Drained { .. } => "DRAINED",
+            Self::PublishRoutes { .. } => "PUBLISH_ROUTES",
+            Self::Routes => "ROUTES",
+            Self::WatchRoutes { .. } => "WATCH_ROUTES",
+            Self::AckRoutes { .. } => "ACK_ROUTES",
         }
     }
 
@@ -92,8 +123,13 @@ impl Request for TowerRequest {
             | Self::Deregister { .. }
             | Self::Watch { .. }
             | Self::Unwatch(_)
-            | Self::Ack { .. } => Auth::Mesh,
-            Self::Lookup(_) | Self::List | Self::Ping | Self::Drained { .. } => Auth::Unsigned,
+            | Self::Ack { .. }
+            | Self::PublishRoutes { .. }
+            | Self::WatchRoutes { .. }
+            | Self::AckRoutes { .. } => Auth::Mesh,
+            Self::Lookup(_) | Self::List | Self::Ping | Self::Drained { .. } | Self::Routes => {
+                Auth::Unsigned
+            }
         }
     }
 }
@@ -130,6 +166,12 @@ impl Message for TowerRequest {
                 drained,
             } => enc.field(service).field(version).field(u8::from(*drained)),
             Self::Drained { service, version } => enc.field(service).field(version),
+            Self::PublishRoutes { app, routes } => {
+                enc.field(app).counted_list(routes, routes::write)
+            }
+            Self::Routes => enc,
+            Self::WatchRoutes { lease_s } => enc.field(lease_s),
+            Self::AckRoutes { app, version } => enc.field(app).field(version),
         }
         .finish()
     }
@@ -170,6 +212,18 @@ impl Message for TowerRequest {
                 service: f.parse("service")?,
                 version: f.parse("version")?,
             },
+            "PUBLISH_ROUTES" => Self::PublishRoutes {
+                app: f.parse("app")?,
+                routes: f.counted_list("routes", |r| routes::read(verb, r))?,
+            },
+            "ROUTES" => Self::Routes,
+            "WATCH_ROUTES" => Self::WatchRoutes {
+                lease_s: f.parse("lease_s")?,
+            },
+            "ACK_ROUTES" => Self::AckRoutes {
+                app: f.parse("app")?,
+                version: f.parse("version")?,
+            },
             _ => return Err(fields::unknown_verb(verb)),
         };
         f.finish()?;
@@ -201,6 +255,12 @@ pub enum TowerReply {
     Acked { service: ServiceName, version: u64 },
     /// `OK|DRAINED|<service>|<version>|<all 0/1>|<acked>|<subscribers>`.
     Drained(DrainStatus),
+    /// `OK|PUBLISHED|<app>|<version>`: the version the app's routes are at now.
+    Published { app: AppName, version: u64 },
+    /// `OK|ROUTES|<n>|<app>:<route>,…`: every published route, by app then in the app's order.
+    Routes(Vec<PublishedRoute>),
+    /// `OK|ACKED_ROUTES|<app>|<version>`.
+    AckedRoutes { app: AppName, version: u64 },
     /// `ERR|<CODE>[|<detail>]`, e.g. the seed's `ERR|NOT_FOUND|<name>`.
     Error(ErrorReply),
 }
@@ -213,6 +273,13 @@ pub struct TowerEntry {
     pub backend: Backend,
     /// Seconds until the entry expires unless refreshed.
     pub ttl_s: u32,
+}
+
+/// One entry of `OK|ROUTES`: a route and the app that published it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedRoute {
+    pub app: AppName,
+    pub route: RouteSpec,
 }
 
 /// The answer to DRAINED: `acked` of the `subscribers` live subscribers of `service` have
@@ -243,6 +310,9 @@ const TAGS: &[&str] = &[
     "OK|UNWATCHED",
     "OK|ACKED",
     "OK|DRAINED",
+    "OK|PUBLISHED",
+    "OK|ROUTES",
+    "OK|ACKED_ROUTES",
 ];
 
 impl Message for TowerReply {
@@ -273,6 +343,21 @@ impl Message for TowerReply {
                 .field(u8::from(d.all()))
                 .field(d.acked)
                 .field(d.subscribers)
+                .finish(),
+            Self::Published { app, version } => Encoder::new("OK|PUBLISHED")
+                .field(app)
+                .field(version)
+                .finish(),
+            Self::Routes(entries) => Encoder::new("OK|ROUTES")
+                .counted_list(entries, |out, e| {
+                    out.push_str(e.app.as_str());
+                    out.push(':');
+                    routes::write(out, &e.route)
+                })
+                .finish(),
+            Self::AckedRoutes { app, version } => Encoder::new("OK|ACKED_ROUTES")
+                .field(app)
+                .field(version)
                 .finish(),
             Self::Error(err) => err.encode(),
         }
@@ -332,6 +417,23 @@ impl Message for TowerReply {
                 }
                 Self::Drained(status)
             }
+            "OK|PUBLISHED" => Self::Published {
+                app: f.parse("app")?,
+                version: f.parse("version")?,
+            },
+            "OK|ROUTES" => Self::Routes(f.counted_list("routes", |e| {
+                let (app, route) = e
+                    .split_once(':')
+                    .ok_or_else(|| fields::bad(label, "routes", "expected `<app>:<route>`"))?;
+                Ok(PublishedRoute {
+                    app: part(label, "app", app)?,
+                    route: routes::read(label, route)?,
+                })
+            })?),
+            "OK|ACKED_ROUTES" => Self::AckedRoutes {
+                app: f.parse("app")?,
+                version: f.parse("version")?,
+            },
             _ => return Err(fields::unknown_verb(label)),
         };
         f.finish()?;
@@ -391,6 +493,52 @@ impl Message for TowerPush {
                 backends: f.counted_list("backends", |b| part(verb, "backends", b))?,
             },
             _ => return Err(fields::unknown_verb(verb)),
+        };
+        f.finish()?;
+        Ok(msg)
+    }
+}
+
+/// The Tower's other push, to WATCH_ROUTES subscribers:
+/// `ROUTES_UPDATE|<app>|<version>|<n>|<route>,…`, the whole current route set of `app` at
+/// `version` (none: the app's routes are withdrawn). Request-kind like [`TowerPush`]; the
+/// subscriber answers it with [`TowerRequest::AckRoutes`]. A type of its own, so a backend
+/// subscriber's decoder of [`TowerPush`] stays as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutesUpdate {
+    pub app: AppName,
+    pub version: u64,
+    pub routes: Vec<RouteSpec>,
+}
+
+const ROUTES_PUSH_VERBS: &[&str] = &["ROUTES_UPDATE"];
+
+impl Request for RoutesUpdate {
+    fn verb(&self) -> &'static str {
+        "ROUTES_UPDATE"
+    }
+
+    fn auth(&self) -> Auth {
+        Auth::Mesh
+    }
+}
+
+impl Message for RoutesUpdate {
+    fn encode(&self) -> String {
+        Encoder::new(self.verb())
+            .field(&self.app)
+            .field(self.version)
+            .counted_list(&self.routes, routes::write)
+            .finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut f = fields::open(bytes, ROUTES_PUSH_VERBS)?;
+        let verb = f.verb();
+        let msg = Self {
+            app: f.parse("app")?,
+            version: f.parse("version")?,
+            routes: f.counted_list("routes", |r| routes::read(verb, r))?,
         };
         f.finish()?;
         Ok(msg)

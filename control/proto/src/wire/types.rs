@@ -155,12 +155,14 @@ impl FieldValue for CpuPercent {
     }
 }
 
-/// How a process ended: an exit code, or the signal that killed it. Written `N` or `-SIGNAL`
-/// (`0`, `1`, `-9`).
+/// How a process ended: an exit code, the signal that killed it, or the kernel's OOM killer
+/// inside its memory limit. Written `N`, `-SIGNAL` or `oom-killed` (`0`, `1`, `-9`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exit {
     Code(u8),
     Signal(u8),
+    /// Killed (SIGKILL) by the kernel for going over its memory limit.
+    OomKilled,
 }
 
 impl Exit {
@@ -175,12 +177,25 @@ impl fmt::Display for Exit {
         match self {
             Self::Code(code) => write!(f, "{code}"),
             Self::Signal(signal) => write!(f, "-{signal}"),
+            Self::OomKilled => f.write_str(OOM_KILLED),
         }
+    }
+}
+
+const OOM_KILLED: &str = "oom-killed";
+
+impl FromStr for Exit {
+    type Err = WireError;
+    fn from_str(s: &str) -> Result<Self, WireError> {
+        Self::parse_field("exit", "exit", s)
     }
 }
 
 impl FieldValue for Exit {
     fn parse_field(verb: &'static str, field: &'static str, raw: &str) -> Result<Self, WireError> {
+        if raw == OOM_KILLED {
+            return Ok(Self::OomKilled);
+        }
         match raw.strip_prefix('-') {
             Some(signal) => uint_in(verb, field, signal, 0..=255).map(Self::Signal),
             None => uint_in(verb, field, raw, 0..=255).map(Self::Code),
@@ -269,6 +284,19 @@ keyword_enum!(
         Exited => "exited",
         /// Ended with a non-zero code or a signal, or could not be launched.
         Failed => "failed",
+    }
+);
+
+keyword_enum!(
+    /// What enforces a replica's `ram`/`cpu` limits on its node (the one for `ram`, else the
+    /// one for `cpu`), as heartbeats and `skr8tr status` say it.
+    LimitMechanism {
+        CgroupV2 => "cgroup-v2",
+        CgroupV1 => "cgroup-v1",
+        /// `RLIMIT_DATA`: memory only.
+        Rlimit => "rlimit",
+        /// No limit asked for, or none the kernel allows.
+        None => "none",
     }
 );
 

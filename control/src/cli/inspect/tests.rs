@@ -25,6 +25,39 @@ fn replicas() -> Vec<ReplicaStatus> {
 }
 
 #[test]
+fn the_exit_of_ended_replicas_shows_in_a_column_and_in_json() {
+    let replicas = match conductor(
+        "OK|STATUS|4|job:job.g1.r1:node-a:0:exited:1:0:0:0:0:0:0,\
+         job:job.g1.r2:node-a:0:failed:1:0:0:0:0:0:-9,\
+         job:job.g1.r3:node-a:77:healthy:1:0:0:5:0.0:100::cgroup-v1,\
+         job:job.g1.r4:node-a:0:failed:1:0:0:0:0:0:oom-killed",
+    ) {
+        ConductorReply::Status(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        replicas_table(&replicas).render(),
+        "\
+REPLICA    APP  NODE    PID  STATE    EXIT        PORT  RESTARTS  CPU%  RSS   UPTIME  LIMITS
+job.g1.r1  job  node-a  -    exited   0           -     0         -     -     -       -
+job.g1.r2  job  node-a  -    failed   signal 9    -     0         -     -     -       -
+job.g1.r3  job  node-a  77   healthy  -           -     0         0     100K  5s      cgroup-v1
+job.g1.r4  job  node-a  -    failed   oom-killed  -     0         -     -     -       -
+"
+    );
+    let json = status_json(&[], &replicas);
+    let exits: Vec<Option<&Value>> = (0..3).map(|i| json["replicas"][i].get("exit")).collect();
+    assert_eq!(
+        exits,
+        [
+            Some(&json!({ "code": 0 })),
+            Some(&json!({ "signal": 9 })),
+            None
+        ]
+    );
+}
+
+#[test]
 fn sizes_and_durations_for_people() {
     assert_eq!(human_kib(0), "0K");
     assert_eq!(human_kib(512), "512K");

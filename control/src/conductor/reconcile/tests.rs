@@ -2,7 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use skr8tr_proto::manifest::{App, PortSpec};
+use skr8tr_proto::manifest::{App, PortSpec, RestartPolicy, WorkloadKind};
+use skr8tr_proto::wire::Exit;
 
 use super::super::model::ReportedReplica;
 use super::*;
@@ -54,6 +55,7 @@ impl World {
             ram_free_mb: 8000,
             ram_total_mb: 8000,
             cpu_millis: 2000,
+            gpus: 0,
             last_seen: self.now - silent_for,
             replicas: Vec::new(),
         });
@@ -84,6 +86,8 @@ impl World {
             ram: 0,
             cpu_millis: 0,
             placed_at_ms: 0,
+            exit: None,
+            gpus: 0,
         };
         if reported {
             self.report(node, id, app, "healthy");
@@ -107,6 +111,7 @@ impl World {
             port: 0,
             cpu_pct: 0.0,
             rss_kb: 0,
+            limits: None,
         });
         self
     }
@@ -299,6 +304,152 @@ fn a_failed_replica_is_cleaned_up_and_replaced() {
     let plan = w.plan();
     assert_eq!(stops(&plan), vec![("api.g1.r1".into(), StopReason::Stray)]);
     assert_eq!(launches(&plan), vec![("api.g1.r2".into(), "n1".into())]);
+}
+
+#[test]
+fn fate_reads_the_restart_policy_as_the_node_does() {
+    use RestartPolicy::{Always, Never, OnFailure};
+    for (policy, success, fate_) in [
+        (Always, true, Fate::Replace),
+        (Always, false, Fate::Replace),
+        (OnFailure, true, Fate::Done),
+        (OnFailure, false, Fate::Replace),
+        (Never, true, Fate::Done),
+        (Never, false, Fate::Done),
+    ] {
+        assert_eq!(
+            fate(policy, success),
+            fate_,
+            "{policy:?}, success {success}"
+        );
+    }
+}
+
+/// An app `name` of `kind` with `policy`, one replica on n1 that its node reports `state`
+/// (with `exit`, when DIED told it), and the plan.
+fn ended_world(
+    kind: WorkloadKind,
+    policy: RestartPolicy,
+    state: &str,
+    exit: Option<Exit>,
+) -> (World, Vec<Action>) {
+    let mut w = World::new();
+    w.app("job", 1, None).node("n1", Duration::ZERO);
+    let app = w.apps.get_mut(&AppName::new("job").unwrap()).unwrap();
+    app.spec.kind = kind;
+    app.spec.restart = policy;
+    w.replica("job.g1.r1", "job", "n1", ReplicaPhase::Running, false);
+    w.replicas[0].exit = exit;
+    w.report("n1", "job.g1.r1", "job", state);
+    w.seq = 1;
+    let plan = w.plan();
+    (w, plan)
+}
+
+#[test]
+fn an_ended_replica_is_done_or_replaced_as_its_policy_says() {
+    use RestartPolicy::{Always, Never, OnFailure};
+    use WorkloadKind::{Job, Service};
+    let end = vec![Action::End {
+        replica: ReplicaId::new("job.g1.r1").unwrap(),
+    }];
+    let replaced = vec![("job.g1.r2".to_owned(), "n1".to_owned())];
+    for (kind, policy, state, exit, done) in [
+        (Job, OnFailure, "exited", None, true),
+        (Job, OnFailure, "exited", Some(Exit::Code(0)), true),
+        // the node restarts a failed on-failure job itself; one it gives up on is replaced
+        (Job, OnFailure, "failed", Some(Exit::Code(2)), false),
+        (Job, Never, "failed", Some(Exit::Code(2)), true),
+        (Job, Never, "exited", None, true),
+        (Service, Never, "failed", Some(Exit::Signal(9)), true),
+        (Service, Never, "failed", None, true),
+        (Service, OnFailure, "exited", Some(Exit::Code(0)), true),
+        (Service, Always, "exited", Some(Exit::Code(0)), false),
+        (Service, Always, "failed", None, false),
+    ] {
+        let (_, plan) = ended_world(kind, policy, state, exit);
+        let what = format!("{kind:?} {policy:?} {state} {exit:?}");
+        if done {
+            assert_eq!(plan, end, "{what}: done, nothing placed");
+        } else {
+            assert_eq!(launches(&plan), replaced, "{what}: replaced");
+            assert!(
+                plan.contains(&Action::Forget {
+                    replica: ReplicaId::new("job.g1.r1").unwrap(),
+                    reason: ForgetReason::Failed,
+                }),
+                "{what}: {plan:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_ended_record_stays_counted_whatever_its_node_does() {
+    // its node forgot it (an agent restart), went silent (lost), or still lists it
+    for (silent, reported) in [
+        (Duration::ZERO, None),
+        (EXPIRY * 2, None),
+        (Duration::ZERO, Some("exited")),
+    ] {
+        let mut w = World::new();
+        w.app("job", 1, None)
+            .node("n1", silent)
+            .node("n2", Duration::ZERO)
+            .replica("job.g1.r1", "job", "n1", ReplicaPhase::Ended, false);
+        if let Some(state) = reported {
+            w.report("n1", "job.g1.r1", "job", state);
+        }
+        assert_eq!(w.plan(), vec![], "silent {silent:?}, reported {reported:?}");
+    }
+}
+
+#[test]
+fn ended_records_go_with_their_app_and_beyond_the_history_limit() {
+    let mut w = World::new();
+    w.node("n1", Duration::ZERO)
+        .replica("gone.g1.r1", "gone", "n1", ReplicaPhase::Ended, false);
+    assert_eq!(
+        w.plan(),
+        vec![Action::Forget {
+            replica: ReplicaId::new("gone.g1.r1").unwrap(),
+            reason: ForgetReason::History,
+        }]
+    );
+    // generation 2 is current; generation 1 left MAX_ENDED + 2 ended runs
+    let mut w = World::new();
+    w.app("job", 1, None).node("n1", Duration::ZERO);
+    w.apps
+        .get_mut(&AppName::new("job").unwrap())
+        .unwrap()
+        .generation = 2;
+    for n in 0..MAX_ENDED + 2 {
+        w.replica(
+            &format!("job.g1.r{n}"),
+            "job",
+            "n1",
+            ReplicaPhase::Ended,
+            false,
+        );
+        let r = w.replicas.last_mut().unwrap();
+        r.placed_at_ms = n as u64;
+    }
+    w.replica("job.g2.r99", "job", "n1", ReplicaPhase::Ended, false);
+    let r = w.replicas.last_mut().unwrap();
+    r.generation = 2;
+    r.placed_at_ms = 1;
+    let forgotten: Vec<String> = w
+        .plan()
+        .iter()
+        .filter_map(|a| match a {
+            Action::Forget {
+                replica,
+                reason: ForgetReason::History,
+            } => Some(replica.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forgotten, vec!["job.g1.r0", "job.g1.r1"]);
 }
 
 #[test]

@@ -44,6 +44,8 @@ fn rec(n: u32, generation: u64, phase: ReplicaPhase, placed_at_ms: u64) -> Repli
         ram: 0,
         cpu_millis: 0,
         placed_at_ms,
+        exit: None,
+        gpus: 0,
     }
 }
 

@@ -111,6 +111,14 @@ impl State {
                     .and_then(|n| n.replicas.iter().find(|rep| rep.id == r.id));
                 let state = match (r.phase, reported) {
                     (ReplicaPhase::Stopping, _) => ReplicaState::Stopping,
+                    (ReplicaPhase::Ended, _) => match r.exit {
+                        Some(exit) if !exit.success() => ReplicaState::Failed,
+                        Some(_) => ReplicaState::Exited,
+                        None => reported
+                            .and_then(|rep| ReplicaState::from_keyword(&rep.state))
+                            .filter(|s| *s == ReplicaState::Failed)
+                            .unwrap_or(ReplicaState::Exited),
+                    },
                     (_, Some(rep)) => {
                         ReplicaState::from_keyword(&rep.state).unwrap_or(ReplicaState::Starting)
                     }
@@ -132,6 +140,8 @@ impl State {
                         CpuPercent::from_f64(f64::from(rep.cpu_pct))
                     }),
                     rss_kb: reported.map_or(0, |rep| rep.rss_kb),
+                    exit: r.exit,
+                    limits: reported.and_then(|rep| rep.limits),
                 }
             })
             .collect()
@@ -143,10 +153,10 @@ impl State {
         self.apps
             .values()
             .map(|a| {
-                let mine = self
-                    .replicas
-                    .values()
-                    .filter(|r| r.app == a.spec.name && r.phase != ReplicaPhase::Stopping);
+                let mine = self.replicas.values().filter(|r| {
+                    r.app == a.spec.name
+                        && !matches!(r.phase, ReplicaPhase::Stopping | ReplicaPhase::Ended)
+                });
                 let (mut running, mut healthy) = (0u32, 0u32);
                 for r in mine {
                     if r.phase != ReplicaPhase::Launching {

@@ -3,8 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use skr8tr_proto::manifest::PortSpec;
-use skr8tr_proto::wire::{CpuPercent, HeartbeatDetail, ReplicaReport, ReplicaState};
+use skr8tr_proto::manifest::{PortSpec, RestartPolicy, WorkloadKind};
+use skr8tr_proto::wire::{
+    CpuPercent, Exit, HeartbeatDetail, LimitMechanism, ReplicaReport, ReplicaState,
+};
 
 use super::*;
 
@@ -28,6 +30,7 @@ fn heartbeat(node: &str, seq: u64, replicas: Vec<ReplicaReport>) -> Heartbeat {
             cpu_millicores: 2000,
             seq,
             replicas,
+            gpus: 0,
         }),
     }
 }
@@ -42,6 +45,7 @@ fn report(id: &ReplicaId, app: &str, state: ReplicaState, pid: u32) -> ReplicaRe
         port: 41000,
         cpu: CpuPercent::ZERO,
         rss_kb: 1000,
+        limits: Some(LimitMechanism::CgroupV1),
     }
 }
 
@@ -112,6 +116,11 @@ fn reconcile_places_on_live_nodes_and_heartbeats_confirm() {
     );
     assert_eq!(changes.len(), 1);
     assert_eq!(s.replicas[&id].phase, ReplicaPhase::Healthy);
+    assert_eq!(
+        s.status(None, 1000)[0].limits,
+        Some(LimitMechanism::CgroupV1),
+        "status says what enforces the limits, as the node reported"
+    );
     assert_eq!(s.list().len(), 1);
     assert_eq!(s.app_entries()[0].healthy, 1);
     // an older heartbeat arriving late changes nothing
@@ -160,6 +169,8 @@ fn after_a_restart_nothing_is_replaced_before_its_node_reports() {
         ram: 0,
         cpu_millis: 0,
         placed_at_ms: 0,
+        exit: None,
+        gpus: 0,
     };
     let loaded = Loaded {
         apps: vec![AppRecord {
@@ -204,4 +215,101 @@ fn evict_and_scale() {
     assert_eq!(s.apps[&name].desired, 3);
     assert!(s.evict(&name).is_some());
     assert!(s.apps.is_empty());
+}
+
+/// A job `once` placed on n1 and launched; its replica id.
+fn launched_job(s: &mut State, now: Instant, policy: RestartPolicy) -> ReplicaId {
+    let mut job = app("once", 1);
+    job.kind = WorkloadKind::Job;
+    job.restart = policy;
+    job.port = None;
+    s.submit(vec![job], 0).unwrap();
+    s.heartbeat(
+        heartbeat("n1", 1, vec![]),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    let (_, effects) = s.reconcile(now, 1000);
+    let Some(Effect::Launch { spec, .. }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    let id = spec.replica.clone();
+    s.launched(&id, 4242, 0);
+    id
+}
+
+fn died(id: &ReplicaId, exit: Exit, restarting: bool) -> Died {
+    Died {
+        node: NodeId::new("n1").unwrap(),
+        replica: id.clone(),
+        app: AppName::new("once").unwrap(),
+        exit,
+        restarting,
+    }
+}
+
+#[test]
+fn died_keeps_the_exit_and_ends_what_is_done() {
+    for (policy, exit, restarting, ended) in [
+        (RestartPolicy::OnFailure, Exit::Code(0), false, true),
+        (RestartPolicy::OnFailure, Exit::Code(1), true, false),
+        (RestartPolicy::Never, Exit::Code(3), false, true),
+        (RestartPolicy::Never, Exit::Signal(9), false, true),
+        (RestartPolicy::Always, Exit::Code(0), true, false),
+        (RestartPolicy::Always, Exit::Code(0), false, false),
+    ] {
+        let (mut s, now) = fresh();
+        let id = launched_job(&mut s, now, policy);
+        let changes = s.died(&died(&id, exit, restarting));
+        assert_eq!(changes.len(), 1, "persisted");
+        let rec = &s.replicas[&id];
+        assert_eq!(rec.exit, Some(exit));
+        let what = format!("{policy:?} {exit} restarting {restarting}");
+        assert_eq!(rec.phase == ReplicaPhase::Ended, ended, "{what}");
+        if ended {
+            // the node forgets it (an agent restart): nothing is placed again
+            s.heartbeat(
+                heartbeat("n1", 2, vec![]),
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                now,
+            );
+            let (_, effects) = s.reconcile(now, 100_000);
+            assert!(effects.is_empty(), "{what}: {effects:?}");
+            let status = s.status(None, 100_000);
+            let want = if exit.success() {
+                ReplicaState::Exited
+            } else {
+                ReplicaState::Failed
+            };
+            assert_eq!(status[0].state, want, "{what}");
+        }
+    }
+    // DIED from another node than the record's changes nothing
+    let (mut s, now) = fresh();
+    let id = launched_job(&mut s, now, RestartPolicy::Never);
+    let mut elsewhere = died(&id, Exit::Code(0), false);
+    elsewhere.node = NodeId::new("n2").unwrap();
+    assert!(s.died(&elsewhere).is_empty());
+}
+
+#[test]
+fn an_ended_app_runs_again_only_when_resubmitted() {
+    let (mut s, now) = fresh();
+    let id = launched_job(&mut s, now, RestartPolicy::OnFailure);
+    let job = s.apps[&AppName::new("once").unwrap()].spec.clone();
+    // resubmitted while it runs: nothing (a retried SUBMIT)
+    assert!(s.submit(vec![job.clone()], 0).unwrap().is_empty());
+    s.died(&died(&id, Exit::Code(0), false));
+    let (_, effects) = s.reconcile(now, 100_000);
+    assert!(effects.is_empty(), "{effects:?}");
+    let changes = s.submit(vec![job], 0).unwrap();
+    assert_eq!(changes.len(), 1, "the app at a new generation");
+    assert_eq!(s.apps[&AppName::new("once").unwrap()].generation, 2);
+    let (_, effects) = s.reconcile(now, 100_000);
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    assert_eq!(
+        s.replicas[&id].phase,
+        ReplicaPhase::Ended,
+        "the first run stays as history"
+    );
 }

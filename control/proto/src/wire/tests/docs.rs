@@ -27,6 +27,9 @@ fn decode(from: &str, to: &str, datagram: &[u8]) -> Result<String, WireError> {
             );
         })),
         (Kind::Request, _, "tower") => debug(TowerRequest::decode(datagram)),
+        (Kind::Request, "tower", _) if datagram.starts_with(b"ROUTES_UPDATE|") => {
+            debug(RoutesUpdate::decode(datagram))
+        }
         (Kind::Request, "tower", _) => debug(TowerPush::decode(datagram)),
         (kind, from, to) => panic!("no decoder for a {kind:?} from {from} to {to}"),
     }

@@ -136,6 +136,32 @@ fn verbs_and_auth_follow_spec_section_3() {
         backends: vec![],
     };
     assert_eq!((push.verb(), push.auth()), ("UPDATE", Auth::Mesh));
+    // Publishing routes and watching them are the mesh's; reading the table is not.
+    let app = app("a");
+    assert_eq!(
+        TowerRequest::PublishRoutes {
+            app: app.clone(),
+            routes: vec![]
+        }
+        .auth(),
+        Auth::Mesh
+    );
+    assert_eq!(TowerRequest::WatchRoutes { lease_s: 1 }.auth(), Auth::Mesh);
+    assert_eq!(
+        TowerRequest::AckRoutes {
+            app: app.clone(),
+            version: 1
+        }
+        .auth(),
+        Auth::Mesh
+    );
+    assert_eq!(TowerRequest::Routes.auth(), Auth::Unsigned);
+    let push = RoutesUpdate {
+        app,
+        version: 1,
+        routes: vec![],
+    };
+    assert_eq!((push.verb(), push.auth()), ("ROUTES_UPDATE", Auth::Mesh));
 }
 
 #[test]

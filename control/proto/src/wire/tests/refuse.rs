@@ -49,6 +49,7 @@ fn datagram_level_errors_are_the_same_for_every_decoder() {
     check::<TowerRequest>();
     check::<TowerReply>();
     check::<TowerPush>();
+    check::<RoutesUpdate>();
     check::<MeshEvent>();
 }
 
@@ -232,6 +233,42 @@ fn missing_fields() {
         refused::<TowerPush>("UPDATE|api|1|1"),
         missing("UPDATE", "backends")
     );
+    assert_eq!(
+        refused::<RoutesUpdate>("ROUTES_UPDATE|api|1|1"),
+        missing("ROUTES_UPDATE", "routes")
+    );
+    assert_eq!(
+        refused::<TowerRequest>("PUBLISH_ROUTES|api"),
+        missing("PUBLISH_ROUTES", "n")
+    );
+    assert_eq!(
+        refused::<TowerRequest>("ACK_ROUTES|api"),
+        missing("ACK_ROUTES", "version")
+    );
+}
+
+#[test]
+fn bad_routes_are_refused() {
+    for text in [
+        "PUBLISH_ROUTES|api|1|-:api:-:-:-:-:-",
+        "PUBLISH_ROUTES|api|1|a_b.com:/:-:-:-:-:-",
+        "PUBLISH_ROUTES|api|1|-:/%3F:-:-:-:-:-",
+        "PUBLISH_ROUTES|api|1|-:/:-:0:-:-:-",
+        "PUBLISH_ROUTES|api|2|-:/:-:-:-:-:-",
+        "PUBLISH_ROUTES|a b|0|",
+        "WATCH_ROUTES|x",
+        "ROUTES|x",
+    ] {
+        assert!(TowerRequest::decode(text.as_bytes()).is_err(), "{text}");
+    }
+    assert!(TowerReply::decode(b"OK|ROUTES|1|-:/:-:-:-:-:-").is_err());
+    assert!(RoutesUpdate::decode(b"ROUTES_UPDATE|api|1|1|-:/:-:-:-:1:-").is_err());
+    assert!(RoutesUpdate::decode(b"UPDATE|api|1|0|").is_err());
+    assert!(TowerPush::decode(b"ROUTES_UPDATE|api|1|0|").is_err());
+    // The same, well formed, decode.
+    assert!(TowerRequest::decode(b"PUBLISH_ROUTES|api|1|-:/:-:-:-:-:-").is_ok());
+    assert!(TowerReply::decode(b"OK|ROUTES|1|api:-:/:-:-:-:-:-").is_ok());
+    assert!(RoutesUpdate::decode(b"ROUTES_UPDATE|api|1|1|-:/:-:-:-:1:1").is_ok());
 }
 
 #[test]
@@ -379,6 +416,18 @@ fn bad_lists_and_entries() {
     );
     bad_field(
         refused::<ConductorReply>("OK|STATUS|1|a:r:n:1:healthy:1:0:0:0:0"),
+        "entries",
+    );
+    bad_field(
+        refused::<ConductorReply>("OK|STATUS|1|a:r:n:1:exited:1:0:0:0:0:0:x"),
+        "exit",
+    );
+    bad_field(
+        refused::<ConductorReply>("OK|STATUS|1|a:r:n:1:exited:1:0:0:0:0:0:0:0"),
+        "limits",
+    );
+    bad_field(
+        refused::<ConductorReply>("OK|STATUS|1|a:r:n:1:exited:1:0:0:0:0:0:0:none:x"),
         "entries",
     );
     bad_field(

@@ -52,6 +52,7 @@ fn every_decoder(bytes: &[u8]) -> Result<(), TestCaseError> {
     stable::<TowerRequest>(bytes)?;
     stable::<TowerReply>(bytes)?;
     stable::<TowerPush>(bytes)?;
+    stable::<RoutesUpdate>(bytes)?;
     stable::<MeshEvent>(bytes)?;
     Ok(())
 }
@@ -172,6 +173,11 @@ proptest! {
 
     #[test]
     fn tower_pushes_round_trip(msg in strategy::tower_push()) {
+        request_round_trip(&msg)?;
+    }
+
+    #[test]
+    fn routes_updates_round_trip(msg in strategy::routes_update()) {
         request_round_trip(&msg)?;
     }
 

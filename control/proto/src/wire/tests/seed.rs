@@ -217,6 +217,8 @@ fn conductor_status_and_apps() {
                 uptime_s: 3600,
                 cpu: cpu(1250),
                 rss_kb: 20480,
+                exit: None,
+                limits: None,
             },
             ReplicaStatus {
                 app: app("api"),
@@ -230,6 +232,8 @@ fn conductor_status_and_apps() {
                 uptime_s: 0,
                 cpu: CpuPercent::ZERO,
                 rss_kb: 0,
+                exit: None,
+                limits: None,
             },
         ]),
     );
@@ -382,6 +386,7 @@ fn heartbeats() {
             ram_total_mb: 8192,
             cpu_millicores: 4000,
             seq: 17,
+            gpus: 0,
             replicas: vec![
                 ReplicaReport {
                     replica: rid("api.g1.r1"),
@@ -392,6 +397,7 @@ fn heartbeats() {
                     port: 8080,
                     cpu: cpu(325),
                     rss_kb: 20480,
+                    limits: None,
                 },
                 ReplicaReport {
                     replica: rid("job.g1.r1"),
@@ -402,6 +408,7 @@ fn heartbeats() {
                     port: 0,
                     cpu: CpuPercent::ZERO,
                     rss_kb: 0,
+                    limits: None,
                 },
             ],
         })),
@@ -414,6 +421,7 @@ fn heartbeats() {
             ram_total_mb: 8192,
             cpu_millicores: 4000,
             seq: 1,
+            gpus: 0,
             replicas: vec![],
         })),
     );
@@ -677,5 +685,108 @@ fn tower_replies_and_pushes() {
             version: 8,
             backends: vec![],
         },
+    );
+}
+
+#[test]
+fn conductor_status_of_ended_replicas_says_how_they_ended() {
+    // after the seed's eleven parts: the exit code, or the signal as `-N`
+    exact(
+        "OK|STATUS|2|job:job.g1.r1:node-a:0:exited:1:0:0:0:0:0:0,\
+         job:job.g1.r2:node-a:0:failed:1:0:0:0:0:0:-9",
+        ConductorReply::Status(
+            [
+                (1, ReplicaState::Exited, Exit::Code(0)),
+                (2, ReplicaState::Failed, Exit::Signal(9)),
+            ]
+            .into_iter()
+            .map(|(n, state, exit)| ReplicaStatus {
+                app: app("job"),
+                replica: rid(&format!("job.g1.r{n}")),
+                node: Some(node("node-a")),
+                pid: 0,
+                state,
+                generation: 1,
+                port: 0,
+                restarts: 0,
+                uptime_s: 0,
+                cpu: CpuPercent::ZERO,
+                rss_kb: 0,
+                exit: Some(exit),
+                limits: None,
+            })
+            .collect(),
+        ),
+    );
+}
+
+#[test]
+fn limits_mechanisms_travel_in_heartbeats_and_status() {
+    exact(
+        "HEARTBEAT|node-a|5|100|10.0.0.5|7775|8192|4000|1|a.g1.r1:a:1:42:healthy:0:0:100:cgroup-v1",
+        MeshEvent::Heartbeat(Heartbeat {
+            node: node("node-a"),
+            cpu: CpuPercent::from_f64(5.0),
+            ram_free_mb: 100,
+            detail: Some(HeartbeatDetail {
+                advertise: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)),
+                agent_port: 7775,
+                ram_total_mb: 8192,
+                cpu_millicores: 4000,
+                seq: 1,
+                gpus: 0,
+                replicas: vec![ReplicaReport {
+                    replica: rid("a.g1.r1"),
+                    app: app("a"),
+                    generation: 1,
+                    pid: 42,
+                    state: ReplicaState::Healthy,
+                    port: 0,
+                    cpu: CpuPercent::ZERO,
+                    rss_kb: 100,
+                    limits: Some(LimitMechanism::CgroupV1),
+                }],
+            }),
+        }),
+    );
+    exact(
+        "HEARTBEAT|gpu-box|0|100|10.0.0.6|7775|8192|4000|3||4",
+        MeshEvent::Heartbeat(Heartbeat {
+            node: node("gpu-box"),
+            cpu: CpuPercent::ZERO,
+            ram_free_mb: 100,
+            detail: Some(HeartbeatDetail {
+                advertise: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 6)),
+                agent_port: 7775,
+                ram_total_mb: 8192,
+                cpu_millicores: 4000,
+                seq: 3,
+                replicas: vec![],
+                gpus: 4,
+            }),
+        }),
+    );
+    let entry = |exit, limits| ReplicaStatus {
+        app: app("a"),
+        replica: rid("a.g1.r1"),
+        node: Some(node("n")),
+        pid: 0,
+        state: ReplicaState::Failed,
+        generation: 1,
+        port: 0,
+        restarts: 0,
+        uptime_s: 0,
+        cpu: CpuPercent::ZERO,
+        rss_kb: 0,
+        exit,
+        limits,
+    };
+    exact(
+        "OK|STATUS|2|a:a.g1.r1:n:0:failed:1:0:0:0:0:0::rlimit,\
+         a:a.g1.r1:n:0:failed:1:0:0:0:0:0:oom-killed:cgroup-v2",
+        ConductorReply::Status(vec![
+            entry(None, Some(LimitMechanism::Rlimit)),
+            entry(Some(Exit::OomKilled), Some(LimitMechanism::CgroupV2)),
+        ]),
     );
 }

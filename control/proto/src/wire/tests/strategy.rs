@@ -68,10 +68,15 @@ pub(super) fn cpu() -> BoxedStrategy<CpuPercent> {
     .boxed()
 }
 
+fn limit_mechanism() -> impl Strategy<Value = LimitMechanism> {
+    proptest::sample::select(LimitMechanism::ALL)
+}
+
 pub(super) fn exit() -> impl Strategy<Value = Exit> {
     prop_oneof![
         any::<u8>().prop_map(Exit::Code),
-        any::<u8>().prop_map(Exit::Signal)
+        any::<u8>().prop_map(Exit::Signal),
+        Just(Exit::OomKilled)
     ]
 }
 
@@ -186,11 +191,13 @@ fn replica_status() -> BoxedStrategy<ReplicaStatus> {
             cpu(),
             any::<u64>(),
         ),
+        (option::of(exit()), option::of(limit_mechanism())),
     )
         .prop_map(
             |(
                 (app, replica, node, pid, state),
                 (generation, port, restarts, uptime_s, cpu, rss_kb),
+                (exit, limits),
             )| {
                 ReplicaStatus {
                     app,
@@ -204,6 +211,8 @@ fn replica_status() -> BoxedStrategy<ReplicaStatus> {
                     uptime_s,
                     cpu,
                     rss_kb,
+                    exit,
+                    limits,
                 }
             },
         )
@@ -339,9 +348,10 @@ pub(super) fn mesh_event() -> BoxedStrategy<MeshEvent> {
     let report = (
         (replica_id(), app_name(), any::<u64>(), any::<u32>()),
         (replica_state(), any::<u16>(), cpu(), any::<u64>()),
+        option::of(limit_mechanism()),
     )
         .prop_map(
-            |((replica, app, generation, pid), (state, port, cpu, rss_kb))| ReplicaReport {
+            |((replica, app, generation, pid), (state, port, cpu, rss_kb), limits)| ReplicaReport {
                 replica,
                 app,
                 generation,
@@ -350,6 +360,7 @@ pub(super) fn mesh_event() -> BoxedStrategy<MeshEvent> {
                 port,
                 cpu,
                 rss_kb,
+                limits,
             },
         );
     let detail = (
@@ -359,9 +370,10 @@ pub(super) fn mesh_event() -> BoxedStrategy<MeshEvent> {
         any::<u32>(),
         any::<u64>(),
         vec(report, 0..5),
+        any::<u32>(),
     )
         .prop_map(
-            |(advertise, agent_port, ram_total_mb, cpu_millicores, seq, replicas)| {
+            |(advertise, agent_port, ram_total_mb, cpu_millicores, seq, replicas, gpus)| {
                 HeartbeatDetail {
                     advertise,
                     agent_port,
@@ -369,6 +381,7 @@ pub(super) fn mesh_event() -> BoxedStrategy<MeshEvent> {
                     cpu_millicores,
                     seq,
                     replicas,
+                    gpus,
                 }
             },
         );
@@ -419,6 +432,11 @@ pub(super) fn tower_request() -> BoxedStrategy<TowerRequest> {
             drained
         }),
         (service(), any::<u64>()).prop_map(|(service, version)| R::Drained { service, version }),
+        (app_name(), vec(manifest::route(), 0..4))
+            .prop_map(|(app, routes)| R::PublishRoutes { app, routes }),
+        Just(R::Routes),
+        any::<u32>().prop_map(|lease_s| R::WatchRoutes { lease_s }),
+        (app_name(), any::<u64>()).prop_map(|(app, version)| R::AckRoutes { app, version }),
     ]
     .boxed()
 }
@@ -449,6 +467,13 @@ pub(super) fn tower_reply() -> BoxedStrategy<TowerReply> {
         service().prop_map(R::Unwatched),
         (service(), any::<u64>()).prop_map(|(service, version)| R::Acked { service, version }),
         drain.prop_map(R::Drained),
+        (app_name(), any::<u64>()).prop_map(|(app, version)| R::Published { app, version }),
+        vec(
+            (app_name(), manifest::route()).prop_map(|(app, route)| PublishedRoute { app, route }),
+            0..5
+        )
+        .prop_map(R::Routes),
+        (app_name(), any::<u64>()).prop_map(|(app, version)| R::AckedRoutes { app, version }),
         error_reply().prop_map(R::Error),
     ]
     .boxed()
@@ -460,6 +485,16 @@ pub(super) fn tower_push() -> BoxedStrategy<TowerPush> {
             service,
             version,
             backends,
+        })
+        .boxed()
+}
+
+pub(super) fn routes_update() -> BoxedStrategy<RoutesUpdate> {
+    (app_name(), any::<u64>(), vec(manifest::route(), 0..4))
+        .prop_map(|(app, version, routes)| RoutesUpdate {
+            app,
+            version,
+            routes,
         })
         .boxed()
 }

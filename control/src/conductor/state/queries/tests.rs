@@ -41,6 +41,7 @@ fn cluster(port: bool) -> (State, Instant) {
                 ram_free_mb: 8000,
                 ram_total_mb: 8000,
                 cpu_millis: 2000,
+                gpus: 0,
                 last_seen: now,
                 replicas: Vec::new(),
             },
@@ -64,6 +65,8 @@ fn put(s: &mut State, id: &str, app: &str, generation: u64, node: &str, phase: R
         ram: 0,
         cpu_millis: 0,
         placed_at_ms: 0,
+        exit: None,
+        gpus: 0,
     };
     s.replicas.insert(rec.id.clone(), rec);
 }
