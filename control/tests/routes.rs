@@ -140,7 +140,7 @@ fn routes_survive_a_tower_restart_and_a_conductor_restart() {
     // finds them there.
     drop(c);
     let ghost = "PUBLISH_ROUTES|ghost|1|-:/ghost:-:-:-:-:-";
-    assert_eq!(ask(tower, ghost), "OK|PUBLISHED|ghost|1");
+    assert!(ask(tower, ghost).starts_with("OK|PUBLISHED|ghost|"));
     let _c = conductor(dir.path(), tower);
     table_becomes(tower, API_ROUTES);
 }

@@ -11,7 +11,10 @@
 //! ```
 //! Invariant: a service's version increases exactly when its set of live backends changes, so
 //! a subscriber that acknowledged version `v` routes by a set that excludes every backend
-//! removed at or before `v`.
+//! removed at or before `v`. Versions start at the registry's epoch ([`Registry::with_epoch`];
+//! the daemon uses its start time, [`epoch_now`]), so a restarted Tower's versions are above
+//! every version the one before it sent and a subscriber that ignores older versions does not
+//! ignore it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -108,17 +111,41 @@ pub enum WatchError {
     TooManyWatchers,
 }
 
+/// A version epoch for a Tower starting now: its start time in Unix milliseconds times a
+/// million. A Tower that made fewer than a million changes a millisecond (it makes a few a
+/// second) never reaches the epoch of one started later; `u64` holds such epochs for
+/// another 500 years.
+#[must_use]
+pub fn epoch_now() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    ms.saturating_mul(1_000_000)
+}
+
 /// The registry: services by name, watchers by address.
 #[derive(Debug, Default)]
 pub struct Registry {
     services: HashMap<ServiceName, Service>,
     watchers: HashMap<SocketAddr, Watcher<ServiceName>>,
+    /// The version a service starts at (its first change makes it `epoch + 1`).
+    epoch: u64,
 }
 
 impl Registry {
+    /// A registry whose versions start at 0 (tests).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry whose versions start above `epoch`.
+    #[must_use]
+    pub fn with_epoch(epoch: u64) -> Self {
+        Self {
+            epoch,
+            ..Self::default()
+        }
     }
 
     /// Adds `backend` to `service` or refreshes its TTL. Returns the pushes the change causes
@@ -131,7 +158,14 @@ impl Registry {
         now: Instant,
     ) -> Vec<Push> {
         let expires = now + ttl.min(MAX_TTL);
-        let svc = self.services.entry(service.clone()).or_default();
+        let epoch = self.epoch;
+        let svc = self
+            .services
+            .entry(service.clone())
+            .or_insert_with(|| Service {
+                version: epoch,
+                ..Service::default()
+            });
         if let Some(entry) = svc.entries.iter_mut().find(|e| e.backend == backend) {
             entry.expires = expires;
             return Vec::new();
@@ -226,8 +260,9 @@ impl Registry {
                 changed.push(name.clone());
             }
         }
+        let epoch = self.epoch;
         self.services
-            .retain(|_, svc| !svc.entries.is_empty() || svc.version > 0);
+            .retain(|_, svc| !svc.entries.is_empty() || svc.version > epoch);
         changed.sort();
         changed
             .iter()
@@ -361,6 +396,25 @@ mod tests {
     }
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_later_registry_versions_above_an_earlier_one() {
+        let t = Instant::now();
+        let api = svc("api");
+        let mut first = Registry::with_epoch(epoch_now());
+        for port in 1..=50 {
+            first.register(&api, addr(&format!("10.0.0.1:{port}")), DEFAULT_TTL, t);
+        }
+        let (old, _) = first.backends(&api, t);
+        std::thread::sleep(Duration::from_millis(2));
+        let mut restarted = Registry::with_epoch(epoch_now());
+        restarted.register(&api, addr("10.0.0.1:1"), DEFAULT_TTL, t);
+        let (new, backends) = restarted.backends(&api, t);
+        assert!(new > old, "{new} <= {old}");
+        assert_eq!(backends.len(), 1);
+        // An unknown service is still version 0, below anything a subscriber holds.
+        assert_eq!(restarted.backends(&svc("nope"), t).0, 0);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! WATCH_ROUTES             ──▶ push every app's current set to the watcher
 //! ACK_ROUTES(app, v)       ──▶ acked[watcher][app] = max(acked, v); unacked ones are re-sent
 //! ```
-//! Invariant: an app's version increases exactly when its route set changes; a withdrawn app
+//! Invariant: an app's version increases exactly when its route set changes, from the table's
+//! epoch up (as in [`super::registry`], so a restarted Tower's versions are newer); a withdrawn app
 //! (empty set) stays as a tombstone with its version, so a watcher that missed the withdrawal
 //! is told again. It does not arbitrate between apps: the Conductor refuses a route another
 //! app holds before it publishes.
@@ -54,12 +55,24 @@ pub enum PublishError {
 pub struct RouteTable {
     apps: BTreeMap<AppName, AppRoutes>,
     watchers: HashMap<SocketAddr, Watcher<AppName>>,
+    /// The version an app starts at (its first publish makes it `epoch + 1`).
+    epoch: u64,
 }
 
 impl RouteTable {
+    /// A table whose versions start at 0 (tests).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A table whose versions start above `epoch` ([`super::registry::epoch_now`]).
+    #[must_use]
+    pub fn with_epoch(epoch: u64) -> Self {
+        Self {
+            epoch,
+            ..Self::default()
+        }
     }
 
     /// Replaces `app`'s routes with `routes` (empty: withdraws them). Returns the app's version
@@ -82,8 +95,13 @@ impl RouteTable {
                 return Err(PublishError::TooManyApps);
             }
         }
-        let entry = self.apps.entry(app.clone()).or_default();
-        if entry.version > 0 && entry.routes == routes {
+        let epoch = self.epoch;
+        let entry = self.apps.entry(app.clone()).or_insert_with(|| AppRoutes {
+            routes: Vec::new(),
+            version: epoch,
+        });
+        // A new entry's empty set always differs: withdrawing the unknown returned above.
+        if entry.routes == routes {
             return Ok((entry.version, Vec::new()));
         }
         entry.routes = routes;
@@ -229,6 +247,22 @@ mod tests {
         assert_eq!(t.publish(&app("api"), vec![], now).unwrap().0, 3);
         assert_eq!(t.routes(), vec![(app("web"), route("/"))]);
         assert_eq!(t.of(&app("api")), (3, vec![]));
+    }
+
+    #[test]
+    fn versions_start_above_the_epoch() {
+        let mut t = RouteTable::with_epoch(5_000);
+        let now = Instant::now();
+        assert_eq!(t.publish(&app("api"), vec![], now), Ok((0, vec![])));
+        assert_eq!(
+            t.publish(&app("api"), vec![route("/a")], now).unwrap().0,
+            5_001
+        );
+        assert_eq!(
+            t.publish(&app("api"), vec![route("/a")], now).unwrap().0,
+            5_001
+        );
+        assert_eq!(t.publish(&app("api"), vec![], now).unwrap().0, 5_002);
     }
 
     #[test]

@@ -60,6 +60,17 @@ pub struct Tower {
     pub routes: RouteTable,
 }
 
+impl Tower {
+    /// An empty Tower whose versions start at `epoch` ([`super::registry::epoch_now`]).
+    #[must_use]
+    pub fn with_epoch(epoch: u64) -> Self {
+        Self {
+            registry: Registry::with_epoch(epoch),
+            routes: RouteTable::with_epoch(epoch),
+        }
+    }
+}
+
 /// A push (`UPDATE` or `ROUTES_UPDATE`), encoded, and the subscriber it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -294,7 +305,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let socket = Rc::new(socket);
-    let tower = Rc::new(RefCell::new(Tower::default()));
+    let tower = Rc::new(RefCell::new(
+        Tower::with_epoch(super::registry::epoch_now()),
+    ));
     let mesh_key = Rc::new(config.mesh_key.take());
 
     // Expiry and re-send of unacknowledged updates.
