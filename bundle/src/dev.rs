@@ -16,8 +16,10 @@ use anyhow::{Context as _, bail};
 use skr8tr_control::cli::remote::Endpoint;
 use skr8tr_control::conductor::server::ConductorConfig;
 use skr8tr_control::tower::server::TowerConfig;
-use skr8tr_proto::manifest;
-use skr8tr_proto::name::{AppName, ServiceName};
+use skr8tr_ingress::route::Route;
+use skr8tr_proto::manifest::{self, App};
+use skr8tr_proto::name::ServiceName;
+use skr8tr_proto::route::RouteHost;
 use skr8tr_proto::wire::{
     ConductorReply, ConductorRequest, ManifestSource, TowerReply, TowerRequest,
 };
@@ -32,7 +34,8 @@ pub struct DevOptions {
     pub conductor_port: u16,
     pub heartbeat_port: u16,
     pub node_port: u16,
-    /// The ingress's HTTP port (routes `/` to the first app, `/APP` to each app).
+    /// The ingress's HTTP port: each app's own `route`s, and for an app that declares none,
+    /// `/APP` (and `/` for the first of them, unless an app's route holds it).
     pub ingress_port: u16,
     /// How long to wait for every replica to become healthy.
     pub ready_timeout: Duration,
@@ -60,11 +63,11 @@ fn lo(port: u16) -> SocketAddr {
 }
 
 /// The bundled example: the example service (this very binary, `skr8tr example-service`),
-/// two replicas on automatic ports, health-checked.
+/// two replicas on automatic ports, health-checked, served at `/` by its own route.
 fn example_manifest(exe: &Path) -> String {
     format!(
         "# The example service bundled with skr8tr dev.\n\
-         app hello\n  exec \"{}\"\n  args example-service\n  port auto\n  replicas 2\n  health GET /healthz 200\n",
+         app hello\n  exec \"{}\"\n  args example-service\n  port auto\n  replicas 2\n  health GET /healthz 200\n  route /\n",
         exe.display()
             .to_string()
             .replace('\\', "\\\\")
@@ -88,10 +91,10 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read {}", file.display()))?;
         sources.push((file.display().to_string(), text));
     }
-    let mut app_names = Vec::new();
+    let mut apps = Vec::new();
     for (name, text) in &sources {
         match manifest::parse(name, text) {
-            Ok(m) => app_names.extend(m.apps.into_iter().map(|a| a.name)),
+            Ok(m) => apps.extend(m.apps),
             Err(e) => bail!("invalid manifest:\n{e}"),
         }
     }
@@ -114,15 +117,8 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
         node_listen: lo(options.node_port),
         node,
     })?;
-    // Routes: `/` to the first app, `/APP` to every app.
-    let mut routes = Vec::new();
-    for (i, app) in app_names.iter().enumerate() {
-        let route = skr8tr_ingress::route::Route::parse_flag(&format!("/{app}:{app}"));
-        routes.extend(route.ok());
-        if i == 0 {
-            routes.extend(skr8tr_ingress::route::Route::parse_flag(&format!("/:{app}")).ok());
-        }
-    }
+    let routes = dev_routes(&apps);
+    let probe = probe(&apps, &routes);
     let mut ingress_config = skr8tr_ingress::Config::local(routes, Vec::new());
     ingress_config.listen = lo(options.ingress_port);
     ingress_config.tower = Some(lo(options.tower_port));
@@ -136,7 +132,7 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let outcome = deploy(&options, &sources, &app_names, started);
+    let outcome = deploy(&options, &sources, &apps, &probe, started);
     let code = match outcome {
         Ok(()) if options.exit_when_ready => ExitCode::SUCCESS,
         Ok(()) => {
@@ -157,10 +153,71 @@ pub fn run(options: DevOptions) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// The flag routes dev gives the ingress: `/APP` for each app that declares no route of its
+/// own, and `/` for the first of those unless an app's own route is host-less `/`. Apps that
+/// declare routes are served by them (published through the Tower), and only by them.
+fn dev_routes(apps: &[App]) -> Vec<Route> {
+    let root_taken = apps
+        .iter()
+        .flat_map(|a| &a.routes)
+        .any(|r| r.host.is_none() && r.prefix == "/");
+    let mut routes = Vec::new();
+    for (i, app) in apps.iter().filter(|a| a.routes.is_empty()).enumerate() {
+        let name = &app.name;
+        routes.extend(Route::parse_flag(&format!("/{name}:{name}")).ok());
+        if i == 0 && !root_taken {
+            routes.extend(Route::parse_flag(&format!("/:{name}")).ok());
+        }
+    }
+    routes
+}
+
+/// Where to look for the first 200: a host (for the `Host` header, `None`: the ingress's
+/// address) and a path, on the first app's first route.
+#[derive(Debug, Clone)]
+struct Probe {
+    host: Option<String>,
+    path: String,
+}
+
+fn probe(apps: &[App], flags: &[Route]) -> Probe {
+    let own = apps.first().and_then(|a| a.routes.first());
+    match own {
+        Some(r) => Probe {
+            host: r.host.as_ref().map(|h| match h {
+                RouteHost::Exact(name) => name.clone(),
+                RouteHost::Wildcard(suffix) => format!("dev.{suffix}"),
+            }),
+            path: r.prefix.clone(),
+        },
+        None => Probe {
+            host: None,
+            path: flags
+                .first()
+                .map_or_else(|| "/".to_owned(), |r| r.prefix.clone()),
+        },
+    }
+}
+
+/// `curl` lines for `app`: its own routes, or the `/APP` flag route dev gave it.
+fn curl_lines(app: &App, url_addr: SocketAddr) -> Vec<String> {
+    if app.routes.is_empty() {
+        return vec![format!("curl http://{url_addr}/{}", app.name)];
+    }
+    app.routes
+        .iter()
+        .map(|r| match &r.host {
+            None => format!("curl http://{url_addr}{}", r.prefix),
+            Some(host) => format!("curl -H 'Host: {host}' http://{url_addr}{}", r.prefix),
+        })
+        .collect()
+}
+
 fn deploy(
     options: &DevOptions,
     sources: &[(String, String)],
-    apps: &[AppName],
+    apps: &[App],
+    probe: &Probe,
     started: Instant,
 ) -> anyhow::Result<()> {
     let conductor = Endpoint::new(
@@ -201,14 +258,14 @@ fn deploy(
     let (mut first_200, mut healthy_in) = (None, None);
     while first_200.is_none() || healthy_in.is_none() {
         // The first 200 through the ingress: the edge has learnt of a replica from the Tower.
-        if first_200.is_none() && http_status(url_addr, "/") == Some(200) {
+        if first_200.is_none() && http_status(url_addr, probe) == Some(200) {
             first_200 = Some(submitted.elapsed());
         }
         if healthy_in.is_none()
             && let ConductorReply::Apps(list) = conductor.ask_conductor(&ConductorRequest::Apps)?
-            && apps.iter().all(|name| {
+            && apps.iter().all(|app| {
                 list.iter()
-                    .any(|a| &a.app == name && a.healthy >= a.desired)
+                    .any(|a| a.app == app.name && a.healthy >= a.desired)
             })
         {
             healthy_in = Some(submitted.elapsed());
@@ -239,17 +296,21 @@ fn deploy(
         healthy_in.as_millis(),
         started.elapsed().as_millis()
     );
-    println!("\n  curl http://{url_addr}/\n");
+    println!();
     for app in apps {
-        let lookup = ServiceName::from(app.clone());
-        if let Ok(TowerReply::Lookup { backend, .. }) =
-            tower.ask_tower(&TowerRequest::Lookup(lookup))
-        {
-            println!(
-                "  {app}: curl http://{url_addr}/{app}   (a replica directly: http://{backend}/)"
-            );
+        let name = &app.name;
+        let direct = match tower.ask_tower(&TowerRequest::Lookup(ServiceName::from(name.clone()))) {
+            Ok(TowerReply::Lookup { backend, .. }) => {
+                format!("   (a replica directly: http://{backend}/)")
+            }
+            _ => String::new(),
+        };
+        for (i, line) in curl_lines(app, url_addr).iter().enumerate() {
+            let tail = if i == 0 { direct.as_str() } else { "" };
+            println!("  {name}: {line}{tail}");
         }
     }
+    println!();
     println!("next: skr8tr status · skr8tr logs APP · skr8tr list · skr8tr nodes");
     Ok(())
 }
@@ -268,14 +329,16 @@ fn wait_for_interrupt() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The status code of `GET path` on `addr`, or `None` when there is no HTTP answer.
-fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+/// The status code of `GET probe.path` on `addr`, or `None` when there is no HTTP answer.
+fn http_status(addr: SocketAddr, probe: &Probe) -> Option<u16> {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let host = probe.host.clone().unwrap_or_else(|| addr.to_string());
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        probe.path
     )
     .ok()?;
     let mut head = [0u8; 16];

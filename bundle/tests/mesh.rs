@@ -646,3 +646,109 @@ fn a_single_replica_rollout_under_load_leaves_no_gap() {
         "{bodies:?}"
     );
 }
+
+/// `GET path` on `addr` with `Host: host`; the whole response.
+fn http_get_host(addr: SocketAddr, host: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict() {
+    let mut mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    // An ingress with no route of its own: it serves what apps publish through the Tower.
+    let mut config = skr8tr_ingress::Config::local(Vec::new(), Vec::new());
+    config.tower = Some(mesh.tower_addr);
+    config.watch_lease_s = 2;
+    let ingress = skr8tr_ingress::start(config).unwrap();
+    let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
+    let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
+    let routes = "  route blog.example.com/\n  route /svc {\n    strip-prefix\n  }\n";
+    let submitted = std::time::Instant::now();
+    assert!(
+        mesh.submit(&example("blog", 1, &format!("{health}{routes}")))
+            .starts_with("OK|SUBMITTED|blog|")
+    );
+    let served = |host: &str, path: &str| http_get_host(edge, host, path).unwrap_or_default();
+    eventually(Duration::from_secs(10), "the manifest route served", || {
+        served("Blog.Example.com:8080", "/post/1")
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    });
+    eprintln!(
+        "first 200 through the app's own route {:?} after SUBMIT",
+        submitted.elapsed()
+    );
+    // strip-prefix: /svc/sleep reaches the app as /sleep.
+    let stripped = served("any.host", "/svc/sleep?ms=1");
+    assert!(stripped.ends_with("slept 1 ms\n"), "{stripped}");
+    let table = ingress.routes();
+    let sources: Vec<(String, String)> = table
+        .routes()
+        .iter()
+        .map(|r| (r.label.clone(), r.source.to_string()))
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            ("blog.example.com/".to_owned(), "app:blog".to_owned()),
+            ("/svc".to_owned(), "app:blog".to_owned())
+        ]
+    );
+    // Another app cannot take a host + prefix blog holds.
+    let thief = mesh.submit(&example("thief", 1, "  route blog.example.com/\n"));
+    assert!(
+        thief.starts_with("ERR|") && thief.contains("blog"),
+        "{thief}"
+    );
+
+    // Move blog's routes a few versions on at this Tower (an extra route, then back), so the
+    // edge holds a version a restarted Tower counting from 1 would not reach.
+    let blog = "blog.example.com:/:-:-:-:-:-,-:/svc:s:-:-:-:-";
+    let extra = format!("PUBLISH_ROUTES|blog|3|{blog},-:/extra:-:-:-:-:-");
+    assert!(ask(mesh.tower_addr, &extra).starts_with("OK|PUBLISHED|blog|"));
+    eventually(Duration::from_secs(5), "the extra route served", || {
+        (ingress.routes().routes().len() == 3).then_some(())
+    });
+    let back = format!("PUBLISH_ROUTES|blog|2|{blog}");
+    assert!(ask(mesh.tower_addr, &back).starts_with("OK|PUBLISHED|blog|"));
+    eventually(Duration::from_secs(5), "the extra route gone", || {
+        (ingress.routes().routes().len() == 2).then_some(())
+    });
+
+    // The Tower restarts empty: the edge keeps serving the routes, the Conductor publishes
+    // them again, and a withdrawal after the restart still reaches the edge (the restarted
+    // Tower's versions are newer than the ones the edge holds).
+    drop(mesh.tower.take());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(served("blog.example.com", "/").starts_with("HTTP/1.1 200"));
+    mesh.tower = Some(tower_at(mesh.tower_addr));
+    eventually(Duration::from_secs(15), "routes published again", || {
+        ask(mesh.tower_addr, "ROUTES")
+            .starts_with("OK|ROUTES|2|")
+            .then_some(())
+    });
+    assert_eq!(ask(mesh.cmd(), "EVICT|blog"), "OK|EVICTED|blog");
+    eventually(
+        Duration::from_secs(10),
+        "the route withdrawn at the edge",
+        || {
+            let r = served("blog.example.com", "/");
+            (r.starts_with("HTTP/1.1 404") && r.ends_with("No route for this path.\n"))
+                .then_some(())
+        },
+    );
+    assert!(ingress.routes().routes().is_empty());
+    ingress.stop();
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use skr8tr_proto::name::ServiceName;
 
-use crate::route::{Route, RouteError, RouteTable};
+use crate::route::{Route, RouteError};
 
 /// The Tower's default UDP port (SPEC §1).
 pub const DEFAULT_TOWER_PORT: u16 = 7772;
@@ -34,7 +34,9 @@ pub enum ConfigError {
     #[error("invalid route")]
     Route(#[from] RouteError),
     /// Nothing to route to.
-    #[error("no routes: give --route [HOST]/PREFIX:SERVICE or --routes-file")]
+    #[error(
+        "no routes: give --route [HOST]/PREFIX:SERVICE, --routes-file, or --tower to serve the routes apps publish"
+    )]
     NoRoutes,
     /// A `--trusted-proxy` network.
     #[error("invalid --trusted-proxy")]
@@ -152,12 +154,12 @@ impl Config {
         self.tls = Some(files);
     }
 
-    /// The route table from the flags and the routes file.
+    /// The operator's routes: the flags, then the routes file.
     ///
     /// # Errors
-    /// A bad routes file or duplicate prefixes.
-    pub fn route_table(&self) -> Result<RouteTable, RouteError> {
-        RouteTable::load(
+    /// A bad routes file, duplicate prefixes, or https-only without TLS.
+    pub fn operator_routes(&self) -> Result<Vec<Route>, RouteError> {
+        crate::route::load_operator_routes(
             &self.routes,
             self.routes_file.as_deref(),
             self.tls.is_some(),
@@ -265,7 +267,8 @@ impl IngressArgs {
             .iter()
             .map(|r| Route::parse_flag(r))
             .collect::<Result<Vec<_>, _>>()?;
-        if routes.is_empty() && self.routes_file.is_none() {
+        // With a Tower, the apps' own routes may be all there is.
+        if routes.is_empty() && self.routes_file.is_none() && self.tower.is_none() {
             return Err(ConfigError::NoRoutes);
         }
         let static_backends = self
@@ -318,7 +321,7 @@ impl IngressArgs {
             crate::tls::load(&files)?;
             config.enable_tls(files);
         }
-        config.route_table()?;
+        config.operator_routes()?;
         Ok(config)
     }
 }

@@ -10,17 +10,20 @@
 //!
 //! Owns the published [`View`] (routes plus each service's backend set and its Tower version),
 //! the ingress's shutdown signal, and each core's progress. The lock is taken only to publish and when a
-//! core adopts a new generation, never per request.
+//! core adopts a new generation, never per request. The route table is composed in the view
+//! from what it is made of (the operator's routes, every app's published routes, whether TLS
+//! is on), so a change to any of them rebuilds it the same way ([`Directory::publish_routes`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use skr8tr_daemon::supervisor::Heartbeat;
-use skr8tr_proto::name::ServiceName;
+use skr8tr_proto::name::{AppName, ServiceName};
+use skr8tr_proto::route::RouteSpec;
 
-use crate::route::RouteTable;
+use crate::route::{Route, RouteError, RouteTable};
 use crate::runtime::Shutdown;
 
 /// A service's backend set at one Tower version (0: static backends only).
@@ -37,8 +40,12 @@ pub struct ServiceSet {
 pub struct View {
     /// Increases with every publish.
     pub generation: u64,
-    /// The routes.
+    /// The routes, composed from `operator_routes` and `app_routes`.
     pub routes: Arc<RouteTable>,
+    /// The operator's routes (flags, then the routes file), validated.
+    pub operator_routes: Arc<Vec<Route>>,
+    /// Every app's published routes (Tower `ROUTES_UPDATE`), by app.
+    pub app_routes: Arc<BTreeMap<AppName, Vec<RouteSpec>>>,
     /// Service name → backends.
     pub services: HashMap<String, Arc<ServiceSet>>,
     /// The TLS configuration of new client connections, when the listener terminates TLS.
@@ -46,14 +53,16 @@ pub struct View {
 }
 
 impl View {
-    /// The view the ingress starts with: `routes`, the services of `static_backends` at
-    /// version 0, and `tls`.
-    #[must_use]
+    /// The view the ingress starts with: the `operator` routes, the services of
+    /// `static_backends` at version 0, and `tls`.
+    ///
+    /// # Errors
+    /// [`RouteError::Duplicate`] when `operator` holds a host and prefix twice.
     pub fn initial(
-        routes: RouteTable,
+        operator: Vec<Route>,
         static_backends: &[(ServiceName, SocketAddr)],
         tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> Self {
+    ) -> Result<Self, RouteError> {
         let mut services = HashMap::new();
         for (svc, _) in static_backends {
             services.entry(svc.as_str().to_owned()).or_insert_with(|| {
@@ -63,12 +72,31 @@ impl View {
                 })
             });
         }
-        Self {
+        let mut view = Self {
             generation: 0,
-            routes: Arc::new(routes),
+            routes: Arc::default(),
+            operator_routes: Arc::new(operator),
+            app_routes: Arc::default(),
             services,
             tls,
+        };
+        view.compose_routes()?;
+        Ok(view)
+    }
+
+    /// Rebuilds `routes` from `operator_routes` and `app_routes` (https-only app routes only
+    /// with TLS); logs each app route left out and why.
+    ///
+    /// # Errors
+    /// [`RouteError::Duplicate`] when the operator's routes hold a host and prefix twice.
+    pub fn compose_routes(&mut self) -> Result<(), RouteError> {
+        let (table, refused) =
+            RouteTable::compose(&self.operator_routes, &self.app_routes, self.tls.is_some())?;
+        for r in refused {
+            tracing::warn!(refused = %r, "app route not served");
         }
+        self.routes = Arc::new(table);
+        Ok(())
     }
 
     /// Whether `addr` is a backend of any service in this view.
@@ -171,6 +199,24 @@ impl Directory {
         generation
     }
 
+    /// Publishes a change made by `edit` to what the routes are made of (operator routes, app
+    /// routes, TLS), with the route table composed again; returns the new generation. Nothing
+    /// is published when the table cannot be built.
+    ///
+    /// # Errors
+    /// The table's [`RouteError`]; the view in force stays.
+    pub fn publish_routes(&self, edit: impl FnOnce(&mut View)) -> Result<u64, RouteError> {
+        let mut guard = self.view.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = View::clone(&guard);
+        edit(&mut next);
+        next.compose_routes()?;
+        next.generation = guard.generation + 1;
+        let generation = next.generation;
+        *guard = Arc::new(next);
+        self.generation.store(generation, Ordering::Release);
+        Ok(generation)
+    }
+
     /// Core `i`'s status.
     #[must_use]
     pub fn core(&self, i: usize) -> Arc<CoreStatus> {
@@ -248,7 +294,7 @@ mod tests {
             ("web", "10.0.0.9:1"),
             ("api", "10.0.0.8:1"),
         ]);
-        let view = View::initial(RouteTable::default(), &fixed, None);
+        let view = View::initial(Vec::new(), &fixed, None).unwrap();
         assert_eq!(view.services.len(), 2);
         assert_eq!(
             *view.services["web"],

@@ -7,11 +7,16 @@
 //! WATCH|svc,…|lease (signed) ──▶ Tower        renewed every 2 s (at most half the lease; 1 s retry until OK|WATCHING)
 //! UPDATE|svc|v|n|backends (verified) ──▶ Directory::publish (generation G) ──▶ every core
 //! every core adopted G ──▶ ACK|svc|v|0;   every core drained G ──▶ ACK|svc|v|1 (retried until OK|ACKED)
+//!
+//! WATCH_ROUTES|lease (signed) ──▶ Tower      with every WATCH
+//! ROUTES_UPDATE|app|v|n|routes (verified) ──▶ Directory::publish_routes (app's routes, G)
+//! every core adopted G ──▶ ACK_ROUTES|app|v (retried until OK|ACKED_ROUTES)
 //! ```
 //!
-//! Owns the subscription and the ACK bookkeeping. The services watched are those of the routes
-//! in force, re-read whenever the directory publishes: a route reload that names a new service
-//! sends a WATCH for it at once. Keeps the last known backend sets while the
+//! Owns the subscriptions and the ACK bookkeeping. The services watched are those of the routes
+//! in force, re-read whenever the directory publishes: a route reload, or an app's published
+//! route, that names a new service sends a WATCH for it at once. An app's routes replace its
+//! earlier ones whole; an empty set withdraws them. Keeps the last known backend sets while the
 //! Tower is silent or unreachable; an UPDATE older than the known version is ignored; with a
 //! mesh key, an UPDATE that is unsigned or fails verification is dropped.
 
@@ -22,8 +27,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use skr8tr_proto::auth::{KeyRole, SignedCommand, SigningKey, SystemClock, Verifier, sign_command};
-use skr8tr_proto::name::ServiceName;
-use skr8tr_proto::wire::{Message, TowerPush, TowerReply, TowerRequest};
+use skr8tr_proto::name::{AppName, ServiceName};
+use skr8tr_proto::wire::{Message, RoutesUpdate, TowerPush, TowerReply, TowerRequest};
 
 use crate::directory::{Directory, ServiceSet, with_static};
 
@@ -45,6 +50,14 @@ pub struct DiscoveryConfig {
     pub mesh_key: Option<SigningKey>,
     /// Fixed backends merged into every published set.
     pub static_backends: Vec<(ServiceName, SocketAddr)>,
+}
+
+/// An app's route set adopted at `generation`, to acknowledge once every core routes by it.
+#[derive(Debug)]
+struct PendingRoutesAck {
+    version: u64,
+    generation: u64,
+    sent: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -86,6 +99,9 @@ struct Watcher {
     services: Vec<ServiceName>,
     /// The generation `services` was read at.
     services_at: u64,
+    /// The version of each app's routes in force.
+    route_versions: HashMap<AppName, u64>,
+    route_acks: HashMap<AppName, PendingRoutesAck>,
 }
 
 impl Watcher {
@@ -105,6 +121,8 @@ impl Watcher {
             next_watch: Instant::now(),
             services: Vec::new(),
             services_at: 0,
+            route_versions: HashMap::new(),
+            route_acks: HashMap::new(),
         }
     }
 
@@ -178,6 +196,9 @@ impl Watcher {
             lease_s: self.config.lease_s,
         };
         self.send(&request);
+        self.send(&TowerRequest::WatchRoutes {
+            lease_s: self.config.lease_s,
+        });
         // Until OK|WATCHING arrives, try again soon; then renew at half the lease.
         self.next_watch = Instant::now() + WATCH_RETRY.min(self.lease / 2);
     }
@@ -201,6 +222,15 @@ impl Watcher {
                         self.acks.remove(service.as_str());
                     }
                 }
+                Ok(TowerReply::AckedRoutes { app, version }) => {
+                    if self
+                        .route_acks
+                        .get(&app)
+                        .is_some_and(|p| p.version <= version)
+                    {
+                        self.route_acks.remove(&app);
+                    }
+                }
                 Ok(TowerReply::Error(e)) => tracing::warn!(error = ?e, "the Tower refused"),
                 Ok(other) => tracing::debug!(reply = ?other, "unexpected Tower reply"),
                 Err(e) => tracing::debug!(error = %e, "undecodable Tower reply"),
@@ -214,16 +244,23 @@ impl Watcher {
             Some(v) => match v.verify(text) {
                 Ok(cmd) => cmd,
                 Err(e) => {
-                    tracing::warn!(error = %e, "dropped an UPDATE that failed verification");
+                    tracing::warn!(error = %e, "dropped a Tower push that failed verification");
                     return;
                 }
             },
-            None if TowerPush::decode(bytes).is_ok() => text,
+            // No key: a signed push (from a Tower that has one) is read without its signature.
             None => match SignedCommand::parse(text) {
                 Ok(signed) => signed.command(),
                 Err(_) => text,
             },
         };
+        if command.starts_with("ROUTES_UPDATE|") {
+            match RoutesUpdate::decode(command.as_bytes()) {
+                Ok(update) => self.apply_routes(update),
+                Err(e) => tracing::warn!(error = %e, "dropped an undecodable ROUTES_UPDATE"),
+            }
+            return;
+        }
         match TowerPush::decode(command.as_bytes()) {
             Ok(TowerPush::Update {
                 service,
@@ -277,7 +314,78 @@ impl Watcher {
         self.progress_acks();
     }
 
+    /// An app's route set from the Tower: newer than the one in force, it replaces it (empty:
+    /// the app's routes are withdrawn); the same version again is a renewal's re-push.
+    fn apply_routes(&mut self, update: RoutesUpdate) {
+        let RoutesUpdate {
+            app,
+            version,
+            routes,
+        } = update;
+        if let Some(&known) = self.route_versions.get(&app) {
+            if version < known {
+                return;
+            }
+            if version == known {
+                if let Some(p) = self.route_acks.get_mut(&app) {
+                    p.sent = None;
+                } else {
+                    // Acknowledged before, yet pushed again: the Tower missed the ACK.
+                    self.send(&TowerRequest::AckRoutes { app, version });
+                }
+                return;
+            }
+        } else if routes.is_empty() {
+            // A withdrawal of routes never served here: nothing to change, but say so.
+            self.route_versions.insert(app.clone(), version);
+            self.send(&TowerRequest::AckRoutes { app, version });
+            return;
+        }
+        let count = routes.len();
+        let key = app.clone();
+        let published = self.dir.publish_routes(move |view| {
+            let apps = Arc::make_mut(&mut view.app_routes);
+            if routes.is_empty() {
+                apps.remove(&key);
+            } else {
+                apps.insert(key, routes);
+            }
+        });
+        match published {
+            Ok(generation) => {
+                tracing::info!(%app, version, routes = count, "app routes updated");
+                self.route_versions.insert(app.clone(), version);
+                self.route_acks.insert(
+                    app,
+                    PendingRoutesAck {
+                        version,
+                        generation,
+                        sent: None,
+                    },
+                );
+                self.progress_acks();
+            }
+            Err(e) => tracing::error!(%app, error = %e, "app routes not applied"),
+        }
+    }
+
     fn progress_acks(&mut self) {
+        if self.acks.is_empty() && self.route_acks.is_empty() {
+            return;
+        }
+        let adopted = self.dir.adopted_everywhere();
+        let now = Instant::now();
+        let mut route_acks = Vec::new();
+        for (app, p) in &mut self.route_acks {
+            if adopted >= p.generation && p.sent.is_none_or(|t| now.duration_since(t) >= ACK_RETRY)
+            {
+                p.sent = Some(now);
+                route_acks.push((app.clone(), p.version));
+            }
+        }
+        for (app, version) in route_acks {
+            self.send(&TowerRequest::AckRoutes { app, version });
+        }
         if self.acks.is_empty() {
             return;
         }

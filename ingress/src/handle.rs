@@ -64,17 +64,25 @@ impl IngressHandle {
         self.hub.render()
     }
 
-    /// Re-reads the routes (flags and routes file) and publishes them to every core. Open
-    /// connections are kept. A bad file keeps the old routes.
+    /// Re-reads the operator's routes (flags and routes file) and publishes them to every
+    /// core, composed with the apps' routes as before. Open connections are kept. A bad file
+    /// keeps the old routes.
     ///
     /// # Errors
     /// The [`RouteError`] of the new routes (which were not applied).
     pub fn reload_routes(&self) -> Result<(), RouteError> {
-        let routes = Arc::new(self.config.route_table()?);
-        let n = routes.routes().len();
-        self.dir.publish(move |view| view.routes = routes);
+        let routes = Arc::new(self.config.operator_routes()?);
+        let n = routes.len();
+        self.dir
+            .publish_routes(move |view| view.operator_routes = routes)?;
         tracing::info!(routes = n, "routes reloaded");
         Ok(())
+    }
+
+    /// The route table in force (operator and app routes, as composed).
+    #[must_use]
+    pub fn routes(&self) -> Arc<crate::route::RouteTable> {
+        Arc::clone(&self.dir.view().routes)
     }
 
     /// Re-reads the TLS certificate and key (when the listener terminates TLS) and publishes

@@ -70,9 +70,9 @@ use metrics::Hub;
 /// [`StartError`]: bad routes, a listener or the admin port that cannot be bound, an unreadable
 /// mesh key, a thread that cannot start.
 pub fn start(config: Config) -> Result<IngressHandle, StartError> {
-    let routes = config.route_table()?;
+    let routes = config.operator_routes()?;
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
-    let view = View::initial(routes, &config.static_backends, tls);
+    let view = View::initial(routes, &config.static_backends, tls)?;
     let threads = config.threads.max(1);
     let dir = Arc::new(Directory::new(threads, view));
     let (local_addr, listeners) = runtime::bind_all(config.listen, threads)?;

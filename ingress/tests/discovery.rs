@@ -211,7 +211,9 @@ fn a_reload_naming_a_new_service_watches_it_and_a_bad_file_is_kept_out() {
     std::fs::write(&file, "route / web\nroute /x {\n  servce x\n}\n").unwrap();
     let err = proxy.reload_routes().unwrap_err().to_string();
     assert!(
-        err.ends_with("edge.routes:3:3: unknown route key `servce` (did you mean `service`?)"),
+        err.ends_with(
+            "edge.routes:3:3: unknown key `servce` in the `route` block; did you mean `service`?"
+        ),
         "{err}"
     );
     let mut c = Conn::open(proxy.port());

@@ -18,9 +18,11 @@ fn echo(name: &'static str) -> Backend {
     })
 }
 
-/// An ingress whose only routes are the routes file `text`, with `service` at `backend`; `tune`
-/// applied last. The file's directory lives as long as the returned guard.
+/// An ingress whose only routes are the routes file `text`, with `service` at `backend`, on the
+/// epoll driver when `epoll` (else io_uring); `tune` applied last. The file's directory lives as
+/// long as the returned guard.
 fn with_routes_file(
+    epoll: bool,
     text: &str,
     service: &str,
     backend: std::net::SocketAddr,
@@ -33,6 +35,7 @@ fn with_routes_file(
         c.routes.clear();
         c.routes_file = Some(file.clone());
         c.static_backends = vec![(service.parse().unwrap(), backend)];
+        c.force_epoll = epoll;
         tune(c);
     });
     (proxy, dir)
@@ -126,111 +129,123 @@ fn https_only_without_tls_refuses_to_start() {
 
 #[test]
 fn a_routes_timeout_answers_504_when_the_upstream_misses_it() {
-    let slow = Backend::start(|_| Action::Delay(Duration::from_millis(600), ok("late")));
-    // The ingress-wide default stays at 5 s: only the route's own timeout can give 504.
-    let (proxy, _dir) = with_routes_file(
-        "route /strict {\n  service slow\n  timeout 100ms\n}\nroute /patient slow\n",
-        "slow",
-        slow.addr,
-        |_| {},
-    );
-    let r = roundtrip(proxy.port(), b"GET /strict HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(r.status, 504);
-    let r = roundtrip(proxy.port(), b"GET /patient HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(r.status, 200);
-    assert_eq!(r.text(), "late");
-    proxy.stop();
+    for epoll in [false, true] {
+        let slow = Backend::start(|_| Action::Delay(Duration::from_millis(600), ok("late")));
+        // The ingress-wide default stays at 5 s: only the route's own timeout can give 504.
+        let (proxy, _dir) = with_routes_file(
+            epoll,
+            "route /strict {\n  service slow\n  timeout 100ms\n}\nroute /patient slow\n",
+            "slow",
+            slow.addr,
+            |_| {},
+        );
+        let r = roundtrip(proxy.port(), b"GET /strict HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 504);
+        let r = roundtrip(proxy.port(), b"GET /patient HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "late");
+        proxy.stop();
+    }
 }
 
 #[test]
 fn max_body_refuses_a_large_content_length_before_the_upstream_and_cuts_a_chunked_body() {
-    let up = echo("up");
-    let (proxy, _dir) = with_routes_file(
-        "route /upload {\n  service up\n  max-body 10\n}\n",
-        "up",
-        up.addr,
-        |_| {},
-    );
-    // At the limit: forwarded.
-    let r = roundtrip(
-        proxy.port(),
-        b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789",
-    );
-    assert_eq!(r.status, 200);
-    assert_eq!(up.requests().len(), 1);
-    // Over it by Content-Length: 413, the upstream never contacted.
-    let mut c = Conn::open(proxy.port());
-    c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n");
-    let r = c.read(false);
-    assert_eq!(r.status, 413);
-    assert_eq!(r.header("connection").as_deref(), Some("close"));
-    assert!(c.is_closed());
-    // A chunked body within the limit passes; one that grows past it is cut with a 413.
-    let r = roundtrip(
-        proxy.port(),
-        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n",
-    );
-    assert_eq!(r.status, 200);
-    let mut c = Conn::open(proxy.port());
-    c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n");
-    c.send(b"6\r\n567890\r\n");
-    let r = c.read(false);
-    assert_eq!(r.status, 413);
-    assert!(c.is_closed());
-    // The upstream saw the two bodies within the limit, and the cut one never completed.
-    std::thread::sleep(Duration::from_millis(100));
-    let seen = up.requests();
-    assert_eq!(
-        seen.len(),
-        2,
-        "{:?}",
-        seen.iter().map(|s| &s.head).collect::<Vec<_>>()
-    );
-    proxy.stop();
+    for epoll in [false, true] {
+        let up = echo("up");
+        let (proxy, _dir) = with_routes_file(
+            epoll,
+            "route /upload {\n  service up\n  max-body 10b\n}\n",
+            "up",
+            up.addr,
+            |_| {},
+        );
+        // At the limit: forwarded.
+        let r = roundtrip(
+            proxy.port(),
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(up.requests().len(), 1);
+        // Over it by Content-Length: 413, the upstream never contacted.
+        let mut c = Conn::open(proxy.port());
+        c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n");
+        let r = c.read(false);
+        assert_eq!(r.status, 413);
+        assert_eq!(r.header("connection").as_deref(), Some("close"));
+        assert!(c.is_closed());
+        // A chunked body within the limit passes; one that grows past it is cut with a 413.
+        let r = roundtrip(
+            proxy.port(),
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n",
+        );
+        assert_eq!(r.status, 200);
+        let mut c = Conn::open(proxy.port());
+        c.send(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n",
+        );
+        c.send(b"6\r\n567890\r\n");
+        let r = c.read(false);
+        assert_eq!(r.status, 413);
+        assert!(c.is_closed());
+        // The upstream saw the two bodies within the limit, and the cut one never completed.
+        std::thread::sleep(Duration::from_millis(100));
+        let seen = up.requests();
+        assert_eq!(
+            seen.len(),
+            2,
+            "{:?}",
+            seen.iter().map(|s| &s.head).collect::<Vec<_>>()
+        );
+        proxy.stop();
+    }
 }
 
 #[test]
 fn rate_limit_answers_429_with_retry_after_then_recovers() {
-    let up = echo("up");
-    let (proxy, _dir) = with_routes_file(
-        "route /limited {\n  service up\n  rate 1/s burst 2\n}\nroute / up\n",
-        "up",
-        up.addr,
-        |_| {},
-    );
-    let mut c = Conn::open(proxy.port());
-    let mut ask = |path: &str| {
-        c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
-        c.read(false)
-    };
-    // The burst passes; the next is refused, on the same kept connection.
-    assert_eq!(ask("/limited").status, 200);
-    assert_eq!(ask("/limited").status, 200);
-    let r = ask("/limited");
-    assert_eq!(r.status, 429);
-    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
-    assert_eq!(r.text(), "Too many requests.\n");
-    // Other routes are not limited.
-    assert_eq!(ask("/other").status, 200);
-    // After Retry-After, a token is back (polled: the refill is time-based, not asserted).
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        std::thread::sleep(Duration::from_millis(1100));
-        if ask("/limited").status == 200 {
-            break;
+    for epoll in [false, true] {
+        let up = echo("up");
+        let (proxy, _dir) = with_routes_file(
+            epoll,
+            "route /limited {\n  service up\n  rate 1/s burst 2\n}\nroute / up\n",
+            "up",
+            up.addr,
+            |_| {},
+        );
+        let mut c = Conn::open(proxy.port());
+        let mut ask = |path: &str| {
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            c.read(false)
+        };
+        // The burst passes; the next is refused, on the same kept connection.
+        assert_eq!(ask("/limited").status, 200);
+        assert_eq!(ask("/limited").status, 200);
+        let r = ask("/limited");
+        assert_eq!(r.status, 429);
+        assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+        assert_eq!(r.text(), "Too many requests.\n");
+        // Other routes are not limited.
+        assert_eq!(ask("/other").status, 200);
+        // After Retry-After, a token is back (polled: the refill is time-based, not asserted).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            std::thread::sleep(Duration::from_millis(1100));
+            if ask("/limited").status == 200 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never recovered");
         }
-        assert!(std::time::Instant::now() < deadline, "never recovered");
+        assert!(up.requests().len() >= 4);
+        proxy.stop();
     }
-    assert!(up.requests().len() >= 4);
-    proxy.stop();
 }
 
 #[test]
 fn forwarded_for_names_the_client_only_from_a_trusted_proxy() {
-    for trusted in [true, false] {
+    for (trusted, epoll) in [(true, false), (false, false), (true, true), (false, true)] {
         let up =
             Backend::start(|req| Action::Reply(ok(&req.header("x-real-ip").unwrap_or_default())));
         let (proxy, _dir) = with_routes_file(
+            epoll,
             "route / {\n  service up\n  rate 1/s burst 1\n}\n",
             "up",
             up.addr,

@@ -7,8 +7,11 @@
 //! around it (`manifest` reads `route … { … }` blocks into this type).
 
 use std::fmt;
+use std::net::Ipv6Addr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
+
+use crate::name::ServiceName;
 
 /// Longest host name accepted (RFC 1035's 253 characters, without a trailing dot).
 pub const MAX_HOST_LEN: usize = 253;
@@ -56,7 +59,16 @@ impl RouteSpec {
     }
 }
 
-/// A route's host: an exact name or a one-label wildcard, lower case.
+/// A route an operator gives an edge (`--route`, the routes file): a route and the service it
+/// goes to. An app's own routes go to the app, so they are plain [`RouteSpec`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceRoute {
+    pub route: RouteSpec,
+    pub service: ServiceName,
+}
+
+/// A route's host: an exact name (an IPv4 literal, `[IPv6]`, or a DNS name, punycode as it is) or
+/// a one-label wildcard, lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RouteHost {
     /// `api.example.com`.
@@ -126,6 +138,10 @@ pub enum RouteError {
     BadLabel { label: String },
     #[error("a wildcard host is `*.` followed by a name, like `*.example.com`")]
     BadWildcard,
+    #[error(
+        "`{0}` is not an IPv6 address in brackets, like `[::1]` (and a route host has no port)"
+    )]
+    BadIpv6(String),
     #[error("the prefix is longer than {MAX_PREFIX_LEN} bytes")]
     PrefixTooLong,
     #[error("the prefix cannot contain {what}")]
@@ -156,6 +172,13 @@ pub fn parse_host(text: &str) -> Result<RouteHost, RouteError> {
         return Err(RouteError::EmptyHost);
     }
     let lower = text.to_ascii_lowercase();
+    if lower.starts_with('[') {
+        let inner = lower.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+        return match inner.map(str::parse::<Ipv6Addr>) {
+            Some(Ok(_)) => Ok(RouteHost::Exact(lower)),
+            _ => Err(RouteError::BadIpv6(text.to_owned())),
+        };
+    }
     if let Some(suffix) = lower.strip_prefix("*.") {
         check_name(suffix)?;
         return Ok(RouteHost::Wildcard(suffix.to_owned()));
@@ -246,6 +269,8 @@ mod tests {
             ),
             ("*.Com/a", Some(RouteHost::Wildcard("com".into())), "/a"),
             ("h/a;b=1/%20", exact("h"), "/a;b=1/%20"),
+            ("[::1]/v6", exact("[::1]"), "/v6"),
+            ("[2001:DB8::1]/", exact("[2001:db8::1]"), "/"),
         ];
         for (text, host, prefix) in ok {
             assert_eq!(
@@ -284,6 +309,9 @@ mod tests {
                 },
             ),
             ("é.com/", RouteError::BadLabel { label: "é".into() }),
+            ("[zz]/", RouteError::BadIpv6("[zz]".into())),
+            ("[::1/", RouteError::BadIpv6("[::1".into())),
+            ("[::1]:80/", RouteError::BadIpv6("[::1]:80".into())),
             (
                 &long_label,
                 RouteError::LabelTooLong {
@@ -313,7 +341,13 @@ mod tests {
 
     #[test]
     fn target_prints_what_parses() {
-        for text in ["/", "/api", "api.example.com/api", "*.example.com/x/"] {
+        for text in [
+            "/",
+            "/api",
+            "api.example.com/api",
+            "*.example.com/x/",
+            "[::1]/x",
+        ] {
             let (host, prefix) = parse_target(text).unwrap();
             assert_eq!(RouteSpec::new(host, prefix).target(), text);
         }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::route::Rate;
+use crate::route::RateLimit;
 
 /// Buckets kept before full ones are dropped.
 pub const MAX_BUCKETS: usize = 65_536;
@@ -47,13 +47,13 @@ impl Limiter {
     pub fn admit(
         &mut self,
         route: u32,
-        rate: Rate,
+        rate: RateLimit,
         cores: usize,
         client: IpAddr,
         now: Instant,
     ) -> Result<(), u32> {
         let cores = cores.max(1) as f64;
-        let per_s = f64::from(rate.per_s) / cores;
+        let per_s = f64::from(rate.per_second) / cores;
         let burst = (f64::from(rate.burst) / cores).max(1.0);
         if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(&(route, client)) {
             self.buckets.retain(|_, b| {
@@ -96,7 +96,10 @@ mod tests {
     fn burst_then_rate_then_recovery() {
         let mut l = Limiter::default();
         let t0 = Instant::now();
-        let rate = Rate { per_s: 2, burst: 3 };
+        let rate = RateLimit {
+            per_second: 2,
+            burst: 3,
+        };
         let a = ip("10.0.0.1");
         for _ in 0..3 {
             assert_eq!(l.admit(0, rate, 1, a, t0), Ok(()));
@@ -121,12 +124,18 @@ mod tests {
     fn retry_after_says_when_a_token_comes() {
         let mut l = Limiter::default();
         let t0 = Instant::now();
-        let slow = Rate { per_s: 0, burst: 1 };
+        let slow = RateLimit {
+            per_second: 0,
+            burst: 1,
+        };
         let a = ip("::1");
         assert_eq!(l.admit(0, slow, 1, a, t0), Ok(()));
         assert_eq!(l.admit(0, slow, 1, a, t0), Err(3600));
         let mut l = Limiter::default();
-        let tenth = Rate { per_s: 1, burst: 1 };
+        let tenth = RateLimit {
+            per_second: 1,
+            burst: 1,
+        };
         assert_eq!(l.admit(0, tenth, 1, a, t0), Ok(()));
         assert_eq!(l.admit(0, tenth, 1, a, t0), Err(1));
     }
@@ -134,8 +143,8 @@ mod tests {
     #[test]
     fn each_core_gets_its_share() {
         // 100/s burst 200 over 4 cores: each core admits 50 at once and 25/s after.
-        let rate = Rate {
-            per_s: 100,
+        let rate = RateLimit {
+            per_second: 100,
             burst: 200,
         };
         let t0 = Instant::now();
@@ -157,8 +166,8 @@ mod tests {
     #[test]
     fn full_buckets_are_pruned_past_the_bound() {
         let mut l = Limiter::default();
-        let rate = Rate {
-            per_s: 10,
+        let rate = RateLimit {
+            per_second: 10,
             burst: 1,
         };
         let t0 = Instant::now();

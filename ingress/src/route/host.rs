@@ -1,79 +1,14 @@
-//! Hosts in routes and in requests (SPEC §7.1): the pattern a route names (`api.example.com`,
-//! `*.example.com`) and the request's host reduced to the form patterns are stored in.
+//! The request's host reduced to the form route hosts are stored in (SPEC §7.1). A route's own
+//! host (`api.example.com`, `*.example.com`, `[::1]`) is read and checked by the contract crate
+//! (`skr8tr_proto::route::parse_host`), lower-cased.
 //!
-//! Owns host normalisation: lower case, no `:port`, no trailing dot, IPv6 literals kept in their
-//! brackets, punycode (`xn--…`) and IP literals passed as they are. The request side works in a
-//! caller's stack buffer: no allocation per request.
-
-use super::RouteError;
+//! Owns request-host normalisation: lower case, no `:port`, no userinfo, no trailing dot, IPv6
+//! literals kept in their brackets, punycode (`xn--…`) and IP literals passed as they are. Works
+//! in a caller's stack buffer: no allocation per request.
 
 /// Longest host name looked up (DNS names are at most 253 characters; a longer one matches
 /// only host-less routes).
 pub const MAX_HOST: usize = 255;
-
-/// The host part of a route.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum HostPattern {
-    /// Exactly this host (lower case).
-    Exact(String),
-    /// One label, then this suffix (lower case, without the `*.`): `*.example.com` holds
-    /// `example.com`.
-    Wildcard(String),
-}
-
-impl HostPattern {
-    /// Parses the host of a route: a name, an IPv4 literal, `[IPv6]`, or `*.` and a name.
-    ///
-    /// # Errors
-    /// [`RouteError::BadHost`]: empty, a port, a `*` elsewhere than a leading `*.`, or a
-    /// character no host holds.
-    pub fn parse(text: &str) -> Result<Self, RouteError> {
-        let bad = || RouteError::BadHost(text.to_owned());
-        let lower = text.to_ascii_lowercase();
-        let lower = lower.strip_suffix('.').unwrap_or(&lower);
-        if lower.starts_with('[') {
-            let inner = lower
-                .strip_prefix('[')
-                .and_then(|r| r.strip_suffix(']'))
-                .ok_or_else(bad)?;
-            if inner.is_empty()
-                || !inner
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-            {
-                return Err(bad());
-            }
-            return Ok(Self::Exact(lower.to_owned()));
-        }
-        let (wild, name) = match lower.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, lower),
-        };
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if name.is_empty() || name.len() > MAX_HOST || !name.split('.').all(label_ok) {
-            return Err(bad());
-        }
-        Ok(if wild {
-            Self::Wildcard(name.to_owned())
-        } else {
-            Self::Exact(name.to_owned())
-        })
-    }
-}
-
-impl std::fmt::Display for HostPattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Exact(h) => f.write_str(h),
-            Self::Wildcard(s) => write!(f, "*.{s}"),
-        }
-    }
-}
 
 /// The request's host as patterns are stored: `raw` (a `Host` value or an absolute-form
 /// authority) without userinfo, port and trailing dot, lower-cased into `buf`. `None`: empty

@@ -1,10 +1,9 @@
 //! Host and path-prefix routing: which service a request goes to (SPEC §5 "Ingress", §7.1).
 //!
 //! ```text
-//! --route [HOST]/PREFIX:SERVICE ─┐
-//! --routes-file (file::parse) ───┴─▶ Vec<Route> ─RouteTable::new─▶ exact host ─▶ PathTrie
-//!                                                                   *.suffix   ─▶ PathTrie
-//!                                                                   any host   ─▶ PathTrie
+//! --route [HOST]/PREFIX:SERVICE ──┐ operator routes                exact host ─▶ PathTrie
+//! --routes-file (manifest::parse_routes)┴─▶ win on a clash ─┐        *.suffix   ─▶ PathTrie
+//! apps' routes (Tower ROUTES_UPDATE) ──────────────────────┴─compose─▶ any host ─▶ PathTrie
 //! ```
 //!
 //! Owns the route table and the matching rule: the request's host (absolute-form target, else
@@ -12,27 +11,51 @@
 //! host-less ones, falling through to the next when none of a group's prefixes matches the
 //! path; within a group the longest prefix on a path-segment boundary wins ([`trie`]). A lookup
 //! costs O(host + path length) whatever the number of routes and allocates nothing. With
-//! `strip-prefix`, [`stripped_target`] gives the target sent upstream. Pure: no I/O except
-//! [`RouteTable::load`] (reads the routes file).
+//! `strip-prefix`, [`stripped_target`] gives the target sent upstream. The grammar of a route
+//! and of the routes file is the contract crate's (`skr8tr_proto::route`,
+//! `skr8tr_proto::manifest::parse_routes`), so a route reads the same in a flag, a routes file
+//! and an app's manifest. Pure: no I/O except [`load_operator_routes`] (reads the routes file).
 
-pub mod file;
 pub mod host;
 pub mod trie;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use skr8tr_proto::name::ServiceName;
-
-pub use host::HostPattern;
+use skr8tr_proto::manifest::{self, ManifestErrors};
+use skr8tr_proto::name::{AppName, ServiceName};
+use skr8tr_proto::route::{self as spec, RouteSpec, ServiceRoute};
+pub use skr8tr_proto::route::{RateLimit, RouteHost};
 use trie::PathTrie;
+
+/// Where a route comes from; on a clash the operator's (flag, file) win over an app's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RouteSource {
+    /// `--route`.
+    Flag,
+    /// The routes file.
+    File,
+    /// An app's manifest, published through the Tower.
+    App(AppName),
+}
+
+impl fmt::Display for RouteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag => f.write_str("flag"),
+            Self::File => f.write_str("file"),
+            Self::App(app) => write!(f, "app:{app}"),
+        }
+    }
+}
 
 /// One route: requests for `host` (any host when `None`) under `prefix` go to `service`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// The host the route is for; `None`: any host.
-    pub host: Option<HostPattern>,
+    pub host: Option<RouteHost>,
     /// Starts with `/`.
     pub prefix: String,
     /// The Tower service name.
@@ -49,18 +72,12 @@ pub struct Route {
     /// 413).
     pub max_body: Option<u64>,
     /// Requests per second per client address (`rate N/s burst M`); over it → 429.
-    pub rate: Option<Rate>,
-    /// `HOST/PREFIX` (or `PREFIX`): the route in logs and metrics.
+    pub rate: Option<RateLimit>,
+    /// `HOST/PREFIX` (or `PREFIX`): the route in logs and metrics, and the key two routes
+    /// cannot share.
     pub label: String,
-}
-
-/// A rate limit: `per_s` requests a second after a burst of `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Tokens added per second.
-    pub per_s: u32,
-    /// Most tokens held (at least 1).
-    pub burst: u32,
+    /// Where it comes from.
+    pub source: RouteSource,
 }
 
 /// Why a route (or a routes file) is refused.
@@ -69,12 +86,13 @@ pub enum RouteError {
     /// Not `[HOST]/PREFIX:SERVICE`.
     #[error("expected [HOST]/PREFIX:SERVICE, got `{0}`")]
     Syntax(String),
-    /// The prefix does not start with `/`, or holds a space, `?` or `#`.
-    #[error("route prefix `{0}` must start with `/` and hold no space, `?` or `#`")]
-    BadPrefix(String),
-    /// The host is not a name, an IP literal or `*.` and a name.
-    #[error("route host `{0}` must be a name, an IP literal or `*.` and a name, without a port")]
-    BadHost(String),
+    /// The host or the prefix is wrong.
+    #[error("route `{route}`: {problem}")]
+    Target {
+        route: String,
+        #[source]
+        problem: spec::RouteError,
+    },
     /// The service is not a valid name.
     #[error("invalid service name `{0}`")]
     BadService(String),
@@ -86,9 +104,9 @@ pub enum RouteError {
         "route `{0}` is https-only but the ingress has no TLS listener (give --tls-cert and --tls-key)"
     )]
     HttpsOnlyWithoutTls(String),
-    /// The routes file is wrong at a position.
-    #[error(transparent)]
-    File(#[from] file::RoutesFileError),
+    /// The routes file is wrong (every error, each at its file:line:col).
+    #[error("{0}")]
+    File(#[from] ManifestErrors),
     /// The routes file cannot be read.
     #[error("cannot read the routes file {path}")]
     Read {
@@ -99,63 +117,129 @@ pub enum RouteError {
 }
 
 impl Route {
+    /// The route `spec` to `service`.
+    #[must_use]
+    pub fn new(spec: RouteSpec, service: ServiceName, source: RouteSource) -> Self {
+        let label = spec.target();
+        let RouteSpec {
+            host,
+            prefix,
+            options,
+        } = spec;
+        Self {
+            host,
+            prefix,
+            service,
+            strip_prefix: options.strip_prefix,
+            https_only: options.https_only,
+            timeout: options.timeout,
+            max_body: options.max_body,
+            rate: options.rate,
+            label,
+            source,
+        }
+    }
+
+    /// One of an app's own routes: the app is the service.
+    #[must_use]
+    pub fn of_app(app: &AppName, spec: RouteSpec) -> Self {
+        Self::new(
+            spec,
+            ServiceName::from(app.clone()),
+            RouteSource::App(app.clone()),
+        )
+    }
+
     /// A host-less route from a prefix and a service name, validated.
     ///
     /// # Errors
-    /// [`RouteError::BadPrefix`] or [`RouteError::BadService`].
-    pub fn new(prefix: &str, service: &str) -> Result<Self, RouteError> {
-        Self::for_spec(prefix, service)
-    }
-
-    /// A route from `[HOST]/PREFIX` and a service name, validated.
-    ///
-    /// # Errors
-    /// [`RouteError::BadHost`], [`RouteError::BadPrefix`] or [`RouteError::BadService`].
-    pub fn for_spec(spec: &str, service: &str) -> Result<Self, RouteError> {
-        let (host, prefix) = split_spec(spec)?;
-        if !prefix.starts_with('/') || prefix.contains([' ', '\t', '?', '#']) {
-            return Err(RouteError::BadPrefix(prefix.to_owned()));
-        }
+    /// [`RouteError::Target`] or [`RouteError::BadService`].
+    pub fn for_spec(target: &str, service: &str) -> Result<Self, RouteError> {
+        let (host, prefix) = spec::parse_target(target).map_err(|problem| RouteError::Target {
+            route: target.to_owned(),
+            problem,
+        })?;
         let service = ServiceName::new(service.to_owned())
             .map_err(|_| RouteError::BadService(service.to_owned()))?;
-        let label = match &host {
-            Some(h) => format!("{h}{prefix}"),
-            None => prefix.to_owned(),
-        };
-        Ok(Self {
-            host,
-            prefix: prefix.to_owned(),
+        Ok(Self::new(
+            RouteSpec::new(host, prefix),
             service,
-            strip_prefix: false,
-            https_only: false,
-            timeout: None,
-            max_body: None,
-            rate: None,
-            label,
-        })
+            RouteSource::Flag,
+        ))
     }
 
     /// Parses the flag form `[HOST]/PREFIX:SERVICE` (split at the last `:`).
     ///
     /// # Errors
     /// As [`Route::for_spec`], or [`RouteError::Syntax`] without a `:`.
-    pub fn parse_flag(spec: &str) -> Result<Self, RouteError> {
-        let (prefix, service) = spec
+    pub fn parse_flag(flag: &str) -> Result<Self, RouteError> {
+        let (target, service) = flag
             .rsplit_once(':')
-            .ok_or_else(|| RouteError::Syntax(spec.to_owned()))?;
-        Self::for_spec(prefix, service)
+            .ok_or_else(|| RouteError::Syntax(flag.to_owned()))?;
+        Self::for_spec(target, service)
     }
 }
 
-/// `[HOST]/PREFIX` → the host pattern (if any) and the prefix.
-fn split_spec(spec: &str) -> Result<(Option<HostPattern>, &str), RouteError> {
-    if spec.starts_with('/') || spec.is_empty() {
-        return Ok((None, spec));
+/// An app's route the table does not serve, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// An operator's route (or an earlier app's) holds the same host and prefix.
+    Taken {
+        route: String,
+        app: AppName,
+        by: RouteSource,
+    },
+    /// `https-only` on an ingress without a TLS listener: not served over plain HTTP.
+    HttpsOnlyWithoutTls { route: String, app: AppName },
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Taken { route, app, by } => {
+                write!(
+                    f,
+                    "route `{route}` of app `{app}` is held by {by}; {by} wins"
+                )
+            }
+            Self::HttpsOnlyWithoutTls { route, app } => write!(
+                f,
+                "route `{route}` of app `{app}` is https-only and this ingress has no TLS listener; not served"
+            ),
+        }
     }
-    let slash = spec
-        .find('/')
-        .ok_or_else(|| RouteError::BadPrefix(spec.to_owned()))?;
-    Ok((Some(HostPattern::parse(&spec[..slash])?), &spec[slash..]))
+}
+
+/// The operator's routes: `flags`, then the routes file at `file`, if any (a file route wins
+/// over a flag route with the same host and prefix). With `tls == false`, a route that is
+/// https-only is refused.
+///
+/// # Errors
+/// A bad file (unreadable, or wrong: every error with its position), duplicates among the
+/// flags, or [`RouteError::HttpsOnlyWithoutTls`].
+pub fn load_operator_routes(
+    flags: &[Route],
+    file: Option<&Path>,
+    tls: bool,
+) -> Result<Vec<Route>, RouteError> {
+    let mut routes = flags.to_vec();
+    RouteTable::new(routes.clone())?;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|source| RouteError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let from_file: Vec<Route> = manifest::parse_routes(&path.display().to_string(), &text)?
+            .into_iter()
+            .map(|ServiceRoute { route, service }| Route::new(route, service, RouteSource::File))
+            .collect();
+        routes.retain(|r| !from_file.iter().any(|f| f.label == r.label));
+        routes.extend(from_file);
+    }
+    if !tls && let Some(r) = routes.iter().find(|r| r.https_only) {
+        return Err(RouteError::HttpsOnlyWithoutTls(r.label.clone()));
+    }
+    Ok(routes)
 }
 
 /// The request target sent upstream when `route` strips its prefix from `target_path` (the
@@ -202,10 +286,8 @@ impl RouteTable {
             let index = u32::try_from(i).map_err(|_| RouteError::Duplicate(route.label.clone()))?;
             let trie = match &route.host {
                 None => &mut table.any,
-                Some(HostPattern::Exact(h)) => {
-                    table.exact.entry(Box::from(h.as_str())).or_default()
-                }
-                Some(HostPattern::Wildcard(s)) => {
+                Some(RouteHost::Exact(h)) => table.exact.entry(Box::from(h.as_str())).or_default(),
+                Some(RouteHost::Wildcard(s)) => {
                     table.wildcard.entry(Box::from(s.as_str())).or_default()
                 }
             };
@@ -266,32 +348,57 @@ impl RouteTable {
         out
     }
 
-    /// The table from `flags` plus the routes file at `file`, if any (file routes win on the
-    /// same host and prefix). With `tls == false`, a route that is https-only is refused.
+    /// The table of the operator's routes ([`load_operator_routes`]) alone.
     ///
     /// # Errors
-    /// A bad file (unreadable or wrong), duplicates within one source, or
-    /// [`RouteError::HttpsOnlyWithoutTls`].
+    /// As [`load_operator_routes`].
     pub fn load(flags: &[Route], file: Option<&Path>, tls: bool) -> Result<Self, RouteError> {
-        let mut routes = flags.to_vec();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| RouteError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let from_file = file::parse(&path.display().to_string(), &text)?;
-            Self::new(from_file.clone())?;
-            routes.retain(|r| {
-                !from_file
-                    .iter()
-                    .any(|f| f.prefix == r.prefix && f.host == r.host)
-            });
-            routes.extend(from_file);
+        Self::new(load_operator_routes(flags, file, tls)?)
+    }
+
+    /// The table of `operator` routes (flags and file, validated) and every app's published
+    /// routes, by app name. An app's route whose host and prefix an operator's route (or an
+    /// app earlier by name) holds is left out; so is an https-only app route when `tls` is
+    /// false. Returns what was left out, for the log.
+    ///
+    /// # Errors
+    /// [`RouteError::Duplicate`] when `operator` holds a host and prefix twice.
+    pub fn compose(
+        operator: &[Route],
+        apps: &BTreeMap<AppName, Vec<RouteSpec>>,
+        tls: bool,
+    ) -> Result<(Self, Vec<Refused>), RouteError> {
+        let mut routes = operator.to_vec();
+        let mut held: HashMap<String, RouteSource> = operator
+            .iter()
+            .map(|r| (r.label.clone(), r.source.clone()))
+            .collect();
+        let mut refused = Vec::new();
+        for (app, specs) in apps {
+            let mut own = HashSet::new();
+            for spec in specs {
+                let route = Route::of_app(app, spec.clone());
+                if !own.insert(route.label.clone()) {
+                    continue;
+                }
+                if let Some(by) = held.get(&route.label) {
+                    refused.push(Refused::Taken {
+                        route: route.label,
+                        app: app.clone(),
+                        by: by.clone(),
+                    });
+                } else if route.https_only && !tls {
+                    refused.push(Refused::HttpsOnlyWithoutTls {
+                        route: route.label,
+                        app: app.clone(),
+                    });
+                } else {
+                    held.insert(route.label.clone(), route.source.clone());
+                    routes.push(route);
+                }
+            }
         }
-        if !tls && let Some(r) = routes.iter().find(|r| r.https_only) {
-            return Err(RouteError::HttpsOnlyWithoutTls(r.label.clone()));
-        }
-        Self::new(routes)
+        Ok((Self::new(routes)?, refused))
     }
 }
 
@@ -306,23 +413,30 @@ mod tests;
 /// When the property does not hold (that is the point).
 #[cfg(any(test, feature = "fuzzing"))]
 pub fn check_routes_file(text: &str) {
-    match file::parse("f", text) {
-        Err(e) => {
+    match manifest::parse_routes("f", text) {
+        Err(errors) => {
             let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX);
-            assert!(
-                e.line >= 1 && e.line <= lines.max(1),
-                "{e} outside the text"
-            );
-            assert!(e.col >= 1, "{e}");
+            assert!(!errors.errors.is_empty());
+            for e in &errors.errors {
+                assert!(
+                    e.line >= 1 && e.line <= lines.max(1),
+                    "{e} outside the text"
+                );
+                assert!(e.column >= 1, "{e}");
+            }
         }
         Ok(routes) => {
+            let routes = routes
+                .into_iter()
+                .map(|r| Route::new(r.route, r.service, RouteSource::File))
+                .collect();
             let Ok(table) = RouteTable::new(routes) else {
                 return;
             };
             for r in table.routes() {
                 let host = match &r.host {
-                    Some(HostPattern::Exact(h)) => Some(h.clone()),
-                    Some(HostPattern::Wildcard(s)) => Some(format!("x.{s}")),
+                    Some(RouteHost::Exact(h)) => Some(h.clone()),
+                    Some(RouteHost::Wildcard(s)) => Some(format!("x.{s}")),
                     None => None,
                 };
                 let found = table.lookup(host.as_deref(), &r.prefix);

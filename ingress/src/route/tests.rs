@@ -57,7 +57,7 @@ fn bad_routes_are_refused() {
     ));
     assert!(matches!(
         Route::parse_flag("api:svc"),
-        Err(RouteError::BadPrefix(_))
+        Err(RouteError::Target { .. })
     ));
     assert!(matches!(
         Route::parse_flag("/a:bad name"),
@@ -76,13 +76,57 @@ fn bad_routes_are_refused() {
 
 #[test]
 fn routes_file() {
-    let text = "# edge routes\n/api api-service  # the API\n\n/:frontend\n";
-    let routes = file::parse("routes", text).unwrap();
-    assert_eq!(routes.len(), 2);
-    assert_eq!(routes[0].prefix, "/api");
-    let err = file::parse("routes", "/a b\nnope\n").unwrap_err();
-    assert!(err.to_string().starts_with("routes:2:1:"), "{err}");
-    assert!(file::parse("routes", "/a b c\n").is_err());
+    let dir = tempdir();
+    let path = dir.join("edge.routes");
+    std::fs::write(
+        &path,
+        "# edge routes\n/api api-service  # the API\n\n/:frontend\n",
+    )
+    .unwrap();
+    let flags = [
+        Route::parse_flag("/api:old").unwrap(),
+        Route::parse_flag("/x:x").unwrap(),
+    ];
+    let t = RouteTable::load(&flags, Some(&path), false).unwrap();
+    let got: Vec<_> = t
+        .routes()
+        .iter()
+        .map(|r| (r.label.as_str(), r.service.as_str(), r.source.to_string()))
+        .collect();
+    // The file's `/api` wins over the flag's.
+    assert_eq!(
+        got,
+        vec![
+            ("/x", "x", "flag".to_owned()),
+            ("/api", "api-service", "file".to_owned()),
+            ("/", "frontend", "file".to_owned()),
+        ]
+    );
+    std::fs::write(&path, "/a b\nnope\nroute /c { servce c }\n").unwrap();
+    let err = RouteTable::load(&[], Some(&path), false).unwrap_err();
+    let text = err.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("edge.routes:2:1: `nope`"), "{text}");
+    assert!(
+        lines[1].contains("edge.routes:3:12: unknown key `servce`"),
+        "{text}"
+    );
+    let missing = RouteTable::load(&[], Some(&dir.join("none")), false).unwrap_err();
+    assert!(matches!(missing, RouteError::Read { .. }), "{missing}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "skr8tr-routes-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]
@@ -215,18 +259,15 @@ fn route_hosts_are_checked() {
         "api.example.com:svc",
     ] {
         assert!(
-            matches!(
-                Route::parse_flag(bad),
-                Err(RouteError::BadHost(_) | RouteError::BadPrefix(_))
-            ),
+            matches!(Route::parse_flag(bad), Err(RouteError::Target { .. })),
             "{bad}"
         );
     }
     let r = Route::parse_flag("API.Example.com/api:api-service").unwrap();
-    assert_eq!(r.host, Some(HostPattern::Exact("api.example.com".into())));
+    assert_eq!(r.host, Some(RouteHost::Exact("api.example.com".into())));
     assert_eq!(r.label, "api.example.com/api");
     let r = Route::parse_flag("*.Example.com/:w").unwrap();
-    assert_eq!(r.host, Some(HostPattern::Wildcard("example.com".into())));
+    assert_eq!(r.host, Some(RouteHost::Wildcard("example.com".into())));
     let r = Route::parse_flag("[::1]/v6:w").unwrap();
     assert_eq!(r.label, "[::1]/v6");
 }
@@ -268,152 +309,8 @@ fn strip_prefix_targets() {
 }
 
 #[test]
-fn routes_file_forms() {
-    let text = "\
-# edge routes
-route api.example.com/api {
-  service api-service
-  strip-prefix          # /api/users -> /users
-}
-route /  frontend       # one-line form
-route *.example.com/app { service app; strip-prefix }
-route /docs
-{
-  service docs
-}
-route /ind
-  service indented
-  strip-prefix
-  timeout 1500ms
-  max-body 10MB
-  rate 100/s burst 200
-/legacy legacy-service
-/old:old-service
-";
-    let routes = file::parse("routes", text).unwrap();
-    let got: Vec<_> = routes
-        .iter()
-        .map(|r| (r.label.as_str(), r.service.as_str(), r.strip_prefix))
-        .collect();
-    assert_eq!(
-        routes[4].timeout,
-        Some(std::time::Duration::from_millis(1500))
-    );
-    assert_eq!(routes[0].timeout, None);
-    assert_eq!(routes[4].max_body, Some(10 << 20));
-    assert_eq!(routes[0].max_body, None);
-    assert_eq!(
-        routes[4].rate,
-        Some(Rate {
-            per_s: 100,
-            burst: 200
-        })
-    );
-    assert_eq!(
-        got,
-        vec![
-            ("api.example.com/api", "api-service", true),
-            ("/", "frontend", false),
-            ("*.example.com/app", "app", true),
-            ("/docs", "docs", false),
-            ("/ind", "indented", true),
-            ("/legacy", "legacy-service", false),
-            ("/old", "old-service", false),
-        ]
-    );
-}
-
-#[test]
-fn routes_file_errors_have_exact_positions() {
-    let cases: &[(&str, &str)] = &[
-        (
-            "route /api {\n  servce api\n}\n",
-            "r.routes:2:3: unknown route key `servce` (did you mean `service`?)",
-        ),
-        (
-            "route /api {\n  service api\n  strip-prefx\n}\n",
-            "r.routes:3:3: unknown route key `strip-prefx` (did you mean `strip-prefix`?)",
-        ),
-        (
-            "\n  rout /api api\n",
-            "r.routes:2:3: unknown statement `rout` (did you mean `route`?)",
-        ),
-        (
-            "route /api {\n  service api\n",
-            "r.routes:2:14: route block not closed (missing `}`)",
-        ),
-        (
-            "route /api {\n  strip-prefix\n}\n",
-            "r.routes:1:7: route `/api` names no service (add `service NAME`)",
-        ),
-        (
-            "route /api {\n  service api\n  max-body 10 mb\n}\n",
-            "r.routes:3:15: `max-body` takes one size",
-        ),
-        (
-            "route /api {\n  service api\n  max-body 10tb\n}\n",
-            "r.routes:3:12: `10tb` is not a size (e.g. 512k, 10mb, 1gb)",
-        ),
-        (
-            "route /api { service api; timeout 30 }\n",
-            "r.routes:1:35: `30` is not a duration from 1ms to 1h (e.g. 500ms, 30s, 5m)",
-        ),
-        (
-            "route /api {\n  service api\n  timeout 2h\n}\n",
-            "r.routes:3:11: `2h` is not a duration from 1ms to 1h (e.g. 500ms, 30s, 5m)",
-        ),
-        (
-            "route /api {\n  service api\n  timeout\n}\n",
-            "r.routes:3:3: `timeout` takes one duration",
-        ),
-        (
-            "route /api {\n  service api\n  rate 100 burst 200\n}\n",
-            "r.routes:3:8: `rate` takes N/s and optionally burst M (e.g. rate 100/s burst 200)",
-        ),
-        (
-            "route /api {\n  service api\n  rate 100/s brust 200\n}\n",
-            "r.routes:3:14: `rate` takes N/s and optionally burst M (e.g. rate 100/s burst 200)",
-        ),
-        (
-            "route /api {\n  service api\n  rate 100/s burst 0\n}\n",
-            "r.routes:3:20: `rate` takes N/s and optionally burst M (e.g. rate 100/s burst 200)",
-        ),
-        (
-            "route /api {\n  service api\n  strip-prefix yes\n}\n",
-            "r.routes:3:16: `strip-prefix` takes no value",
-        ),
-        (
-            "route /api api {\n  service other\n}\n",
-            "r.routes:2:3: route `/api` names its service twice",
-        ),
-        (
-            "route api.example.com:80/api svc\n",
-            "r.routes:1:7: route host `api.example.com:80` must be a name, an IP literal or `*.` and a name, without a port",
-        ),
-        (
-            "route /api bad_name!\n",
-            "r.routes:1:12: invalid service name `bad_name!`",
-        ),
-        ("}\n", "r.routes:1:1: unexpected brace"),
-        (
-            "route /api a b\n",
-            "r.routes:1:14: `route` takes [HOST]/PREFIX and at most a service",
-        ),
-        (
-            "route /a a\nroute /b {\n  service b\n  service c\n}\n",
-            "r.routes:4:3: `service` given twice in this route",
-        ),
-    ];
-    for (text, expected) in cases {
-        let err = file::parse("r.routes", text).unwrap_err();
-        assert_eq!(err.to_string(), *expected, "{text:?}");
-    }
-}
-
-#[test]
 fn https_only_needs_a_tls_listener() {
-    let dir = std::env::temp_dir().join(format!("skr8tr-routes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempdir();
     let path = dir.join("https.routes");
     std::fs::write(&path, "route /pay {\n  service pay\n  https-only\n}\n").unwrap();
     let err = RouteTable::load(&[], Some(&path), false).unwrap_err();
@@ -450,7 +347,7 @@ fn the_fuzz_seed_corpus_says_what_it_is() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         check_routes_file(&text);
-        let parsed = file::parse(&name, &text);
+        let parsed = skr8tr_proto::manifest::parse_routes(&name, &text);
         if name.starts_with("ok-") {
             assert!(parsed.is_ok(), "{name}: {parsed:?}");
         } else {
@@ -459,4 +356,100 @@ fn the_fuzz_seed_corpus_says_what_it_is() {
         seen += 1;
     }
     assert!(seen >= 10);
+}
+
+fn app(name: &str) -> AppName {
+    AppName::new(name).unwrap()
+}
+
+fn spec(target: &str) -> RouteSpec {
+    let (host, prefix) = skr8tr_proto::route::parse_target(target).unwrap();
+    RouteSpec::new(host, prefix)
+}
+
+#[test]
+fn apps_routes_compose_under_the_operators() {
+    let operator = vec![
+        Route::parse_flag("/:frontend").unwrap(),
+        Route::parse_flag("api.example.com/api:pinned").unwrap(),
+    ];
+    let mut https = spec("pay.example.com/");
+    https.options.https_only = true;
+    let apps = BTreeMap::from([
+        (
+            app("api"),
+            vec![spec("api.example.com/api"), spec("api.example.com/v2")],
+        ),
+        (app("blog"), vec![spec("blog.example.com/"), spec("/")]),
+        (app("pay"), vec![https.clone()]),
+        (app("zeta"), vec![spec("blog.example.com/")]),
+    ]);
+    let (t, refused) = RouteTable::compose(&operator, &apps, false).unwrap();
+    let served = |host: &str, path: &str| {
+        t.lookup(Some(host), path)
+            .map(|r| (r.service.as_str().to_owned(), r.source.to_string()))
+    };
+    assert_eq!(
+        served("api.example.com", "/api/x"),
+        Some(("pinned".into(), "flag".into()))
+    );
+    assert_eq!(
+        served("api.example.com", "/v2"),
+        Some(("api".into(), "app:api".into()))
+    );
+    assert_eq!(
+        served("blog.example.com", "/post"),
+        Some(("blog".into(), "app:blog".into()))
+    );
+    assert_eq!(
+        served("other.net", "/"),
+        Some(("frontend".into(), "flag".into()))
+    );
+    // https-only without TLS: not served, so the host-less `/` answers instead.
+    assert_eq!(
+        served("pay.example.com", "/"),
+        Some(("frontend".into(), "flag".into()))
+    );
+    assert_eq!(
+        refused,
+        vec![
+            Refused::Taken {
+                route: "api.example.com/api".into(),
+                app: app("api"),
+                by: RouteSource::Flag,
+            },
+            Refused::Taken {
+                route: "/".into(),
+                app: app("blog"),
+                by: RouteSource::Flag,
+            },
+            Refused::HttpsOnlyWithoutTls {
+                route: "pay.example.com/".into(),
+                app: app("pay"),
+            },
+            Refused::Taken {
+                route: "blog.example.com/".into(),
+                app: app("zeta"),
+                by: RouteSource::App(app("blog")),
+            },
+        ]
+    );
+    assert!(
+        refused[0].to_string().contains("held by flag"),
+        "{}",
+        refused[0]
+    );
+    // With TLS the https-only route is served.
+    let (t, refused) = RouteTable::compose(&operator, &apps, true).unwrap();
+    assert_eq!(refused.len(), 3);
+    assert_eq!(
+        t.lookup(Some("pay.example.com"), "/")
+            .map(|r| r.service.as_str()),
+        Some("pay")
+    );
+    // Every app's service is watched.
+    let services: Vec<String> = t.services().iter().map(|s| s.as_str().to_owned()).collect();
+    for s in ["frontend", "pinned", "api", "blog", "pay"] {
+        assert!(services.contains(&s.to_owned()), "{s}");
+    }
 }

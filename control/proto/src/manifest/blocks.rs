@@ -16,7 +16,8 @@ use super::model::{
 use super::syntax::{Stmt, Word};
 use super::values::{BLOCK_KEYS, Checker, Context, Seen, Shape};
 use super::{limits, units};
-use crate::route::{self, RateLimit, RouteOptions, RouteSpec};
+use crate::name::ServiceName;
+use crate::route::{self, RateLimit, RouteHost, RouteOptions, RouteSpec, ServiceRoute};
 
 /// A health block and where its check is (for "`check tcp` needs a port").
 #[derive(Debug)]
@@ -575,59 +576,82 @@ pub(super) fn vm(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Vm> {
     })
 }
 
-/// `route [HOST]/PREFIX` or `route [HOST]/PREFIX { strip-prefix; max-body; timeout; rate;
-/// https-only }`. An app's route names no service: the app is the service.
-pub(super) fn route(stmt: &Stmt, c: &mut Checker<'_>) -> Option<RouteSpec> {
+/// Where a `route` statement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RouteIn {
+    /// In an app: the app is the service, so the route names none.
+    App,
+    /// In a routes file: the route names its service, after the target or as `service` in its
+    /// block.
+    File,
+}
+
+/// A `route` statement read: the route and, in a routes file, its service.
+#[derive(Debug)]
+pub(super) struct ParsedRoute {
+    pub spec: RouteSpec,
+    pub service: Option<ServiceName>,
+}
+
+/// `route [HOST]/PREFIX [SERVICE] [{ service; strip-prefix; max-body; timeout; rate;
+/// https-only }]`: SERVICE and `service` only in a routes file, where one of them is required.
+pub(super) fn route(stmt: &Stmt, within: RouteIn, c: &mut Checker<'_>) -> Option<ParsedRoute> {
     let before = c.count();
-    let target = match stmt.values.as_slice() {
-        [] => {
-            let expected = "`[HOST]/PREFIX`, like `api.example.com/api` or `/`".to_owned();
+    let (target_word, line_service) = match (stmt.values.as_slice(), within) {
+        ([], _) => {
+            let expected = match within {
+                RouteIn::App => "`[HOST]/PREFIX`, like `api.example.com/api` or `/`",
+                RouteIn::File => {
+                    "`[HOST]/PREFIX` and its service, like `route api.example.com/api api-service`"
+                }
+            };
             let kind = ManifestErrorKind::MissingValue {
                 key: "route".into(),
-                expected,
+                expected: expected.to_owned(),
             };
             c.at(&stmt.key, kind);
-            None
+            return None;
         }
-        [word] => match route::parse_target(&word.text) {
-            Ok(target) => Some(target),
-            Err(problem) => {
-                let kind = ManifestErrorKind::InvalidRoute {
-                    value: word.text.clone(),
-                    problem,
-                };
-                c.at(word, kind);
-                None
-            }
-        },
-        [_, extra, ..] => {
+        ([target], _) => (target, None),
+        ([target, service], RouteIn::File) => (target, Some(service)),
+        ([_, extra, ..], RouteIn::App) => {
             let hint = "an app's route names no service (the app is the service); options go in a block, like `route /api { strip-prefix }`";
-            let kind = ManifestErrorKind::TooManyValues {
-                key: "route".into(),
-                found: stmt.values.len(),
-                hint,
-            };
-            c.at(extra, kind);
-            None
+            too_many(stmt, extra, hint, c);
+            return None;
+        }
+        ([_, _, extra, ..], RouteIn::File) => {
+            let hint = "a route takes its target and its service; options go in a block, like `route /api api { strip-prefix }`";
+            too_many(stmt, extra, hint, c);
+            return None;
         }
     };
+    let target = target(target_word, c);
+    let mut service = line_service.and_then(|w| service_name(w, c));
     let mut options = RouteOptions::default();
     if let Some(block) = &stmt.block {
-        // A routes file's `service` key has no place here: the app is the service.
-        let (services, stmts): (Vec<&Stmt>, Vec<&Stmt>) =
-            block.stmts.iter().partition(|s| s.key.text == "service");
-        for s in services {
-            c.at(&s.key, ManifestErrorKind::ServiceInAppRoute);
-        }
-        let stmts: Vec<Stmt> = stmts.into_iter().cloned().collect();
         let mut seen = Seen::default();
         each(
-            &stmts,
+            &block.stmts,
             "route",
             &[],
             c,
             &mut seen,
             |slot, s, c| match slot {
+                "service" if within == RouteIn::App => {
+                    c.at(&s.key, ManifestErrorKind::ServiceInAppRoute);
+                }
+                "service" if line_service.is_some() => {
+                    let kind = ManifestErrorKind::RouteServiceTwice {
+                        target: target_word.text.clone(),
+                    };
+                    c.at(&s.key, kind);
+                }
+                "service" => {
+                    let what = "a service name, like `service api`";
+                    if let Some(word) = c.single(s, &Shape::Text(what)) {
+                        service = service_name(word, c);
+                    }
+                }
                 "strip-prefix" => options.strip_prefix = c.flag(s),
                 "https-only" => options.https_only = c.flag(s),
                 "max-body" => options.max_body = c.size(s, route::MAX_BODY_BYTES).map(|b| b.0),
@@ -636,12 +660,99 @@ pub(super) fn route(stmt: &Stmt, c: &mut Checker<'_>) -> Option<RouteSpec> {
             },
         );
     }
+    if within == RouteIn::File && service.is_none() && c.count() == before {
+        let kind = ManifestErrorKind::RouteWithoutService {
+            target: target_word.text.clone(),
+        };
+        c.at(target_word, kind);
+    }
     let (host, prefix) = target?;
-    (c.count() == before).then_some(RouteSpec {
-        host,
-        prefix,
-        options,
+    (c.count() == before).then_some(ParsedRoute {
+        spec: RouteSpec {
+            host,
+            prefix,
+            options,
+        },
+        service,
     })
+}
+
+/// The first format of a routes file, kept: `/PREFIX SERVICE` or `/PREFIX:SERVICE` on a line
+/// of its own (`stmt.key` is the prefix).
+pub(super) fn bare_route(stmt: &Stmt, c: &mut Checker<'_>) -> Option<ServiceRoute> {
+    if !c.no_block(stmt) {
+        return None;
+    }
+    let (target_word, service_word) = match stmt.values.as_slice() {
+        [] => {
+            let Some((prefix, service)) = stmt.key.text.rsplit_once(':') else {
+                let kind = ManifestErrorKind::RouteWithoutService {
+                    target: stmt.key.text.clone(),
+                };
+                c.at(&stmt.key, kind);
+                return None;
+            };
+            let chars = u32::try_from(prefix.chars().count()).unwrap_or(u32::MAX);
+            let service = Word {
+                text: service.to_owned(),
+                col: stmt.key.col.saturating_add(chars).saturating_add(1),
+                ..stmt.key.clone()
+            };
+            let prefix = Word {
+                text: prefix.to_owned(),
+                ..stmt.key.clone()
+            };
+            (prefix, service)
+        }
+        [service] => (stmt.key.clone(), service.clone()),
+        [_, extra, ..] => {
+            let hint = "the first routes-file format is `/PREFIX SERVICE`; options need `route /PREFIX SERVICE { … }`";
+            too_many(stmt, extra, hint, c);
+            return None;
+        }
+    };
+    let target = target(&target_word, c);
+    let service = service_name(&service_word, c)?;
+    let (host, prefix) = target?;
+    Some(ServiceRoute {
+        route: RouteSpec::new(host, prefix),
+        service,
+    })
+}
+
+fn too_many(stmt: &Stmt, extra: &Word, hint: &'static str, c: &mut Checker<'_>) {
+    let kind = ManifestErrorKind::TooManyValues {
+        key: stmt.key.text.clone(),
+        found: stmt.values.len(),
+        hint,
+    };
+    c.at(extra, kind);
+}
+
+/// `[HOST]/PREFIX` (reported when invalid).
+fn target(word: &Word, c: &mut Checker<'_>) -> Option<(Option<RouteHost>, String)> {
+    match route::parse_target(&word.text) {
+        Ok(target) => Some(target),
+        Err(problem) => {
+            let kind = ManifestErrorKind::InvalidRoute {
+                value: word.text.clone(),
+                problem,
+            };
+            c.at(word, kind);
+            None
+        }
+    }
+}
+
+/// A service name (reported when invalid).
+fn service_name(word: &Word, c: &mut Checker<'_>) -> Option<ServiceName> {
+    match ServiceName::new(word.text.clone()) {
+        Ok(name) => Some(name),
+        Err(err) => {
+            c.at(word, ManifestErrorKind::InvalidServiceName(err));
+            None
+        }
+    }
 }
 
 /// `rate N/s` or `rate N/s burst M` (the burst defaults to N).

@@ -33,6 +33,24 @@ pub struct ManifestErrors {
     pub errors: Vec<ManifestError>,
 }
 
+impl ManifestErrors {
+    /// The errors collected while reading `file`, in source order, each once.
+    pub(super) fn of_file(file: &str, mut located: Vec<Located>) -> Self {
+        located.sort_by_key(|e| (e.line, e.col));
+        located.dedup();
+        let errors = located
+            .into_iter()
+            .map(|e| ManifestError {
+                file: file.to_owned(),
+                line: e.line,
+                column: e.col,
+                kind: e.kind,
+            })
+            .collect();
+        Self { errors }
+    }
+}
+
 impl fmt::Display for ManifestErrors {
     /// One error per line, `file:line:col: message`, without a trailing newline.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,8 +205,19 @@ pub enum ManifestErrorKind {
     InvalidRoute { value: String, problem: RouteError },
     #[error("an app's route names no `service`: the app itself is the service")]
     ServiceInAppRoute,
-    #[error("route `{target}` is given twice in this app (first on line {first_line})")]
+    #[error("route `{target}` is given twice (first on line {first_line})")]
     DuplicateRoute { target: String, first_line: u32 },
+    #[error("route `{target}` names no service: add it after the route or as `service NAME`")]
+    RouteWithoutService { target: String },
+    #[error("route `{target}` names its service twice (after the route and as `service`)")]
+    RouteServiceTwice { target: String },
+    #[error("invalid service name: {0}")]
+    InvalidServiceName(NameError),
+    #[error("`{key}` is not a routes-file statement: expected `route [HOST]/PREFIX SERVICE` or `/PREFIX SERVICE`{}", did_you_mean(suggestion.as_deref()))]
+    NotARoute {
+        key: String,
+        suggestion: Option<String>,
+    },
 
     // ── env and secret ──────────────────────────────────────────────────────────────────────
     #[error(

@@ -1,6 +1,7 @@
 //! The `.skr8tr` manifest language (SPEC §4): [`parse()`] text into a validated [`Manifest`],
 //! [`print()`] a manifest back in normalised form; [`print_app`] and [`parse_app`] do the same for
-//! the single-app text in which one app spec travels and is stored.
+//! the single-app text in which one app spec travels and is stored; [`parse_routes`] reads an
+//! edge's routes file, the same language with `route` statements at the top.
 //!
 //! ```text
 //! text ─lexer─▶ tokens ─syntax─▶ RawManifest ─parser + blocks─▶ Manifest (typed, defaults applied)
@@ -9,7 +10,8 @@
 //! ```
 //! - `lexer`: shell-like words, quotes, escapes, `#` comments, `{ } ;` (positions in characters);
 //! - `syntax`: statements and blocks (braces or indentation), unbalanced braces;
-//! - `parser`: apps and app keys, cross-key rules; `blocks`: `health`, `scale`, `env`, …;
+//! - `parser`: apps and app keys, cross-key rules; `blocks`: `health`, `scale`, `env`, `route`…;
+//! - `routes_file`: a routes file's statements (`route …`, `/PREFIX SERVICE`);
 //! - `values`, `units`, `limits`, `suggest`: typed values, their ranges and "did you mean";
 //! - `model`: the typed manifest and its defaults; `error`: what can be wrong, and where.
 //!
@@ -27,6 +29,7 @@ mod limits;
 mod model;
 mod parser;
 mod printer;
+mod routes_file;
 mod suggest;
 mod syntax;
 mod units;
@@ -35,8 +38,6 @@ mod values;
 pub use error::{ManifestError, ManifestErrorKind, ManifestErrors, SizeProblem};
 pub use model::*;
 pub use printer::PrintOptions;
-/// "Did you mean …?": also used by the ingress's routes file.
-pub use suggest::nearest;
 
 /// Parses and validates the text of one manifest file.
 ///
@@ -46,6 +47,19 @@ pub use suggest::nearest;
 /// Every error of the file, in source order.
 pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestErrors> {
     parser::parse(file, text)
+}
+
+/// Parses and validates an edge's routes file (SPEC §7.1): `route [HOST]/PREFIX SERVICE`
+/// statements, one-line or with a block of the keys an app's `route` takes, and the first
+/// format's `/PREFIX SERVICE` lines. `file` names it in errors.
+///
+/// # Errors
+/// Every error of the file, in source order.
+pub fn parse_routes(
+    file: &str,
+    text: &str,
+) -> Result<Vec<crate::route::ServiceRoute>, ManifestErrors> {
+    routes_file::parse(file, text)
 }
 
 /// Writes `manifest` in normalised form: every field explicit, fixed key order, brace blocks.

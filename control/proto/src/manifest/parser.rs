@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 
-use super::blocks::{self, Vars};
-use super::error::{ManifestError, ManifestErrorKind, ManifestErrors};
+use super::blocks::{self, RouteIn, Vars};
+use super::error::{ManifestErrorKind, ManifestErrors};
 use super::model::{
     App, Build, ByteSize, CpuLimit, DEFAULT_DRAIN, EnvVar, HealthCheck, Manifest, PortSpec,
     RestartPolicy, RolloutPolicy, Scale, SecretValue, SecretVar, Serve, Vm, Volume, WorkloadKind,
@@ -37,18 +37,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Manifest, ManifestErrors> 
     if errors.is_empty() {
         return Ok(manifest);
     }
-    errors.sort_by_key(|e| (e.line, e.col));
-    errors.dedup();
-    let errors = errors
-        .into_iter()
-        .map(|e| ManifestError {
-            file: file.to_owned(),
-            line: e.line,
-            column: e.col,
-            kind: e.kind,
-        })
-        .collect();
-    Err(ManifestErrors { errors })
+    Err(ManifestErrors::of_file(file, errors))
 }
 
 /// One `app NAME` statement and the statements of its body.
@@ -281,7 +270,7 @@ fn app_key(stmt: &Stmt, app: &str, c: &mut Checker<'_>, d: &mut Draft) {
         "route" => {
             // Repeatable; a target at most once per app.
             if !stmt.broken
-                && let Some(route) = blocks::route(stmt, c)
+                && let Some(route) = blocks::route(stmt, RouteIn::App, c).map(|r| r.spec)
             {
                 let target = route.target();
                 if let Some(&first_line) = d.route_lines.get(&target) {

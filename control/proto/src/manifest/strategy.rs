@@ -225,6 +225,7 @@ pub(crate) fn route() -> impl Strategy<Value = RouteSpec> {
     let host = option::of(prop_oneof![
         host_name().prop_map(RouteHost::Exact),
         host_name().prop_map(RouteHost::Wildcard),
+        "\\[(::|fd00::)[0-9a-f]{1,4}\\]".prop_map(RouteHost::Exact),
     ]);
     let rate = option::of(
         (range_u32(route::RATE_PER_SECOND), range_u32(route::BURST))

@@ -807,7 +807,7 @@ fn route_errors() {
         ),
         (
             "route /x\nroute /x",
-            "4:7: route `/x` is given twice in this app (first on line 3)",
+            "4:7: route `/x` is given twice (first on line 3)",
         ),
         (
             "rout /x",

@@ -77,7 +77,14 @@ pub(super) const BLOCK_KEYS: &[(&str, &[&str])] = &[
     ("serve", &["static", "port"]),
     (
         "route",
-        &["strip-prefix", "max-body", "timeout", "rate", "https-only"],
+        &[
+            "service",
+            "strip-prefix",
+            "max-body",
+            "timeout",
+            "rate",
+            "https-only",
+        ],
     ),
     (
         "vm",

@@ -6,8 +6,9 @@
 //! api.example.com:/api:sh:10485760:30000:100:200      *.example.com:/:-:-:-:-:-
 //! ```
 //! `-` stands for "no host" and for an option not set; `flags` holds `s` (strip-prefix) and `h`
-//! (https-only), or `-`. The prefix is percent-encoded beyond `[A-Za-z0-9/._~!$&'()*+;=@-]`, so
-//! it never holds a separator (`|`, `,`, `:`). Decoding validates what the manifest parser
+//! (https-only), or `-`. The host and the prefix are percent-encoded beyond
+//! `[A-Za-z0-9/._~!$&'()*+;=@-]`, so neither holds a separator (`|`, `,`, `:`; an IPv6 host
+//! `[::1]` travels as `%5B%3A%3A1%5D`). Decoding validates what the manifest parser
 //! validates (host labels, prefix characters, option ranges), through [`crate::route`].
 
 use std::fmt::{self, Write as _};
@@ -22,16 +23,11 @@ const NONE: &str = "-";
 /// Writes `route` as one list entry.
 pub(super) fn write(out: &mut String, route: &RouteSpec) -> fmt::Result {
     match &route.host {
-        Some(host) => write!(out, "{host}:")?,
-        None => out.write_str("-:")?,
+        Some(host) => escape(out, &host.to_string())?,
+        None => out.write_str(NONE)?,
     }
-    for b in route.prefix.bytes() {
-        if b.is_ascii_alphanumeric() || b"/._~!$&'()*+;=@-".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            write!(out, "%{b:02X}")?;
-        }
-    }
+    out.push(':');
+    escape(out, &route.prefix)?;
     let o = &route.options;
     let flags = match (o.strip_prefix, o.https_only) {
         (false, false) => NONE,
@@ -61,6 +57,7 @@ pub(super) fn read(verb: &'static str, entry: &str) -> Result<RouteSpec, WireErr
     let target = if host == NONE {
         prefix
     } else {
+        let host = unescape(host).ok_or_else(|| bad(verb, field, "bad %-escape in a host"))?;
         format!("{host}{prefix}")
     };
     let (host, prefix) =
@@ -105,7 +102,19 @@ pub(super) fn read(verb: &'static str, entry: &str) -> Result<RouteSpec, WireErr
     })
 }
 
-/// Undoes the percent-encoding of a prefix; `None` on a bad escape or non-UTF-8 result.
+/// Writes `text` percent-encoded beyond the characters that never separate fields.
+fn escape(out: &mut String, text: &str) -> fmt::Result {
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/._~!$&'()*+;=@-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            write!(out, "%{b:02X}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Undoes the percent-encoding of a host or a prefix; `None` on a bad escape or non-UTF-8 result.
 fn unescape(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -155,6 +164,10 @@ mod tests {
             (
                 RouteSpec::new(Some(RouteHost::Wildcard("example.com".into())), "/"),
                 "*.example.com:/:-:-:-:-:-",
+            ),
+            (
+                RouteSpec::new(Some(RouteHost::Exact("[::1]".into())), "/v6"),
+                "%5B%3A%3A1%5D:/v6:-:-:-:-:-",
             ),
             (
                 RouteSpec::new(None, "/a,b:c|d%e f"),
