@@ -667,14 +667,17 @@ fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict(
     let dir = tempfile::tempdir().unwrap();
     let _node = mesh.node(dir.path(), true);
     mesh.wait_nodes(1);
-    // An ingress with no route of its own: it serves what apps publish through the Tower.
-    let mut config = skr8tr_ingress::Config::local(Vec::new(), Vec::new());
+    // An ingress whose one route of its own is `/pinned`: the rest is what apps publish.
+    let pinned = skr8tr_ingress::route::Route::parse_flag("/pinned:frontend").unwrap();
+    let mut config = skr8tr_ingress::Config::local(vec![pinned], Vec::new());
     config.tower = Some(mesh.tower_addr);
     config.watch_lease_s = 2;
+    config.admin = Some("127.0.0.1:0".parse().unwrap());
     let ingress = skr8tr_ingress::start(config).unwrap();
     let edge = SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
     let health = "  health {\n    check GET /healthz 200\n    interval 500ms\n  }\n";
-    let routes = "  route blog.example.com/\n  route /svc {\n    strip-prefix\n  }\n";
+    let routes =
+        "  route blog.example.com/\n  route /svc {\n    strip-prefix\n  }\n  route /pinned\n";
     let submitted = std::time::Instant::now();
     assert!(
         mesh.submit(&example("blog", 1, &format!("{health}{routes}")))
@@ -702,10 +705,36 @@ fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict(
     assert_eq!(
         sources,
         vec![
+            ("/pinned".to_owned(), "flag".to_owned()),
             ("blog.example.com/".to_owned(), "app:blog".to_owned()),
             ("/svc".to_owned(), "app:blog".to_owned())
         ]
     );
+    // The operator's table through the CLI: the ingress's own routes, the app's, and the one
+    // it leaves out; and the Tower's table of what apps publish.
+    let admin = ingress.admin_addr().unwrap().to_string();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_skr8tr"))
+            .args(args)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = cli(&["routes", "--ingress", &admin]);
+    assert_eq!(
+        table,
+        "HOST              PREFIX   SERVICE   SOURCE    OPTIONS\n\
+         *any*             /pinned  frontend  flag      -\n\
+         blog.example.com  /        blog      app:blog  -\n\
+         *any*             /svc     blog      app:blog  strip-prefix\n\
+         not served: route `/pinned` of app `blog` is held by flag; flag wins\n"
+    );
+    let tower = mesh.tower_addr.to_string();
+    let published = cli(&["routes", "--json", "--tower", &tower]);
+    let v: serde_json::Value = serde_json::from_str(&published).unwrap();
+    assert_eq!(v["routes"].as_array().map(Vec::len), Some(3), "{v}");
     // Another app cannot take a host + prefix blog holds.
     let thief = mesh.submit(&example("thief", 1, "  route blog.example.com/\n"));
     assert!(
@@ -715,16 +744,16 @@ fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict(
 
     // Move blog's routes a few versions on at this Tower (an extra route, then back), so the
     // edge holds a version a restarted Tower counting from 1 would not reach.
-    let blog = "blog.example.com:/:-:-:-:-:-,-:/svc:s:-:-:-:-";
-    let extra = format!("PUBLISH_ROUTES|blog|3|{blog},-:/extra:-:-:-:-:-");
+    let blog = "blog.example.com:/:-:-:-:-:-,-:/svc:s:-:-:-:-,-:/pinned:-:-:-:-:-";
+    let extra = format!("PUBLISH_ROUTES|blog|4|{blog},-:/extra:-:-:-:-:-");
     assert!(ask(mesh.tower_addr, &extra).starts_with("OK|PUBLISHED|blog|"));
     eventually(Duration::from_secs(5), "the extra route served", || {
-        (ingress.routes().routes().len() == 3).then_some(())
+        (ingress.routes().routes().len() == 4).then_some(())
     });
-    let back = format!("PUBLISH_ROUTES|blog|2|{blog}");
+    let back = format!("PUBLISH_ROUTES|blog|3|{blog}");
     assert!(ask(mesh.tower_addr, &back).starts_with("OK|PUBLISHED|blog|"));
     eventually(Duration::from_secs(5), "the extra route gone", || {
-        (ingress.routes().routes().len() == 2).then_some(())
+        (ingress.routes().routes().len() == 3).then_some(())
     });
 
     // The Tower restarts empty: the edge keeps serving the routes, the Conductor publishes
@@ -736,7 +765,7 @@ fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict(
     mesh.tower = Some(tower_at(mesh.tower_addr));
     eventually(Duration::from_secs(15), "routes published again", || {
         ask(mesh.tower_addr, "ROUTES")
-            .starts_with("OK|ROUTES|2|")
+            .starts_with("OK|ROUTES|3|")
             .then_some(())
     });
     assert_eq!(ask(mesh.cmd(), "EVICT|blog"), "OK|EVICTED|blog");
@@ -749,6 +778,6 @@ fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict(
                 .then_some(())
         },
     );
-    assert!(ingress.routes().routes().is_empty());
+    assert_eq!(ingress.routes().routes().len(), 1, "the flag route stays");
     ingress.stop();
 }

@@ -23,7 +23,7 @@ use skr8tr_daemon::supervisor::Heartbeat;
 use skr8tr_proto::name::{AppName, ServiceName};
 use skr8tr_proto::route::RouteSpec;
 
-use crate::route::{Route, RouteError, RouteTable};
+use crate::route::{Refused, Route, RouteError, RouteTable};
 use crate::runtime::Shutdown;
 
 /// A service's backend set at one Tower version (0: static backends only).
@@ -46,6 +46,8 @@ pub struct View {
     pub operator_routes: Arc<Vec<Route>>,
     /// Every app's published routes (Tower `ROUTES_UPDATE`), by app.
     pub app_routes: Arc<BTreeMap<AppName, Vec<RouteSpec>>>,
+    /// The app routes the table leaves out, and why (the admin listener's `/routes`).
+    pub refused: Arc<Vec<Refused>>,
     /// Service name → backends.
     pub services: HashMap<String, Arc<ServiceSet>>,
     /// The TLS configuration of new client connections, when the listener terminates TLS.
@@ -77,6 +79,7 @@ impl View {
             routes: Arc::default(),
             operator_routes: Arc::new(operator),
             app_routes: Arc::default(),
+            refused: Arc::default(),
             services,
             tls,
         };
@@ -92,10 +95,11 @@ impl View {
     pub fn compose_routes(&mut self) -> Result<(), RouteError> {
         let (table, refused) =
             RouteTable::compose(&self.operator_routes, &self.app_routes, self.tls.is_some())?;
-        for r in refused {
+        for r in &refused {
             tracing::warn!(refused = %r, "app route not served");
         }
         self.routes = Arc::new(table);
+        self.refused = Arc::new(refused);
         Ok(())
     }
 

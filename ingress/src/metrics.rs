@@ -5,7 +5,8 @@
 //! admin thread (scrape): sum of the slots ──prometheus-client Collector──▶ text format
 //! ```
 //!
-//! Owns the metric names and the admin HTTP endpoint (`/metrics`, `/healthz`) served from a
+//! Owns the metric names and the admin HTTP endpoint (`/metrics`, `/healthz`, `/routes`: the
+//! live route table as JSON) served from a
 //! plain std thread, off the cores. The request path never touches a shared atomic or lock for
 //! metrics: each core counts locally and publishes a copy periodically (so a scrape may lag
 //! by up to one publish interval).
@@ -54,6 +55,9 @@ pub struct CoreCounters {
     pub tls_handshake_failures: u64,
     /// Access log lines dropped because its writer was behind.
     pub access_log_dropped: u64,
+    /// (route label, limit) → requests a route's limit answered: `rate` (429), `max_body`
+    /// (413), `timeout` (504, the upstream missed the response-head timeout).
+    pub limited: HashMap<(String, &'static str), u64>,
 }
 
 impl CoreCounters {
@@ -76,7 +80,19 @@ impl CoreCounters {
         self.latency_sum += secs;
     }
 
+    /// Counts one request a route's `limit` answered.
+    pub fn limited(&mut self, route: &str, limit: &'static str) {
+        if let Some(n) = self.limited.get_mut(&(route.to_owned(), limit)) {
+            *n += 1;
+        } else {
+            self.limited.insert((route.to_owned(), limit), 1);
+        }
+    }
+
     fn add(&mut self, other: &Self) {
+        for (key, n) in &other.limited {
+            *self.limited.entry(key.clone()).or_insert(0) += n;
+        }
         for (route, c) in &other.requests {
             let mine = self.requests.entry(route.clone()).or_insert([0; 5]);
             for (m, o) in mine.iter_mut().zip(c) {
@@ -192,6 +208,20 @@ impl Collector for Hub {
                 None,
             )?;
         }
+        {
+            let mut family = encoder.encode_descriptor(
+                "limited",
+                "Requests a route's limit answered (rate: 429, max_body: 413, timeout: 504)",
+                None,
+                MetricType::Counter,
+            )?;
+            let mut limited: Vec<_> = t.limited.iter().collect();
+            limited.sort();
+            for ((route, limit), n) in limited {
+                let labels = [("route", route.as_str()), ("limit", *limit)];
+                ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+        }
         let counters = [
             (
                 "upstream_connections_new",
@@ -245,7 +275,7 @@ impl Collector for Hub {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listener` until the directory's shutdown fires.
+/// Serves `/metrics`, `/healthz` and `/routes` on `listener` until the directory's shutdown fires.
 /// One request per connection; runs on its own std thread.
 pub fn serve_admin(listener: TcpListener, hub: Arc<Hub>) {
     if listener.set_nonblocking(true).is_err() {
@@ -296,6 +326,11 @@ fn answer_admin(mut stream: std::net::TcpStream, hub: &Arc<Hub>) {
             "draining\n".to_owned(),
         ),
         b"/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
+        b"/routes" => {
+            let view = hub.directory.view();
+            let json = crate::route::table_json(&view.routes, &view.refused);
+            ("200 OK", "application/json", format!("{json}\n"))
+        }
         _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
     };
     let head = format!(

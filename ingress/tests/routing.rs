@@ -41,6 +41,19 @@ fn with_routes_file(
     (proxy, dir)
 }
 
+/// Waits (the cores publish their counters every 250 ms) until `/metrics` holds `line`.
+fn metric_reaches(proxy: &skr8tr_ingress::IngressHandle, line: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !proxy.metrics_text().lines().any(|l| l == line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{line}` in\n{}",
+            proxy.metrics_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn hosts_wildcards_and_strip_prefix_through_the_proxy() {
     let api = echo("api");
@@ -144,6 +157,10 @@ fn a_routes_timeout_answers_504_when_the_upstream_misses_it() {
         let r = roundtrip(proxy.port(), b"GET /patient HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), "late");
+        metric_reaches(
+            &proxy,
+            "skr8tr_ingress_limited_total{route=\"/strict\",limit=\"timeout\"} 1",
+        );
         proxy.stop();
     }
 }
@@ -196,6 +213,10 @@ fn max_body_refuses_a_large_content_length_before_the_upstream_and_cuts_a_chunke
             "{:?}",
             seen.iter().map(|s| &s.head).collect::<Vec<_>>()
         );
+        metric_reaches(
+            &proxy,
+            "skr8tr_ingress_limited_total{route=\"/upload\",limit=\"max_body\"} 2",
+        );
         proxy.stop();
     }
 }
@@ -235,6 +256,10 @@ fn rate_limit_answers_429_with_retry_after_then_recovers() {
             assert!(std::time::Instant::now() < deadline, "never recovered");
         }
         assert!(up.requests().len() >= 4);
+        metric_reaches(
+            &proxy,
+            "skr8tr_ingress_limited_total{route=\"/limited\",limit=\"rate\"} 1",
+        );
         proxy.stop();
     }
 }

@@ -248,9 +248,9 @@ fn routes_prints_the_towers_table_and_its_json() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "HOST             PREFIX  SOURCE   OPTIONS\n\
-         api.example.com  /api    app:api  strip-prefix, max-body 10mb\n\
-         *any*            /       app:web  -\n"
+        "HOST             PREFIX  SERVICE  SOURCE   OPTIONS\n\
+         api.example.com  /api    api      app:api  strip-prefix, max-body 10mb\n\
+         *any*            /       web      app:web  -\n"
     );
     let out = run(home.path(), &["routes", "--json", "--tower", &t]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -149,12 +149,14 @@ pub enum Command {
         /// The service (app) name.
         service: ServiceName,
     },
-    /// Show the live table of routes apps publish to the Tower, with each route's source
-    /// (`app:<name>`).
-    ///
-    /// Routes an ingress has from `--route` or its routes file belong to that ingress and are
-    /// not in the Tower, so they are not shown here.
-    Routes,
+    /// Show a live route table with each route's source: the routes apps publish (the
+    /// Tower's), or with `--ingress` one ingress's table in force (`flag`, `file`, `app:<name>`)
+    /// and the app routes it leaves out.
+    Routes {
+        /// An ingress's admin listener (`HOST[:PORT]`, default port 9180).
+        #[arg(long)]
+        ingress: Option<String>,
+    },
     /// Check that the conductor and the tower answer, with their round-trip times.
     Ping,
 }
@@ -178,7 +180,7 @@ impl Command {
             Self::Logs { .. } => "logs",
             Self::Exec { .. } => "exec",
             Self::Lookup { .. } => "lookup",
-            Self::Routes => "routes",
+            Self::Routes { .. } => "routes",
             Self::Ping => "ping",
         }
     }
@@ -222,7 +224,7 @@ pub fn run(g: &GlobalArgs, command: &Command) -> anyhow::Result<ExitCode> {
         } => workload::run_logs(g, app, replica.as_ref(), *follow),
         Command::Exec { app, command } => workload::run_exec(g, app, command),
         Command::Lookup { service } => inspect::run_lookup(g, service),
-        Command::Routes => routes::run(g),
+        Command::Routes { ingress } => routes::run(g, ingress.as_deref()),
         Command::Ping => inspect::run_ping(g),
     };
     Ok(result.unwrap_or_else(|err| output::failure(name, &err, g.json)))

@@ -1,19 +1,25 @@
-//! `skr8tr routes`: the live table of routes apps publish to the Tower (SPEC §7.1), with each
-//! route's source, as an aligned table or `--json`.
+//! `skr8tr routes`: a live route table with each route's source (SPEC §7.1), as an aligned
+//! table or `--json`. Two tables exist: the routes apps publish, which the Tower holds for every
+//! ingress, and one ingress's table in force, which adds the routes it has from `--route` and
+//! its routes file and says which app routes it leaves out.
 //!
 //! ```text
-//! ROUTES (unsigned) ─▶ Tower ─▶ OK|ROUTES ─▶ table / JSON
-//! HOST             PREFIX  SOURCE   OPTIONS
-//! api.example.com  /api    app:api  strip-prefix, max-body 10mb, timeout 30s
+//! skr8tr routes                 ROUTES (unsigned) ─▶ Tower ─▶ OK|ROUTES ─▶ rows
+//! skr8tr routes --ingress ADDR  GET /routes ─▶ that ingress's admin listener ─▶ JSON ─▶ rows
+//! HOST             PREFIX  SERVICE  SOURCE   OPTIONS
+//! api.example.com  /api    api      app:api  strip-prefix, max-body 10mb, timeout 30s
 //! ```
-//! Only published routes are in the Tower: routes an ingress has from `--route` or its routes
-//! file are its own and show in its own logs and metrics, not here. The functions from the
-//! reply to table and JSON are pure and tested here; `run` is the thin network call.
+//! The functions from a reply to rows, table and JSON are pure and tested here; `run` is the
+//! thin network call.
 
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use serde_json::{Value, json};
-use skr8tr_proto::route::RouteSpec;
+use skr8tr_proto::route::{self, RateLimit, RouteOptions, RouteSpec};
 use skr8tr_proto::wire::{PublishedRoute, TowerReply, TowerRequest};
 
 use super::global::GlobalArgs;
@@ -21,9 +27,88 @@ use super::output::{emit, success};
 use super::remote::{Endpoint, unexpected};
 use super::table::Table;
 
-/// Where a route in the table comes from: `app:<name>` for a published one.
-fn source(entry: &PublishedRoute) -> String {
-    format!("app:{}", entry.app)
+/// The ingress admin listener's default port.
+pub const INGRESS_ADMIN_PORT: u16 = 9180;
+
+/// One route of a table, whichever table it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub route: RouteSpec,
+    pub service: String,
+    /// `flag`, `file` or `app:<name>`.
+    pub source: String,
+}
+
+/// The rows of the Tower's `OK|ROUTES`: each app is its routes' service.
+#[must_use]
+pub fn rows_of_tower(entries: &[PublishedRoute]) -> Vec<Row> {
+    entries
+        .iter()
+        .map(|e| Row {
+            route: e.route.clone(),
+            service: e.app.as_str().to_owned(),
+            source: format!("app:{}", e.app),
+        })
+        .collect()
+}
+
+/// The rows and the refused app routes (one line each) of an ingress's `/routes` JSON.
+///
+/// # Errors
+/// The JSON is not what an ingress serves.
+pub fn rows_of_ingress(v: &Value) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
+    let bad = |what: &str| anyhow::anyhow!("the ingress's /routes has {what}");
+    let mut rows = Vec::new();
+    for r in v["routes"]
+        .as_array()
+        .ok_or_else(|| bad("no `routes` list"))?
+    {
+        let text = |k: &str| {
+            r[k].as_str()
+                .ok_or_else(|| bad(&format!("a route without `{k}`")))
+        };
+        let target = match r["host"].as_str() {
+            Some(host) => format!("{host}{}", text("prefix")?),
+            None => text("prefix")?.to_owned(),
+        };
+        let (host, prefix) = route::parse_target(&target)
+            .map_err(|e| bad(&format!("a bad route `{target}` ({e})")))?;
+        let timeout = r["timeout_ms"].as_u64().map(Duration::from_millis);
+        let rate = match (
+            r["rate"]["per_second"].as_u64(),
+            r["rate"]["burst"].as_u64(),
+        ) {
+            (Some(per_second), Some(burst)) => Some(RateLimit {
+                per_second: u32::try_from(per_second).map_err(|_| bad("a bad rate"))?,
+                burst: u32::try_from(burst).map_err(|_| bad("a bad burst"))?,
+            }),
+            _ => None,
+        };
+        rows.push(Row {
+            route: RouteSpec {
+                host,
+                prefix,
+                options: RouteOptions {
+                    strip_prefix: r["strip_prefix"].as_bool().unwrap_or(false),
+                    max_body: r["max_body"].as_u64(),
+                    timeout,
+                    rate,
+                    https_only: r["https_only"].as_bool().unwrap_or(false),
+                },
+            },
+            service: text("service")?.to_owned(),
+            source: text("source")?.to_owned(),
+        });
+    }
+    let refused = v["refused"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|r| r["reason"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((rows, refused))
 }
 
 /// `10mb`, `512kb`, `1500b`: the largest unit that divides the size exactly.
@@ -76,31 +161,38 @@ fn options(route: &RouteSpec) -> String {
 
 /// The table of `skr8tr routes`; a route for any host shows `*any*`.
 #[must_use]
-pub fn routes_table(entries: &[PublishedRoute]) -> Table {
-    let mut t = Table::new(["HOST", "PREFIX", "SOURCE", "OPTIONS"]);
-    for e in entries {
-        let host = e
+pub fn routes_table(rows: &[Row]) -> Table {
+    let mut t = Table::new(["HOST", "PREFIX", "SERVICE", "SOURCE", "OPTIONS"]);
+    for r in rows {
+        let host = r
             .route
             .host
             .as_ref()
             .map_or_else(|| "*any*".to_owned(), ToString::to_string);
-        t.row([host, e.route.prefix.clone(), source(e), options(&e.route)]);
+        t.row([
+            host,
+            r.route.prefix.clone(),
+            r.service.clone(),
+            r.source.clone(),
+            options(&r.route),
+        ]);
     }
     t
 }
 
-/// The JSON of `skr8tr routes --json`: `host` is `null` for any host, unset options `null`.
+/// The JSON of `skr8tr routes --json`: `host` is `null` for any host, unset options `null`;
+/// `refused` lists the app routes an ingress leaves out (empty for the Tower's table).
 #[must_use]
-pub fn routes_json(entries: &[PublishedRoute]) -> Value {
-    let routes: Vec<Value> = entries
+pub fn routes_json(rows: &[Row], refused: &[String]) -> Value {
+    let routes: Vec<Value> = rows
         .iter()
-        .map(|e| {
-            let o = &e.route.options;
+        .map(|r| {
+            let o = &r.route.options;
             json!({
-                "host": e.route.host.as_ref().map(ToString::to_string),
-                "prefix": e.route.prefix,
-                "source": source(e),
-                "app": e.app.as_str(),
+                "host": r.route.host.as_ref().map(ToString::to_string),
+                "prefix": r.route.prefix,
+                "service": r.service,
+                "source": r.source,
                 "strip_prefix": o.strip_prefix,
                 "max_body": o.max_body,
                 "timeout_ms": o.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
@@ -109,23 +201,60 @@ pub fn routes_json(entries: &[PublishedRoute]) -> Value {
             })
         })
         .collect();
-    success("routes", json!({ "routes": routes }))
+    success("routes", json!({ "routes": routes, "refused": refused }))
 }
 
-/// `skr8tr routes`.
+/// `GET /routes` on an ingress's admin listener: its JSON body.
+fn ingress_routes(addr: SocketAddr, timeout: Duration) -> anyhow::Result<Value> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot reach the ingress admin listener at {addr}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    write!(
+        s,
+        "GET /routes HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    s.take(16 << 20).read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("{addr} answered no HTTP response"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        let status = head.lines().next().unwrap_or_default();
+        anyhow::bail!("{addr} answered `{status}` to GET /routes (is it an ingress's --admin?)");
+    }
+    serde_json::from_str(body).with_context(|| format!("{addr} sent no JSON route table"))
+}
+
+/// `skr8tr routes [--ingress ADDR]`.
 ///
 /// # Errors
-/// The Tower refused or did not answer; bad flags; stdout gone.
-pub fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let tower = Endpoint::tower(global)?;
-    match tower.ask_tower(&TowerRequest::Routes)? {
-        TowerReply::Routes(entries) => emit(
-            global.json,
-            || routes_table(&entries).render(),
-            || routes_json(&entries),
-        )?,
-        other => return Err(unexpected("tower", "ROUTES", &other).into()),
-    }
+/// The Tower (or the ingress) refused or did not answer; bad flags; stdout gone.
+pub fn run(global: &GlobalArgs, ingress: Option<&str>) -> anyhow::Result<ExitCode> {
+    let (rows, refused) = match ingress {
+        Some(addr) => {
+            let addr = super::global::resolve(addr, INGRESS_ADMIN_PORT).context("--ingress")?;
+            rows_of_ingress(&ingress_routes(addr, global.timeout())?)?
+        }
+        None => {
+            let tower = Endpoint::tower(global)?;
+            match tower.ask_tower(&TowerRequest::Routes)? {
+                TowerReply::Routes(entries) => (rows_of_tower(&entries), Vec::new()),
+                other => return Err(unexpected("tower", "ROUTES", &other).into()),
+            }
+        }
+    };
+    emit(
+        global.json,
+        || {
+            let mut text = routes_table(&rows).render();
+            for r in &refused {
+                text.push_str(&format!("not served: {r}\n"));
+            }
+            text
+        },
+        || routes_json(&rows, &refused),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -173,21 +302,40 @@ mod tests {
     #[test]
     fn table() {
         assert_eq!(
-            routes_table(&entries()).render(),
-            "HOST             PREFIX   SOURCE   OPTIONS\n\
-             api.example.com  /api     app:api  strip-prefix, max-body 10mb, timeout 1500ms, rate 100/s burst 200, https-only\n\
-             *.example.com    /        app:web  -\n\
-             *any*            /health  app:api  -\n"
+            routes_table(&rows_of_tower(&entries())).render(),
+            "HOST             PREFIX   SERVICE  SOURCE   OPTIONS\n\
+             api.example.com  /api     api      app:api  strip-prefix, max-body 10mb, timeout 1500ms, rate 100/s burst 200, https-only\n\
+             *.example.com    /        web      app:web  -\n\
+             *any*            /health  api      app:api  -\n"
         );
         assert_eq!(
             routes_table(&[]).render(),
-            "HOST  PREFIX  SOURCE  OPTIONS\n"
+            "HOST  PREFIX  SERVICE  SOURCE  OPTIONS\n"
         );
     }
 
     #[test]
+    fn an_ingress_table_reads_back_to_the_same_rows() {
+        let rows = rows_of_tower(&entries());
+        let mut flag = rows[2].clone();
+        flag.source = "flag".into();
+        flag.service = "frontend".into();
+        let rows = vec![rows[0].clone(), rows[1].clone(), flag];
+        let refused = vec!["route `/` of app `web` is held by flag; flag wins".to_owned()];
+        let v = routes_json(&rows, &refused);
+        assert_eq!(rows_of_ingress(&v).unwrap(), (rows, refused));
+        for bad in [
+            json!({}),
+            json!({"routes": [{"prefix": "/"}]}),
+            json!({"routes": [{"prefix": "nope", "service": "a", "source": "flag"}]}),
+        ] {
+            assert!(rows_of_ingress(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn json() {
-        let v = routes_json(&entries());
+        let v = routes_json(&rows_of_tower(&entries()), &[]);
         assert_eq!(v["command"], "routes");
         assert_eq!(v["routes"][0]["host"], "api.example.com");
         assert_eq!(v["routes"][0]["source"], "app:api");
@@ -198,6 +346,8 @@ mod tests {
         assert_eq!(v["routes"][1]["rate"], Value::Null);
         assert_eq!(v["routes"][2]["host"], Value::Null);
         assert_eq!(v["routes"][2]["strip_prefix"], false);
+        assert_eq!(v["routes"][2]["service"], "api");
+        assert_eq!(v["refused"], json!([]));
     }
 
     #[test]

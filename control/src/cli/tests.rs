@@ -130,10 +130,15 @@ fn read_only_commands_and_names() {
 }
 
 #[test]
-fn routes_takes_no_argument_and_the_global_options() {
+fn routes_takes_an_optional_ingress_and_the_global_options() {
     let cli = parse(&["routes", "--json", "--tower", "10.0.0.5"]);
-    assert!(matches!(cli.command, Command::Routes));
+    assert!(matches!(cli.command, Command::Routes { ingress: None }));
     assert!(cli.global.json);
     assert_eq!(cli.command.name(), "routes");
     assert!(refused(&["routes", "api"]));
+    let cli = parse(&["routes", "--ingress", "edge-1:9180"]);
+    assert!(matches!(
+        cli.command,
+        Command::Routes { ingress: Some(ref a) } if a == "edge-1:9180"
+    ));
 }

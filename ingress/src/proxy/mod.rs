@@ -271,7 +271,19 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
                 return;
             }
             Err(f) => {
-                core.counters.borrow_mut().proxy_errors += 1;
+                {
+                    let mut counters = core.counters.borrow_mut();
+                    counters.proxy_errors += 1;
+                    let limit = match f.error.kind {
+                        ErrorKind::RateLimited { .. } => Some("rate"),
+                        ErrorKind::BodyTooLarge => Some("max_body"),
+                        ErrorKind::ResponseTimeout => Some("timeout"),
+                        _ => None,
+                    };
+                    if let Some(limit) = limit {
+                        counters.limited(&c.route, limit);
+                    }
+                }
                 if f.response_started {
                     return;
                 }

@@ -402,6 +402,43 @@ impl RouteTable {
     }
 }
 
+/// The route table as the admin listener's `/routes` serves it (and `skr8tr routes --ingress`
+/// reads it): every route in force with its service and source, then the app routes left out.
+/// `host` is `null` for any host, unset options `null`.
+#[must_use]
+pub fn table_json(table: &RouteTable, refused: &[Refused]) -> serde_json::Value {
+    use serde_json::json;
+    let routes: Vec<serde_json::Value> = table
+        .routes()
+        .iter()
+        .map(|r| {
+            json!({
+                "host": r.host.as_ref().map(ToString::to_string),
+                "prefix": r.prefix,
+                "service": r.service.as_str(),
+                "source": r.source.to_string(),
+                "strip_prefix": r.strip_prefix,
+                "max_body": r.max_body,
+                "timeout_ms": r.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                "rate": r.rate.map(|l| json!({ "per_second": l.per_second, "burst": l.burst })),
+                "https_only": r.https_only,
+            })
+        })
+        .collect();
+    let refused: Vec<serde_json::Value> = refused
+        .iter()
+        .map(|r| {
+            let (route, app) = match r {
+                Refused::Taken { route, app, .. } | Refused::HttpsOnlyWithoutTls { route, app } => {
+                    (route, app)
+                }
+            };
+            json!({ "route": route, "app": app.as_str(), "reason": r.to_string() })
+        })
+        .collect();
+    json!({ "routes": routes, "refused": refused })
+}
+
 #[cfg(test)]
 mod tests;
 
