@@ -61,6 +61,13 @@ pub struct ServerArgs {
     /// UDP address of the node agent's command socket.
     #[arg(long, default_value = "0.0.0.0:7775")]
     pub node_listen: String,
+    /// TCP address of the Conductor's admin listener (`/metrics`, `/healthz`, the live status
+    /// page at `/`; read-only), or `off`.
+    #[arg(long, default_value = "127.0.0.1:9181")]
+    pub admin: String,
+    /// TCP address of the Tower's admin listener (`/metrics`, `/healthz`), or `off`.
+    #[arg(long, default_value = "127.0.0.1:9182")]
+    pub tower_admin: String,
     /// Where the state lives: `conductor/` (the durable store) and `node/` (the node's id, its
     /// replicas' records and their logs).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/skr8tr")]

@@ -1,11 +1,13 @@
 //! The bundle's integration tests: the `skr8tr` binary (`CARGO_BIN_EXE_skr8tr`) run as an
 //! operator would, in temporary directories, against fake daemons (`cli_daemons`), against
 //! `skr8tr_server` (`server`) and as `skr8tr dev` (`dev`); and whole meshes in-process (`mesh`:
-//! Tower, Conductor, node agents and the ingress on loopback ephemeral ports).
+//! Tower, Conductor, node agents and the ingress on loopback ephemeral ports), the Conductor's
+//! status page among them in a real headless Chromium (`browser`).
 
 // Test code may panic on anything unexpected: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod check;
 mod cli_daemons;
 mod dev;

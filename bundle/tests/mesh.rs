@@ -22,11 +22,23 @@ struct Mesh {
     tower: Option<Running>,
     tower_addr: SocketAddr,
     conductor: Running,
+    /// The Conductor's admin listener, when started with one.
+    admin: Option<SocketAddr>,
     _state: tempfile::TempDir,
 }
 
 impl Mesh {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A mesh whose Conductor serves its admin listener (metrics, status page).
+    fn start_with_admin() -> Self {
+        Self::start_with(Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap()))
+    }
+
+    fn start_with(admin: Option<std::net::TcpListener>) -> Self {
+        let admin_addr = admin.as_ref().map(|l| l.local_addr().unwrap());
         let state = tempfile::tempdir().unwrap();
         let tower = start("tower", false, 1, |_d, mut s, stop| async move {
             run_tower(s.remove(0), TowerConfig::dev(), async {
@@ -55,6 +67,7 @@ impl Mesh {
                     },
                     exec_timeout: Duration::from_millis(1500),
                     tower: Some(tower_addr),
+                    admin,
                 };
                 run_conductor(driver, cmd, hb, config, async {
                     let _ = stop.await;
@@ -67,6 +80,7 @@ impl Mesh {
             tower_addr: tower.addr(),
             tower: Some(tower),
             conductor,
+            admin: admin_addr,
             _state: state,
         }
     }
@@ -213,6 +227,34 @@ fn three_replicas_become_healthy_registered_and_heal_after_kill_9() {
     assert!(
         !mesh.tower_backends("api").contains(&old_backend) || http_get(old_backend, "/").is_some()
     );
+
+    // `skr8tr events` tells the story: placements, launches, health, and the kill with its
+    // signal and the node restarting it.
+    let events = eventually(Duration::from_secs(5), "the exit in the events", || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_skr8tr"))
+            .args(["events", "--app", "api", "--json", "--conductor"])
+            .arg(mesh.cmd().to_string())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let events = v["events"].as_array().cloned().unwrap_or_default();
+        events
+            .iter()
+            .any(|e| e["kind"] == "exited")
+            .then_some(events)
+    });
+    let count = |kind: &str| events.iter().filter(|e| e["kind"] == kind).count();
+    assert_eq!(count("submitted"), 1, "{events:?}");
+    assert_eq!(count("placed"), 3, "{events:?}");
+    assert_eq!(count("launched"), 3, "{events:?}");
+    assert!(count("healthy") >= 3, "{events:?}");
+    let exited = events.iter().find(|e| e["kind"] == "exited").unwrap();
+    assert_eq!(exited["replica"], victim.replica.as_str());
+    assert_eq!(exited["detail"], "exit -9; the node restarts it");
+    assert!(exited["time"].as_str().unwrap().ends_with('Z'));
+    assert!(events.iter().all(|e| e["app"] == "api"));
 }
 
 #[test]
@@ -780,4 +822,130 @@ fn an_apps_manifest_routes_are_served_refused_when_taken_and_withdrawn_on_evict(
     );
     assert_eq!(ingress.routes().routes().len(), 1, "the flag route stays");
     ingress.stop();
+}
+
+/// Writes `png` as `docs/<name>` when `SKR8TR_WRITE_SCREENSHOTS` is set (the committed
+/// screenshots are made this way; a normal run leaves the tree alone).
+fn keep_screenshot(name: &str, png: &[u8]) {
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    if std::env::var_os("SKR8TR_WRITE_SCREENSHOTS").is_some() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
+        std::fs::write(&path, png).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+}
+
+#[test]
+fn the_status_page_follows_a_deploy_a_rollout_and_a_killed_replica_without_a_reload() {
+    let Some(()) = crate::browser::available("the status page test") else {
+        return;
+    };
+    let mesh = Mesh::start_with_admin();
+    let admin = mesh.admin.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let browser = crate::browser::Browser::start(1280, 1000);
+    browser.open(&format!("http://{admin}/"));
+    let loaded = browser.eval("return performance.timeOrigin;");
+    browser.wait_text("live", Duration::from_secs(10), "the stream", |t| {
+        t == "live"
+    });
+
+    // A deploy: its replicas appear, then turn healthy.
+    let health = "  health {\n    check GET /healthz 200\n    interval 300ms\n  }\n";
+    let v1 = example(
+        "web",
+        2,
+        &format!("{health}  env {{\n    VERSION 1\n  }}\n"),
+    );
+    assert!(mesh.submit(&v1).starts_with("OK|SUBMITTED|web|"));
+    browser.wait_text(
+        "replicas",
+        Duration::from_secs(15),
+        "two healthy replicas",
+        |t| t.matches("web.g1.r").count() == 2 && t.matches("healthy").count() == 2,
+    );
+    browser.wait_text("apps", Duration::from_secs(5), "the app", |t| {
+        t.contains("web")
+    });
+    keep_screenshot("status-page.png", &browser.screenshot());
+
+    // A rollout: its progress shows while it runs, then it completes.
+    roll_to_version_2(&mesh, &v1, "web");
+    browser.wait_text(
+        "rollouts",
+        Duration::from_secs(15),
+        "the rollout running",
+        |t| t.contains("running") && t.contains("g2"),
+    );
+    keep_screenshot("status-page-rollout.png", &browser.screenshot());
+    browser.wait_text(
+        "rollouts",
+        Duration::from_secs(30),
+        "the rollout complete",
+        |t| t.contains("complete") && t.contains("2/2"),
+    );
+    browser.wait_text(
+        "replicas",
+        Duration::from_secs(15),
+        "generation 2 healthy",
+        |t| !t.contains("web.g1.") && t.matches("web.g2.r").count() == 2,
+    );
+
+    // kill -9: the exit shows in the events, then the replica healthy again, restarted once.
+    let victim = eventually(Duration::from_secs(10), "a running g2 replica", || {
+        mesh.status()
+            .into_iter()
+            .find(|r| r.generation == 2 && r.pid != 0 && r.state.keyword() == "healthy")
+    });
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &victim.pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let id = victim.replica.to_string();
+    browser.wait_text("events", Duration::from_secs(10), "the exit", |t| {
+        t.lines()
+            .any(|l| l.contains("exited") && l.contains(&id) && l.contains("exit -9"))
+    });
+    let row = format!(
+        "const r = document.querySelector('#replicas tr[data-key=\"{id}\"]'); return r ? r.innerText : '';"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = browser.eval(&row);
+        let cells: Vec<&str> = text.as_str().unwrap_or_default().split('\t').collect();
+        // replica, state, node, port, CPU, RSS, restarts, …
+        if cells.get(1) == Some(&"healthy") && cells.get(6) == Some(&"1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed replica never came back healthy with one restart: {cells:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        browser.eval("return performance.timeOrigin;"),
+        loaded,
+        "the page reloaded"
+    );
+
+    // A phone-width screen: nothing wider than the screen but the tables' own scroll boxes.
+    drop(browser);
+    let phone = crate::browser::Browser::start(390, 844);
+    phone.open(&format!("http://{admin}/"));
+    phone.wait_text("replicas", Duration::from_secs(10), "the replicas", |t| {
+        t.contains("web.g2.r")
+    });
+    let overflow = phone.eval(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    );
+    assert_eq!(overflow, 0, "the page scrolls sideways on a phone");
+    keep_screenshot("status-page-phone.png", &phone.screenshot());
 }

@@ -54,6 +54,7 @@ impl Server {
             .arg("--state-dir")
             .arg(dir.path().join("state"))
             .args(["--metrics", "off", "--stop-workloads-on-exit"])
+            .args(["--admin", "127.0.0.1:0", "--tower-admin", "127.0.0.1:0"])
             .args(extra)
             .env("SKR8TR_LOG", "warn")
             .stdout(Stdio::null())

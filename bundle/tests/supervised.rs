@@ -19,9 +19,16 @@ fn the_server_tells_systemd_it_is_ready_alive_and_stopping() {
     ] {
         cmd.args([flag, "127.0.0.1:0"]);
     }
-    cmd.args(["--metrics", "off"])
-        .arg("--state-dir")
-        .arg(state.path());
+    cmd.args([
+        "--metrics",
+        "off",
+        "--admin",
+        "127.0.0.1:0",
+        "--tower-admin",
+        "off",
+    ])
+    .arg("--state-dir")
+    .arg(state.path());
     let run = NotifyListener::bind()
         .unwrap()
         .supervise(

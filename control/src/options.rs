@@ -69,6 +69,11 @@ impl ConductorOptions {
     }
 }
 
+/// The Conductor's default admin port (`/metrics`, `/healthz`, the status page).
+pub const CONDUCTOR_ADMIN_PORT: u16 = 9181;
+/// The Tower's default admin port (`/metrics`, `/healthz`).
+pub const TOWER_ADMIN_PORT: u16 = 9182;
+
 /// The skr8tr Tower: service registry with TTLs, round-robin LOOKUP and WATCH pushes.
 #[derive(Debug, clap::Parser)]
 #[command(name = "skr8tr_reg", version)]
@@ -76,6 +81,9 @@ pub struct TowerArgs {
     /// UDP address to listen on (`[HOST][:PORT]`, IPv4 or IPv6).
     #[arg(long, default_value = "0.0.0.0:7772")]
     pub listen: String,
+    /// TCP address of the admin listener (`/metrics`, `/healthz`; read-only), or `off`.
+    #[arg(long, default_value = "127.0.0.1:9182")]
+    pub admin: String,
     #[command(flatten)]
     pub keys: MeshKeyArgs,
     #[command(flatten)]
@@ -92,6 +100,10 @@ pub struct ConductorArgs {
     /// UDP address for node heartbeats.
     #[arg(long, default_value = "0.0.0.0:7770")]
     pub heartbeat_listen: String,
+    /// TCP address of the admin listener (`/metrics`, `/healthz`, the live status page at `/`;
+    /// read-only), or `off`.
+    #[arg(long, default_value = "127.0.0.1:9181")]
+    pub admin: String,
     /// Where the durable state lives (created 0700).
     #[arg(long, default_value = "/var/lib/skr8tr/conductor")]
     pub state_dir: PathBuf,

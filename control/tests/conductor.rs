@@ -15,11 +15,20 @@ use skr8tr_daemon::Gate;
 use skr8tr_proto::auth::{KeyRole, SigningKey, SystemClock, Verifier, sign_command};
 use skr8tr_proto::wire::{Message, NodeRequest};
 
-use crate::util::{Running, ask, eventually, start};
+use crate::util::{Running, ask, eventually, first_event, http, start};
 
 const MANIFEST: &str = "app api\n  exec /bin/sleep\n  args 60\n  port auto\n  replicas 3\n";
 
 fn conductor(state: &Path, operator: Option<Verifier>) -> Running {
+    conductor_with_admin(state, operator, None)
+}
+
+/// [`conductor`] with its admin listener on `admin`.
+fn conductor_with_admin(
+    state: &Path,
+    operator: Option<Verifier>,
+    admin: Option<std::net::TcpListener>,
+) -> Running {
     let state = state.to_path_buf();
     start(
         "conductor",
@@ -39,6 +48,7 @@ fn conductor(state: &Path, operator: Option<Verifier>) -> Running {
                 },
                 exec_timeout: Duration::from_secs(2),
                 tower: None,
+                admin,
             };
             run(driver, commands, heartbeats, config, async {
                 let _ = stop.await;
@@ -496,6 +506,7 @@ fn garbage_and_replies_to_both_ports_are_never_answered_and_forged_heartbeats_ig
                 timings: Timings::default(),
                 exec_timeout: Duration::from_secs(2),
                 tower: None,
+                admin: None,
             };
             run(driver, commands, heartbeats, config, async {
                 let _ = stop.await;
@@ -548,4 +559,107 @@ fn garbage_and_replies_to_both_ports_are_never_answered_and_forged_heartbeats_ig
     // Its replay is refused: a second copy does not refresh anything (no crash either).
     sock.send_to(good.as_bytes(), hb).unwrap();
     assert_eq!(ask(cmd, "PING"), "OK|PONG|conductor");
+}
+
+#[test]
+fn the_admin_listener_serves_metrics_the_status_page_events_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = SigningKey::generate().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = listener.local_addr().unwrap();
+    let c = conductor_with_admin(
+        dir.path(),
+        Some(Verifier::new(KeyRole::Operator, [public])),
+        Some(listener),
+    );
+    let cmd = c.addrs[0];
+    let _node = FakeNode::start("node-a", c.addrs[1], false);
+    wait_nodes(cmd, 1);
+    // One refused (unsigned) and one accepted SUBMIT.
+    assert_eq!(ask(cmd, &submit()), "ERR|UNAUTHORIZED");
+    let signed = sign_command(&key, &submit(), SystemClock::now()).unwrap();
+    assert!(ask(cmd, &signed).starts_with("OK|SUBMITTED|api|"));
+    eventually(Duration::from_secs(10), "3 healthy", || {
+        (ask(cmd, "STATUS").matches(":healthy:").count() == 3).then_some(())
+    });
+
+    assert_eq!(http(admin, "GET", "/healthz"), (200, "ok\n".to_owned()));
+    let metric = |line: &str| {
+        eventually(Duration::from_secs(5), line, || {
+            let (status, text) = http(admin, "GET", "/metrics");
+            assert_eq!(status, 200);
+            text.lines().any(|l| l == line).then_some(())
+        });
+    };
+    metric("skr8tr_conductor_nodes{state=\"live\"} 1");
+    metric("skr8tr_conductor_apps 1");
+    metric("skr8tr_conductor_replicas{state=\"healthy\"} 3");
+    metric("skr8tr_conductor_placements_total 3");
+    metric("skr8tr_conductor_commands_total{verb=\"SUBMIT\",result=\"ok\"} 1");
+    metric("skr8tr_conductor_auth_rejections_total{reason=\"unsigned\"} 1");
+    metric("skr8tr_conductor_events_total{kind=\"healthy\"} 3");
+    let (_, text) = http(admin, "GET", "/metrics");
+    assert!(
+        text.contains("skr8tr_conductor_reconcile_duration_seconds_count"),
+        "{text}"
+    );
+
+    // EVENTS over UDP: oldest first, each with its time and reason; an app filter; a cursor.
+    let reply = ask(cmd, "EVENTS");
+    let events = match skr8tr_proto::wire::ConductorReply::decode(reply.as_bytes()).unwrap() {
+        skr8tr_proto::wire::ConductorReply::Events { events, last_seq } => {
+            assert_eq!(events.last().map(|e| e.seq), Some(last_seq));
+            events
+        }
+        other => panic!("{other:?}"),
+    };
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.keyword()).collect();
+    assert_eq!(kinds[0], "node-joined", "{kinds:?}");
+    for kind in ["submitted", "placed", "launched", "healthy"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(kinds.iter().filter(|k| **k == "placed").count(), 3);
+    let placed = events
+        .iter()
+        .find(|e| e.kind.keyword() == "placed")
+        .unwrap();
+    assert_eq!(placed.node.as_ref().map(|n| n.as_str()), Some("node-a"));
+    assert!(placed.at_ms > 1_700_000_000_000);
+    let after = events[1].seq;
+    assert!(
+        ask(cmd, &format!("EVENTS|{after}|api")).starts_with(&format!(
+            "OK|EVENTS|{}|{}|",
+            events.last().unwrap().seq,
+            events.len() - 2
+        ))
+    );
+    assert!(ask(cmd, "EVENTS|0|nobody").starts_with("OK|EVENTS|"));
+
+    // The snapshot, as JSON and as the first server-sent event; the page itself.
+    let (status, json) = http(admin, "GET", "/status.json");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["apps"][0]["app"], "api");
+    assert_eq!(v["apps"][0]["healthy"], 3);
+    assert_eq!(v["replicas"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["replicas"][0]["node"], "node-a");
+    assert_eq!(v["nodes"][0]["state"], "live");
+    assert!(v["events"].as_array().is_some_and(|e| e.len() >= 8));
+    let pushed: serde_json::Value = serde_json::from_str(&first_event(admin, "/events")).unwrap();
+    assert_eq!(pushed["apps"][0]["app"], "api");
+    let (status, page) = http(admin, "GET", "/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("new EventSource(\"/events\")"),
+        "the page follows /events"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing from outside"
+    );
+
+    // Read-only, and nothing else is served.
+    assert_eq!(http(admin, "POST", "/").0, 405);
+    assert_eq!(http(admin, "GET", "/nope").0, 404);
+    assert_eq!(http(admin, "HEAD", "/healthz"), (200, String::new()));
 }

@@ -12,7 +12,7 @@ fn tower_stderr(format: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_skr8tr_reg"));
-    cmd.args(["--listen", "127.0.0.1:0"])
+    cmd.args(["--listen", "127.0.0.1:0", "--admin", "off"])
         .env_remove("SKR8TR_LOG_FORMAT")
         .env("SKR8TR_LOG", "info")
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));

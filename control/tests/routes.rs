@@ -42,6 +42,7 @@ fn conductor(state: &Path, tower: SocketAddr) -> Running {
             let commands = sockets.remove(0);
             let config = ConductorConfig {
                 tower: Some(tower),
+                admin: None,
                 ..ConductorConfig::dev(state)
             };
             run_conductor(driver, commands, heartbeats, config, async {

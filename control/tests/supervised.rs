@@ -15,7 +15,12 @@ fn the_tower_tells_systemd_it_is_ready_alive_and_stopping() {
     let run = NotifyListener::bind()
         .unwrap()
         .supervise(
-            Command::new(env!("CARGO_BIN_EXE_skr8tr_reg")).args(["--listen", "127.0.0.1:0"]),
+            Command::new(env!("CARGO_BIN_EXE_skr8tr_reg")).args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+            ]),
             WATCHDOG,
             PATIENCE,
         )
@@ -39,6 +44,8 @@ fn the_conductor_tells_systemd_it_is_ready_alive_and_stopping() {
                     "--listen",
                     "127.0.0.1:0",
                     "--heartbeat-listen",
+                    "127.0.0.1:0",
+                    "--admin",
                     "127.0.0.1:0",
                 ])
                 .arg("--state-dir")

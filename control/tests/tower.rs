@@ -33,6 +33,7 @@ fn seed_exchange_and_ttl_on_both_drivers() {
             epoll,
             TowerConfig {
                 default_ttl: Duration::from_secs(1),
+                admin: None,
                 ..TowerConfig::dev()
             },
         );
@@ -152,6 +153,7 @@ fn with_a_mesh_key_unsigned_and_forged_mutations_change_nothing() {
         gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
         mesh_key: None,
         default_ttl: Duration::from_secs(30),
+        admin: None,
     };
     let t = tower(false, config);
     let a = t.addr();
@@ -255,6 +257,7 @@ fn with_a_mesh_key_routes_are_published_only_signed() {
         gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
         mesh_key: None,
         default_ttl: Duration::from_secs(30),
+        admin: None,
     };
     let t = tower(false, config);
     let a = t.addr();
@@ -267,4 +270,78 @@ fn with_a_mesh_key_routes_are_published_only_signed() {
     let good = sign_command(&mesh, publish, SystemClock::now()).unwrap();
     assert!(ask(a, &good).starts_with("OK|PUBLISHED|api|"));
     assert_eq!(ask(a, "ROUTES"), "OK|ROUTES|1|api:-:/:-:-:-:-:-");
+}
+
+#[test]
+fn the_admin_listener_counts_entries_watchers_pushes_acks_and_refusals() {
+    let (_mesh, public) = SigningKey::generate().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = listener.local_addr().unwrap();
+    let dev = tower(
+        false,
+        TowerConfig {
+            admin: Some(listener),
+            ..TowerConfig::dev()
+        },
+    );
+    let a = dev.addr();
+    ask(a, "REGISTER|api|127.0.0.1|9001");
+    ask(a, "REGISTER|api|127.0.0.1|9002");
+    ask(a, "REGISTER|web|127.0.0.1|9003");
+    let edge = UdpSocket::bind("127.0.0.1:0").unwrap();
+    edge.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    edge.send_to(b"WATCH|api|10", a).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut version = 0;
+    while version == 0 {
+        let (n, _) = edge.recv_from(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("UPDATE|") {
+            version = version_in(&text, 2);
+        }
+    }
+    edge.send_to(format!("ACK|api|{version}|1").as_bytes(), a)
+        .unwrap();
+    let metric = |line: &str| {
+        eventually(Duration::from_secs(5), line, || {
+            let (status, text) = crate::util::http(admin, "GET", "/metrics");
+            assert_eq!(status, 200);
+            text.lines().any(|l| l == line).then_some(())
+        });
+    };
+    metric("skr8tr_tower_entries 3");
+    metric("skr8tr_tower_services 2");
+    metric("skr8tr_tower_watchers{kind=\"backends\"} 1");
+    metric("skr8tr_tower_watchers{kind=\"routes\"} 0");
+    metric("skr8tr_tower_requests_total{verb=\"REGISTER\",result=\"ok\"} 3");
+    metric("skr8tr_tower_pushes_total{verb=\"UPDATE\"} 1");
+    metric("skr8tr_tower_acks_total{kind=\"backends\"} 1");
+    assert_eq!(crate::util::http(admin, "GET", "/healthz").0, 200);
+    assert_eq!(crate::util::http(admin, "POST", "/metrics").0, 405);
+    drop(dev);
+
+    // With a mesh key, refusals are counted by reason.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = listener.local_addr().unwrap();
+    let keyed = tower(
+        false,
+        TowerConfig {
+            gate: Gate::new(Some(Verifier::new(KeyRole::Mesh, [public]))),
+            admin: Some(listener),
+            ..TowerConfig::dev()
+        },
+    );
+    assert_eq!(
+        ask(keyed.addr(), "REGISTER|api|127.0.0.1|80"),
+        "ERR|UNAUTHORIZED"
+    );
+    let (other, _) = SigningKey::generate().unwrap();
+    let forged = sign_command(&other, "REGISTER|api|127.0.0.1|80", SystemClock::now()).unwrap();
+    assert_eq!(ask(keyed.addr(), &forged), "ERR|UNAUTHORIZED");
+    eventually(Duration::from_secs(5), "refusals counted", || {
+        let (_, text) = crate::util::http(admin, "GET", "/metrics");
+        (text.contains("skr8tr_tower_auth_rejections_total{reason=\"unsigned\"} 1")
+            && text.contains("skr8tr_tower_auth_rejections_total{reason=\"bad_signature\"} 1"))
+        .then_some(())
+    });
 }

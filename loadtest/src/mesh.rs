@@ -285,7 +285,13 @@ impl Mesh {
     /// # Errors
     /// It does not start or answer within 5 s.
     pub fn start_tower(&mut self) -> anyhow::Result<()> {
-        let mut args = vec!["--listen".into(), self.layout.tower_addr().to_string()];
+        // The admin listener on a free port: several meshes may run on one machine.
+        let mut args = vec![
+            "--listen".into(),
+            self.layout.tower_addr().to_string(),
+            "--admin".into(),
+            Layout::addr(&self.layout.control, 0).to_string(),
+        ];
         args.extend(self.key_args(false));
         let p = self.spawn("tower", &self.layout.control, "skr8tr_reg", &args)?;
         self.tower = Some(p);
@@ -314,6 +320,8 @@ impl Mesh {
             l.tower_addr().to_string(),
             "--state-dir".into(),
             self.dir.join("conductor-state").display().to_string(),
+            "--admin".into(),
+            Layout::addr(&l.control, 0).to_string(),
         ];
         args.extend(self.key_args(true));
         let p = self.spawn("conductor", &self.layout.control, "skr8tr_sched", &args)?;

@@ -24,12 +24,23 @@ fn real_main(args: ServerArgs) -> anyhow::Result<()> {
     tower.gate = Gate::new(auth.mesh_verifier());
     tower.mesh_key = auth.mesh_signing_key().cloned();
     args.tower.apply(&mut tower)?;
+    tower.admin = skr8tr_daemon::admin::bind(
+        "--tower-admin",
+        &args.tower_admin,
+        skr8tr_control::options::TOWER_ADMIN_PORT,
+    )?;
 
     let mut conductor = ConductorConfig::dev(args.state_dir.join("conductor"));
     conductor.operator_gate = Gate::new(auth.operator_verifier());
     conductor.mesh_gate = Gate::new(auth.mesh_verifier());
     conductor.mesh_key = auth.mesh_signing_key().cloned();
     args.conductor.apply(&mut conductor)?;
+    conductor.admin = skr8tr_daemon::admin::bind(
+        "--admin",
+        &args.admin,
+        skr8tr_control::options::CONDUCTOR_ADMIN_PORT,
+    )?;
+    let admin = conductor.admin.as_ref().and_then(|l| l.local_addr().ok());
 
     let mut node = AgentConfig::new(args.state_dir.join("node"));
     node.gate = Gate::new(auth.mesh_verifier());
@@ -51,6 +62,7 @@ fn real_main(args: ServerArgs) -> anyhow::Result<()> {
         conductor = %addrs.conductor,
         heartbeats = %addrs.heartbeat,
         node = %addrs.node,
+        ?admin,
         "server ready"
     );
     skr8tr_daemon::supervisor::watch(

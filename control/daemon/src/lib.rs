@@ -5,7 +5,8 @@
 //! control daemons (Tower, Conductor, node agent; feature `runtime`, on by default), the
 //! runtime choice (io_uring through tokio-uring, or the epoll fallback), a UDP endpoint that
 //! works on either, the datagram server each socket runs (`serve`: receive, gate, decode, hand
-//! to the daemon's `Handler`, reply), calls to other daemons, and shutdown signals. The ingress
+//! to the daemon's `Handler`, reply), calls to other daemons, shutdown signals, and the
+//! read-only HTTP admin listener ([`admin`]: `/metrics`, `/healthz`, status pages, events). The ingress
 //! and the static file server run on monoio and take only the first part
 //! (`default-features = false`), without tokio.
 //!
@@ -13,6 +14,8 @@
 //! daemon's handler decides what to answer. Everything on the runtime runs on one thread: tasks
 //! are spawned with `spawn` (`spawn_local` underneath) under both drivers.
 
+#[cfg(feature = "runtime")]
+pub mod admin;
 #[cfg(feature = "runtime")]
 mod call;
 #[cfg(feature = "runtime")]
@@ -35,7 +38,7 @@ pub use gate::{Admission, Gate};
 pub use logging::init_logging;
 pub use policy::{AddressError, listen_addr, parse_host_port};
 #[cfg(feature = "runtime")]
-pub use server::{Dropped, Handler, Origin, send_reply, serve};
+pub use server::{Dropped, Handler, Origin, UNSIGNED, send_reply, serve};
 pub use startup::{KeyArgs, KeysError, MeshKeyArgs, start};
 #[cfg(feature = "runtime")]
 pub use startup::{shutdown_requested, shutdown_signal};

@@ -65,8 +65,10 @@ pub trait Handler {
     const NOUN: &'static str;
 
     /// The answer to a request refused for its signature (`ERR|UNAUTHORIZED` in the socket's
-    /// reply type), or `None` on a socket whose senders never wait for an answer.
-    fn unauthorized(&self) -> Option<String>;
+    /// reply type), or `None` on a socket whose senders never wait for an answer. `reason` is
+    /// the refusal's code ([`skr8tr_proto::auth::AuthError::code`], or `unsigned` for a request
+    /// that needs a signature and has none), for the daemon's counters; it is never sent.
+    fn unauthorized(&mut self, reason: &'static str) -> Option<String>;
 
     /// Acts on an admitted, decoded and allowed request; returns the reply to send to
     /// `origin.from` now, if any. A request that takes time runs in its own task and sends its
@@ -92,6 +94,9 @@ pub trait Handler {
         }
     }
 }
+
+/// The refusal reason of a request that needs a signature and has none.
+pub const UNSIGNED: &str = "unsigned";
 
 /// Serves `handler` on `socket` behind `gate` until the socket fails.
 ///
@@ -137,7 +142,7 @@ async fn answer<H: Handler>(
         }
         Admission::Refused(ref e) => {
             tracing::warn!(%from, reason = e.code(), "refused a signed {}", H::NOUN);
-            return handler.unauthorized();
+            return handler.unauthorized(e.code());
         }
         Admission::Signed(text) | Admission::Unsigned(text) => text,
     };
@@ -158,7 +163,7 @@ async fn answer<H: Handler>(
     };
     if !gate.allows(request.auth(), &admission) {
         tracing::warn!(%from, verb = request.verb(), "refused an unsigned {}", H::NOUN);
-        return handler.unauthorized();
+        return handler.unauthorized(UNSIGNED);
     }
     handler.handle(request, origin).await
 }
@@ -198,7 +203,7 @@ mod tests {
         type Request = TowerRequest;
         const NOUN: &'static str = "request";
 
-        fn unauthorized(&self) -> Option<String> {
+        fn unauthorized(&mut self, _reason: &'static str) -> Option<String> {
             Some("ERR|UNAUTHORIZED".into())
         }
 
@@ -286,7 +291,7 @@ mod tests {
         impl Handler for Picky {
             type Request = TowerRequest;
             const NOUN: &'static str = "request";
-            fn unauthorized(&self) -> Option<String> {
+            fn unauthorized(&mut self, _reason: &'static str) -> Option<String> {
                 None
             }
             async fn handle(&mut self, _: TowerRequest, _: Origin) -> Option<String> {

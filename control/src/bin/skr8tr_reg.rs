@@ -25,11 +25,17 @@ fn real_main(args: TowerArgs) -> anyhow::Result<()> {
     config.gate = Gate::new(auth.mesh_verifier());
     config.mesh_key = auth.mesh_signing_key().cloned();
     args.tower.apply(&mut config)?;
+    config.admin = skr8tr_daemon::admin::bind(
+        "--admin",
+        &args.admin,
+        skr8tr_control::options::TOWER_ADMIN_PORT,
+    )?;
+    let admin = config.admin.as_ref().and_then(|l| l.local_addr().ok());
     skr8tr_daemon::run("tower", |driver| async move {
         let socket = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;
         let addr = socket.local_addr()?;
-        tracing::info!(listen = %addr, authenticated = config.gate.enforcing(), "tower ready");
+        tracing::info!(listen = %addr, ?admin, authenticated = config.gate.enforcing(), "tower ready");
         skr8tr_daemon::supervisor::ready(format!("listening on udp {addr}"));
         run(socket, config, skr8tr_daemon::shutdown_requested())
             .await

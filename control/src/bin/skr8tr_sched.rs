@@ -30,6 +30,12 @@ fn real_main(args: ConductorArgs) -> anyhow::Result<()> {
             .context("--tower")?,
     );
     args.conductor.apply(&mut config)?;
+    config.admin = skr8tr_daemon::admin::bind(
+        "--admin",
+        &args.admin,
+        skr8tr_control::options::CONDUCTOR_ADMIN_PORT,
+    )?;
+    let admin = config.admin.as_ref().and_then(|l| l.local_addr().ok());
     skr8tr_daemon::run("conductor", |driver| async move {
         let commands = UdpEndpoint::bind(driver, listen)
             .with_context(|| format!("cannot listen on udp {listen}"))?;
@@ -39,6 +45,7 @@ fn real_main(args: ConductorArgs) -> anyhow::Result<()> {
         tracing::info!(
             commands = %cmd_addr,
             heartbeats = %hb_addr,
+            ?admin,
             operator_auth = config.operator_gate.enforcing(),
             mesh_auth = config.mesh_gate.enforcing(),
             "conductor ready"

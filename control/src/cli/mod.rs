@@ -7,6 +7,7 @@
 //! up, down, scale                   Conductor, signed    cluster.rs
 //! rollout                           Conductor, signed    rollout.rs
 //! status, nodes, list, lookup, ping read-only            inspect.rs
+//! events                            Conductor, read-only events.rs
 //! routes                            Tower, read-only     routes.rs
 //! logs, exec                        Conductor, signed    workload.rs
 //! ```
@@ -26,6 +27,7 @@ use skr8tr_proto::name::{AppName, ReplicaId, ServiceName};
 
 pub mod check;
 pub mod cluster;
+pub mod events;
 pub mod global;
 pub mod inspect;
 pub mod keys;
@@ -144,6 +146,16 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Show what happened: placements, launches, exits with code or signal, health changes,
+    /// rollout steps, node joins and losses, each with its time and reason (oldest first).
+    Events {
+        /// Keep printing new events as they happen (every 500 ms) until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this app's events.
+        #[arg(long)]
+        app: Option<AppName>,
+    },
     /// Ask the Tower for one backend of a service.
     Lookup {
         /// The service (app) name.
@@ -179,6 +191,7 @@ impl Command {
             Self::List => "list",
             Self::Logs { .. } => "logs",
             Self::Exec { .. } => "exec",
+            Self::Events { .. } => "events",
             Self::Lookup { .. } => "lookup",
             Self::Routes { .. } => "routes",
             Self::Ping => "ping",
@@ -223,6 +236,7 @@ pub fn run(g: &GlobalArgs, command: &Command) -> anyhow::Result<ExitCode> {
             follow,
         } => workload::run_logs(g, app, replica.as_ref(), *follow),
         Command::Exec { app, command } => workload::run_exec(g, app, command),
+        Command::Events { follow, app } => events::run(g, *follow, app.as_ref()),
         Command::Lookup { service } => inspect::run_lookup(g, service),
         Command::Routes { ingress } => routes::run(g, ingress.as_deref()),
         Command::Ping => inspect::run_ping(g),

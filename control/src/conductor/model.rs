@@ -90,6 +90,10 @@ pub struct ReportedReplica {
     pub rss_kb: u64,
     /// What enforces its limits there, when the node said it.
     pub limits: Option<LimitMechanism>,
+    /// Times the node restarted it.
+    pub restarts: u32,
+    /// Seconds since its current process started.
+    pub uptime_s: u64,
 }
 
 /// A node as its heartbeats describe it.

@@ -83,6 +83,20 @@ pub enum StopReason {
     RolledOut,
 }
 
+impl StopReason {
+    /// Why, in words (events, logs).
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ScaleDown => "scaled down",
+            Self::Evicted => "its app was evicted",
+            Self::Superseded => "superseded by a newer generation",
+            Self::Stray => "stray: not placed there (a returning lost node's copy)",
+            Self::RolledOut => "replaced by the rollout",
+        }
+    }
+}
+
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

@@ -10,6 +10,9 @@
 //! every 250 ms or on wake: State.reconcile ─▶ Store ─▶ Calls (LAUNCH/KILL to nodes, DEREGISTER)
 //! every 100 ms: State.edge_waits ─▶ Calls (Tower LIST, DRAINED) ─▶ State.set_edge_ready
 //! SUBMIT/ROLLOUT/EVICT, at start and every 5 s: State.route_sets ─▶ Calls (PUBLISH_ROUTES)
+//! after each of those: State.take_events ─▶ EventLog (stamped) ─▶ metrics; the status changed
+//! every 250 ms while a page watches: status::snapshot ─▶ the /events stream
+//! --admin TCP: /metrics, /healthz, / (status page), /status.json, /events (status::answer)
 //! ```
 //! Routes are published again every few seconds (from the durable store after a restart), so
 //! a restarted Tower has them back as it has the nodes' backends back, and routes the Tower
@@ -17,7 +20,7 @@
 //! Every request runs in its own task, so a SUBMIT waiting for its launches never holds up a
 //! LIST or a heartbeat. Unparseable datagrams and replies are logged and never answered.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,9 +35,11 @@ use skr8tr_proto::wire::{
     ConductorReply, ConductorRequest, ErrorCode, ErrorReply, LaunchSpec, ManifestSource, MeshEvent,
     Message, Request,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::calls::{Calls, Launch};
+use super::events::EventLog;
+use super::metrics::ConductorMetrics;
 use super::state::{EdgeWait, Effect, State, Timings};
 use super::store::{Change, Store, StoreError};
 
@@ -48,6 +53,10 @@ const EDGE_POLL: Duration = Duration::from_millis(100);
 const ROUTES_EVERY: Duration = Duration::from_secs(5);
 /// Largest manifest file SUBMIT reads from the Conductor's disk.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+/// How often the status snapshot is rebuilt while a status page watches and something changed.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// Most events one EVENTS reply carries (fewer when they would not fit a datagram).
+const EVENTS_PER_REPLY: usize = 400;
 
 /// What the Conductor is started with.
 #[derive(Debug)]
@@ -65,6 +74,9 @@ pub struct ConductorConfig {
     /// The Tower, asked during rollouts whether the edge routes to new replicas (`None`: no
     /// edge to wait for).
     pub tower: Option<SocketAddr>,
+    /// The admin listener (`/metrics`, `/healthz`, the status page), already bound so that a
+    /// busy port is reported by `main`; `None`: off.
+    pub admin: Option<std::net::TcpListener>,
 }
 
 impl ConductorConfig {
@@ -79,6 +91,7 @@ impl ConductorConfig {
             timings: Timings::default(),
             exec_timeout: Duration::from_secs(10),
             tower: None,
+            admin: None,
         }
     }
 }
@@ -98,6 +111,12 @@ struct Ctx {
     calls: Calls,
     commands: UdpEndpoint,
     wake: Notify,
+    events: RefCell<EventLog>,
+    metrics: ConductorMetrics,
+    /// The status snapshot the status page's event streams follow.
+    status: watch::Sender<String>,
+    /// Something the status page shows changed since the last snapshot.
+    status_dirty: Cell<bool>,
 }
 
 type Shared = Rc<Ctx>;
@@ -134,7 +153,12 @@ pub async fn run(
         calls: Calls::new(driver, config.mesh_key, config.tower, config.exec_timeout),
         commands,
         wake: Notify::new(),
+        events: RefCell::new(EventLog::new()),
+        metrics: ConductorMetrics::new(),
+        status: watch::Sender::new(String::new()),
+        status_dirty: Cell::new(true),
     });
+    take_events(&ctx);
 
     let reconciler = {
         let ctx = ctx.clone();
@@ -170,6 +194,31 @@ pub async fn run(
         })
     };
 
+    let status_publisher = {
+        let ctx = ctx.clone();
+        skr8tr_daemon::spawn(async move {
+            let mut every = tokio::time::interval(STATUS_EVERY);
+            loop {
+                every.tick().await;
+                if ctx.status_dirty.get() && ctx.status.receiver_count() > 0 {
+                    publish_status(&ctx);
+                }
+            }
+        })
+    };
+    let admin = match config.admin {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let ctx = ctx.clone();
+            let pages = Rc::new(move |path: &str| admin_page(&ctx, path));
+            Some(skr8tr_daemon::spawn(skr8tr_daemon::admin::serve(
+                listener, pages,
+            )))
+        }
+        None => None,
+    };
+
     let heartbeat_loop = skr8tr_daemon::serve(
         &heartbeats,
         config.mesh_gate,
@@ -188,7 +237,55 @@ pub async fn run(
     reconciler.abort();
     edge_watch.abort();
     route_publisher.abort();
+    status_publisher.abort();
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     result
+}
+
+/// Stamps the events State noted since the last call and keeps them; the status changed.
+fn take_events(ctx: &Ctx) {
+    let noted = ctx.state.borrow_mut().take_events();
+    ctx.status_dirty.set(true);
+    if noted.is_empty() {
+        return;
+    }
+    let at = now_ms();
+    let mut log = ctx.events.borrow_mut();
+    for event in noted {
+        let entry = log.push(event, at);
+        ctx.metrics.observe_event(entry);
+    }
+}
+
+/// Rebuilds the status snapshot for the pages watching it.
+fn publish_status(ctx: &Ctx) {
+    let json = super::status::snapshot(
+        &ctx.state.borrow(),
+        &ctx.events.borrow(),
+        Instant::now(),
+        now_ms(),
+    );
+    ctx.status_dirty.set(false);
+    ctx.status.send_replace(json.to_string());
+}
+
+/// What the admin listener answers for `path`.
+fn admin_page(ctx: &Ctx, path: &str) -> skr8tr_daemon::admin::AdminReply {
+    if path.split('?').next() == Some("/events") {
+        // A new page starts from a fresh snapshot.
+        publish_status(ctx);
+    }
+    super::status::answer(
+        path,
+        &ctx.state.borrow(),
+        &ctx.events.borrow(),
+        &ctx.metrics,
+        &ctx.status.subscribe(),
+        Instant::now(),
+        now_ms(),
+    )
 }
 
 /// Publishes every app's routes (none for apps without), and withdraws the routes the Tower
@@ -237,12 +334,14 @@ impl Handler for Heartbeats {
     type Request = MeshEvent;
     const NOUN: &'static str = "mesh message";
 
-    fn unauthorized(&self) -> Option<String> {
+    fn unauthorized(&mut self, reason: &'static str) -> Option<String> {
+        self.ctx.metrics.auth_rejected(reason);
         None
     }
 
     async fn handle(&mut self, event: MeshEvent, origin: Origin) -> Option<String> {
         on_mesh_event(&self.ctx, event, origin.from);
+        take_events(&self.ctx);
         None
     }
 }
@@ -256,7 +355,11 @@ impl Handler for Commands {
     type Request = ConductorRequest;
     const NOUN: &'static str = "command";
 
-    fn unauthorized(&self) -> Option<String> {
+    fn unauthorized(&mut self, reason: &'static str) -> Option<String> {
+        self.ctx.metrics.auth_rejected(reason);
+        self.ctx
+            .metrics
+            .command("unknown", ErrorCode::Unauthorized.keyword());
         Some(err(ErrorCode::Unauthorized, "").encode())
     }
 
@@ -265,7 +368,14 @@ impl Handler for Commands {
         tracing::debug!(%from, verb = request.verb(), signed = origin.signed, "command");
         let ctx = self.ctx.clone();
         skr8tr_daemon::spawn(async move {
+            let verb = request.verb();
             let reply = handle(&ctx, request).await;
+            take_events(&ctx);
+            let result = match &reply {
+                ConductorReply::Error(e) => e.code.keyword(),
+                _ => "ok",
+            };
+            ctx.metrics.command(verb, result);
             send_reply(&ctx, reply, from).await;
         });
         None
@@ -283,8 +393,11 @@ fn persist(ctx: &Ctx, changes: &[Change]) {
 
 /// One reconcile pass: plan, persist, send. Returns the launches it started.
 fn reconcile(ctx: &Shared) -> Vec<(AppName, tokio::task::JoinHandle<Launch>)> {
-    let (changes, effects) = ctx.state.borrow_mut().reconcile(Instant::now(), now_ms());
+    let started = Instant::now();
+    let (changes, effects) = ctx.state.borrow_mut().reconcile(started, now_ms());
     persist(ctx, &changes);
+    ctx.metrics.reconciled(started.elapsed().as_secs_f64());
+    take_events(ctx);
     let mut launches = Vec::new();
     for effect in effects {
         let ctx = ctx.clone();
@@ -328,6 +441,7 @@ async fn launch(ctx: &Shared, to: SocketAddr, spec: Box<LaunchSpec>) -> Launch {
         }
         Launch::Unconfirmed => {}
     }
+    take_events(ctx);
     outcome
 }
 
@@ -376,7 +490,7 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
         ConductorRequest::List => ConductorReply::List(ctx.state.borrow().list()),
         ConductorRequest::Nodes => ConductorReply::Nodes(ctx.state.borrow().node_entries(now)),
         ConductorRequest::Status { app } => {
-            ConductorReply::Status(ctx.state.borrow().status(app.as_ref(), now_ms()))
+            ConductorReply::Status(ctx.state.borrow().status(app.as_ref()))
         }
         ConductorRequest::Apps => ConductorReply::Apps(ctx.state.borrow().app_entries()),
         ConductorRequest::Submit(source) => submit(ctx, source, false).await,
@@ -411,6 +525,13 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
                 }
                 None => err(ErrorCode::NotFound, app.as_str()),
             }
+        }
+        ConductorRequest::Events { after, app } => {
+            let log = ctx.events.borrow();
+            events_reply(
+                log.last_seq(),
+                log.since(after, app.as_ref(), EVENTS_PER_REPLY),
+            )
         }
         ConductorRequest::RolloutStatus(app) => match ctx.state.borrow().rollout_progress(&app) {
             Some(progress) => ConductorReply::RolloutStatus(progress),
@@ -492,6 +613,21 @@ async fn submit(ctx: &Shared, source: ManifestSource, rollout: bool) -> Conducto
         return err(ErrorCode::LaunchFailed, &failures.join("; "));
     }
     ConductorReply::Submitted(ctx.state.borrow().placements(&names))
+}
+
+/// `OK|EVENTS` with as many of `events` (oldest first) as fit one datagram; the client asks
+/// again after the last one it got.
+fn events_reply(last_seq: u64, mut events: Vec<skr8tr_proto::wire::EventEntry>) -> ConductorReply {
+    loop {
+        let reply = ConductorReply::Events {
+            last_seq,
+            events: events.clone(),
+        };
+        if events.len() <= 1 || reply.encode().len() <= skr8tr_proto::wire::MAX_DATAGRAM {
+            return reply;
+        }
+        events.truncate(events.len() / 2);
+    }
 }
 
 fn read_manifest(path: &std::path::Path) -> Result<String, String> {

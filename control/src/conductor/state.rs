@@ -23,6 +23,9 @@ use skr8tr_proto::manifest::App;
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 use skr8tr_proto::wire::{Died, Heartbeat, LaunchSpec, RolloutState};
 
+use skr8tr_proto::wire::{EventKind, Exit};
+
+use super::events::Event;
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
 use super::reconcile::{self, Action, Fate, RolloutEnd, Snapshot};
 use super::rollout::Rollout;
@@ -101,6 +104,10 @@ pub struct State {
     /// Until when reconcile waits for the nodes that recorded replicas live on to report
     /// (after a Conductor restart), so nothing is replaced that merely has not been heard yet.
     adopt_until: Instant,
+    /// Nodes declared lost (and told as an event) since their last heartbeat.
+    lost: HashSet<NodeId>,
+    /// Events noted since the daemon last took them ([`State::take_events`]).
+    outbox: Vec<Event>,
 }
 
 impl State {
@@ -137,6 +144,20 @@ impl State {
             edge_ready: HashSet::new(),
             scale_tracks: HashMap::new(),
             adopt_until,
+            lost: HashSet::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    /// The events noted since the last call, oldest first; the daemon stamps and keeps them.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    fn note(&mut self, event: Event) {
+        // Bounded even if the daemon never takes them (a test driving State directly).
+        if self.outbox.len() < 10_000 {
+            self.outbox.push(event);
         }
     }
 
@@ -159,6 +180,16 @@ impl State {
                 // dead `restart never` app): it runs again, as a new generation.
                 Some(existing) if existing.spec == spec && self.all_ended(existing) => {
                     tracing::info!(app = %spec.name, "resubmitted after it ended: runs again");
+                    self.outbox.push(
+                        Event::new(
+                            EventKind::Submitted,
+                            format!(
+                                "resubmitted after it ended: generation {}",
+                                existing.generation + 1
+                            ),
+                        )
+                        .app(&spec.name),
+                    );
                     AppRecord {
                         generation: existing.generation + 1,
                         desired: spec.replicas,
@@ -179,6 +210,16 @@ impl State {
                         detail: "starting".into(),
                     };
                     tracing::info!(app = %spec.name, from = rollout.from_generation, to = rollout.to_generation, "rollout started");
+                    self.outbox.push(
+                        Event::new(
+                            EventKind::RolloutStarted,
+                            format!(
+                                "generation {} to {}",
+                                rollout.from_generation, rollout.to_generation
+                            ),
+                        )
+                        .app(&spec.name),
+                    );
                     changes.push(Change::PutRollout(Box::new(rollout.clone())));
                     self.rollouts.insert(spec.name.clone(), rollout);
                     AppRecord {
@@ -187,11 +228,20 @@ impl State {
                         spec,
                     }
                 }
-                None => AppRecord {
-                    generation: 1,
-                    desired: spec.replicas,
-                    spec,
-                },
+                None => {
+                    self.outbox.push(
+                        Event::new(
+                            EventKind::Submitted,
+                            format!("{} replica(s), generation 1", spec.replicas),
+                        )
+                        .app(&spec.name),
+                    );
+                    AppRecord {
+                        generation: 1,
+                        desired: spec.replicas,
+                        spec,
+                    }
+                }
             };
             self.backoff.remove(&record.spec.name);
             changes.push(Change::PutApp(Box::new(record.clone())));
@@ -213,6 +263,7 @@ impl State {
     /// EVICT: forget the app; reconcile stops its replicas. `None` when it is unknown.
     pub fn evict(&mut self, app: &AppName) -> Option<Vec<Change>> {
         self.apps.remove(app)?;
+        self.note(Event::new(EventKind::Evicted, "its replicas stop").app(app));
         self.backoff.remove(app);
         self.pending.remove(app);
         let mut changes = vec![Change::DeleteApp(app.clone())];
@@ -225,8 +276,17 @@ impl State {
     /// SCALE: set the desired count. `None` when the app is unknown.
     pub fn scale(&mut self, app: &AppName, replicas: u32) -> Option<Vec<Change>> {
         let record = self.apps.get_mut(app)?;
+        let from = record.desired;
         record.desired = replicas;
-        Some(vec![Change::PutApp(Box::new(record.clone()))])
+        let change = Change::PutApp(Box::new(record.clone()));
+        self.note(
+            Event::new(
+                EventKind::Scaled,
+                format!("{from} to {replicas} replica(s)"),
+            )
+            .app(app),
+        );
+        Some(vec![change])
     }
 
     /// A heartbeat from `from`: the node's figures and replicas; records follow what the node
@@ -256,6 +316,8 @@ impl State {
                         cpu_pct: r.cpu.as_f64() as f32,
                         rss_kb: r.rss_kb,
                         limits: r.limits,
+                        restarts: r.restarts,
+                        uptime_s: r.uptime_s,
                     })
                     .collect();
                 (
@@ -276,7 +338,19 @@ impl State {
                 Vec::new(),
             ),
         };
+        let was_live = self.nodes.get(&hb.node).is_some_and(|n| {
+            now.saturating_duration_since(n.last_seen) <= self.timings.node_expiry
+        });
+        if !was_live {
+            let detail = if self.lost.remove(&hb.node) {
+                format!("back from {addr}")
+            } else {
+                format!("at {addr}")
+            };
+            self.note(Event::new(EventKind::NodeJoined, detail).node(&hb.node));
+        }
         let mut changes = Vec::new();
+        let mut noted = Vec::new();
         for rep in &replicas {
             if let Some(rec) = self.replicas.get_mut(&rep.id)
                 && rec.node == hb.node
@@ -290,12 +364,33 @@ impl State {
                 let pid = (rep.pid != 0).then_some(rep.pid);
                 let port = (rep.port != 0).then_some(rep.port);
                 if rec.phase != phase || rec.pid != pid || rec.port != port {
+                    let kind = match (rec.phase, phase) {
+                        (ReplicaPhase::Healthy, ReplicaPhase::Healthy) => None,
+                        (_, ReplicaPhase::Healthy) => {
+                            Some((EventKind::Healthy, "health check passed"))
+                        }
+                        (ReplicaPhase::Healthy, _) => {
+                            Some((EventKind::Unhealthy, "health check failing"))
+                        }
+                        _ => None,
+                    };
+                    if let Some((kind, detail)) = kind {
+                        noted.push(
+                            Event::new(kind, detail)
+                                .app(&rec.app)
+                                .replica(&rec.id)
+                                .node(&rec.node),
+                        );
+                    }
                     rec.phase = phase;
                     rec.pid = pid;
                     rec.port = port;
                     changes.push(Change::PutReplica(rec.clone()));
                 }
             }
+        }
+        for event in noted {
+            self.note(event);
         }
         self.nodes.insert(
             hb.node.clone(),
@@ -331,6 +426,7 @@ impl State {
         if !self.may_reconcile(now) {
             return (Vec::new(), Vec::new());
         }
+        self.note_lost_nodes(now);
         let mut changes = self.autoscale(now);
         let replicas: Vec<ReplicaRecord> = self.replicas.values().cloned().collect();
         let nodes: Vec<NodeView> = self.nodes.values().cloned().collect();
@@ -367,6 +463,15 @@ impl State {
                         continue;
                     };
                     tracing::info!(replica = %record.id, node = %record.node, "placing replica");
+                    self.outbox.push(
+                        Event::new(
+                            EventKind::Placed,
+                            format!("generation {}", record.generation),
+                        )
+                        .app(&record.app)
+                        .replica(&record.id)
+                        .node(&record.node),
+                    );
                     effects.push(Effect::Launch {
                         to,
                         spec: Box::new(LaunchSpec {
@@ -385,6 +490,12 @@ impl State {
                     reason,
                 } => {
                     tracing::info!(%replica, %node, ?reason, "stopping replica");
+                    let app = self.replicas.get(&replica).map(|r| r.app.clone());
+                    let mut event = Event::new(EventKind::Stopping, reason.describe())
+                        .replica(&replica)
+                        .node(&node);
+                    event.app = app;
+                    self.outbox.push(event);
                     if reason == reconcile::StopReason::RolledOut
                         && let Some(app) = self.replicas.get(&replica).map(|r| r.app.clone())
                         && let Some(r) = self.rollouts.get_mut(&app)
@@ -406,6 +517,8 @@ impl State {
                         rec.phase = ReplicaPhase::Ended;
                         rec.pid = None;
                         changes.push(Change::PutReplica(rec.clone()));
+                        let event = ended_event(rec);
+                        self.outbox.push(event);
                     }
                 }
                 Action::Forget { replica, reason } => {
@@ -439,7 +552,11 @@ impl State {
                     changes.extend(self.end_rollout(&app, outcome))
                 }
                 Action::RolloutWait { app, detail } => {
-                    if let Some(r) = self.rollouts.get_mut(&app) {
+                    if let Some(r) = self.rollouts.get_mut(&app)
+                        && r.detail != detail
+                    {
+                        self.outbox
+                            .push(Event::new(EventKind::RolloutStep, detail.clone()).app(&app));
                         r.detail = detail;
                     }
                 }
@@ -462,6 +579,8 @@ impl State {
             if let Some(r) = self.rollouts.get_mut(&app) {
                 r.state = RolloutState::Reverted;
                 tracing::warn!(%app, reason = %r.detail, "rollout reverted");
+                self.outbox
+                    .push(Event::new(EventKind::RolloutReverted, r.detail.clone()).app(&app));
                 changes.push(Change::PutRollout(Box::new(r.clone())));
             }
         }
@@ -505,6 +624,13 @@ impl State {
                 && let Some(app) = self.apps.get_mut(&name)
             {
                 tracing::info!(app = %name, from = app.desired, to = desired, "autoscale");
+                self.outbox.push(
+                    Event::new(
+                        EventKind::Scaled,
+                        format!("autoscale: {} to {desired} replica(s)", app.desired),
+                    )
+                    .app(&name),
+                );
                 app.desired = desired;
                 changes.push(Change::PutApp(Box::new(app.clone())));
             }
@@ -522,6 +648,8 @@ impl State {
                 rollout.state = RolloutState::Complete;
                 rollout.detail = format!("generation {} serving", rollout.to_generation);
                 tracing::info!(%app, generation = rollout.to_generation, "rollout complete");
+                self.outbox
+                    .push(Event::new(EventKind::RolloutComplete, rollout.detail.clone()).app(app));
             }
             RolloutEnd::Abort(why) => {
                 let auto_revert = self
@@ -538,10 +666,17 @@ impl State {
                         changes.push(Change::PutApp(Box::new(record.clone())));
                     }
                     tracing::warn!(%app, reason = %why, "rollout aborted, reverting");
+                    self.outbox.push(
+                        Event::new(EventKind::RolloutStep, format!("aborted, reverting: {why}"))
+                            .app(app),
+                    );
                 } else {
                     rollout.state = RolloutState::Failed;
                     rollout.detail = format!("failed (auto-revert off): {why}");
                     tracing::warn!(%app, reason = %why, "rollout failed");
+                    self.outbox.push(
+                        Event::new(EventKind::RolloutFailed, rollout.detail.clone()).app(app),
+                    );
                 }
             }
         }
@@ -562,7 +697,17 @@ impl State {
         }
         rec.pid = (pid != 0).then_some(pid);
         rec.port = (port != 0).then_some(port);
-        vec![Change::PutReplica(rec.clone())]
+        let change = Change::PutReplica(rec.clone());
+        let detail = match rec.port {
+            Some(port) => format!("pid {pid}, port {port}"),
+            None => format!("pid {pid}"),
+        };
+        let event = Event::new(EventKind::Launched, detail)
+            .app(&rec.app)
+            .replica(&rec.id)
+            .node(&rec.node);
+        self.note(event);
+        vec![change]
     }
 
     /// The node refused or failed a launch: the record goes, the app backs off.
@@ -572,6 +717,12 @@ impl State {
         };
         self.back_off(&rec.app, error, now);
         tracing::warn!(%replica, app = %rec.app, error, "launch failed");
+        self.note(
+            Event::new(EventKind::LaunchFailed, error)
+                .app(&rec.app)
+                .replica(replica)
+                .node(&rec.node),
+        );
         vec![Change::DeleteReplica(replica.clone())]
     }
 
@@ -604,6 +755,24 @@ impl State {
             return Vec::new();
         }
         rec.exit = Some(died.exit);
+        let kind = if died.exit == Exit::OomKilled {
+            EventKind::OomKilled
+        } else {
+            EventKind::Exited
+        };
+        let mut detail = format!("exit {}", died.exit);
+        if died.restarting {
+            detail.push_str("; the node restarts it");
+        }
+        self.outbox.push(
+            Event::new(kind, detail)
+                .app(&rec.app)
+                .replica(&rec.id)
+                .node(&rec.node),
+        );
+        let Some(rec) = self.replicas.get_mut(&died.replica) else {
+            return Vec::new();
+        };
         let policy = self.apps.get(&rec.app).map(|a| a.spec.restart);
         let done = !died.restarting
             && !matches!(rec.phase, ReplicaPhase::Stopping | ReplicaPhase::Ended)
@@ -613,7 +782,33 @@ impl State {
             rec.phase = ReplicaPhase::Ended;
             rec.pid = None;
         }
-        vec![Change::PutReplica(rec.clone())]
+        let change = Change::PutReplica(rec.clone());
+        if done {
+            let event = ended_event(rec);
+            self.note(event);
+        }
+        vec![change]
+    }
+
+    /// Notes each node that fell silent past the expiry since its last heartbeat, once.
+    fn note_lost_nodes(&mut self, now: Instant) {
+        let expiry = self.timings.node_expiry;
+        let newly: Vec<(NodeId, u64)> = self
+            .nodes
+            .values()
+            .filter(|n| now.saturating_duration_since(n.last_seen) > expiry)
+            .filter(|n| !self.lost.contains(&n.id))
+            .map(|n| {
+                let silent = now.saturating_duration_since(n.last_seen).as_millis();
+                (n.id.clone(), u64::try_from(silent).unwrap_or(u64::MAX))
+            })
+            .collect();
+        for (node, silent_ms) in newly {
+            self.lost.insert(node.clone());
+            self.note(
+                Event::new(EventKind::NodeLost, format!("silent for {silent_ms} ms")).node(&node),
+            );
+        }
     }
 
     /// The daemon's latest finding of which running rollouts' new replicas the edge routes to
@@ -623,6 +818,19 @@ impl State {
         self.edge_ready = ready;
         changed
     }
+}
+
+/// The event of `rec` ending for good.
+fn ended_event(rec: &ReplicaRecord) -> Event {
+    let detail = match rec.exit {
+        Some(exit) if exit.success() => "finished".to_owned(),
+        Some(exit) => format!("exit {exit}; not restarted (restart policy)"),
+        None => "ended".to_owned(),
+    };
+    Event::new(EventKind::Ended, detail)
+        .app(&rec.app)
+        .replica(&rec.id)
+        .node(&rec.node)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! datagram ─Gate(mesh)─▶ TowerRequest ─handle()─▶ TowerReply ─▶ sender
 //!                                          └──▶ UPDATE / ROUTES_UPDATE (mesh-signed) ─▶ watchers
 //! tick (250 ms): expire entries and leases ─▶ pushes; every second re-send unacked pushes
+//! --admin TCP: /metrics (TowerMetrics), /healthz
 //! ```
 //! `handle` is a pure function of the registry and the request, so it is unit-tested without
 //! sockets; [`run`] only moves bytes, on `skr8tr_daemon`'s datagram server. Unparseable
@@ -22,6 +23,7 @@ use skr8tr_proto::wire::{
     TowerEntry, TowerPush, TowerReply, TowerRequest,
 };
 
+use super::metrics::TowerMetrics;
 use super::registry::{DEFAULT_TTL, MAX_TTL, Push, Registry};
 use super::routes::{RouteTable, RoutesPush};
 
@@ -39,6 +41,8 @@ pub struct TowerConfig {
     pub mesh_key: Option<SigningKey>,
     /// TTL of a REGISTER that names none.
     pub default_ttl: Duration,
+    /// The admin listener (`/metrics`, `/healthz`), already bound; `None`: off.
+    pub admin: Option<std::net::TcpListener>,
 }
 
 impl TowerConfig {
@@ -49,6 +53,7 @@ impl TowerConfig {
             gate: Gate::new(None),
             mesh_key: None,
             default_ttl: DEFAULT_TTL,
+            admin: None,
         }
     }
 }
@@ -309,10 +314,24 @@ pub async fn run(
         Tower::with_epoch(super::registry::epoch_now()),
     ));
     let mesh_key = Rc::new(config.mesh_key.take());
+    let metrics = Rc::new(TowerMetrics::new());
+    let admin = match config.admin.take() {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let (tower, metrics) = (tower.clone(), metrics.clone());
+            let pages = Rc::new(move |path: &str| admin_page(&tower.borrow(), &metrics, path));
+            Some(skr8tr_daemon::spawn(skr8tr_daemon::admin::serve(
+                listener, pages,
+            )))
+        }
+        None => None,
+    };
 
     // Expiry and re-send of unacknowledged updates.
     let ticker = {
         let (socket, tower, mesh_key) = (socket.clone(), tower.clone(), mesh_key.clone());
+        let metrics = metrics.clone();
         skr8tr_daemon::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             let mut last_resend = Instant::now();
@@ -330,7 +349,7 @@ pub async fn run(
                     pushes.extend(updates(tower.registry.unacked(now)));
                     pushes.extend(routes_updates(tower.routes.unacked(now)));
                 }
-                send_pushes(&socket, mesh_key.as_ref().as_ref(), pushes).await;
+                send_pushes(&socket, mesh_key.as_ref().as_ref(), &metrics, pushes).await;
             }
         })
     };
@@ -340,13 +359,31 @@ pub async fn run(
         tower,
         mesh_key,
         default_ttl: config.default_ttl,
+        metrics,
     };
     let result = tokio::select! {
         r = skr8tr_daemon::serve(&socket, config.gate, requests) => r,
         () = shutdown => Ok(()),
     };
     ticker.abort();
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     result
+}
+
+/// What the Tower's admin listener answers for `path`.
+fn admin_page(
+    tower: &Tower,
+    metrics: &TowerMetrics,
+    path: &str,
+) -> skr8tr_daemon::admin::AdminReply {
+    use skr8tr_daemon::admin::{AdminReply, METRICS_CONTENT_TYPE};
+    match path.split('?').next().unwrap_or(path) {
+        "/metrics" => AdminReply::ok(METRICS_CONTENT_TYPE, metrics.render(tower, Instant::now())),
+        "/healthz" => AdminReply::text(200, "ok\n"),
+        _ => AdminReply::not_found(),
+    }
 }
 
 /// The Tower's socket handler: [`handle`] on the shared registry, then the pushes it caused.
@@ -355,19 +392,22 @@ struct Requests {
     tower: Rc<RefCell<Tower>>,
     mesh_key: Rc<Option<SigningKey>>,
     default_ttl: Duration,
+    metrics: Rc<TowerMetrics>,
 }
 
 impl Handler for Requests {
     type Request = TowerRequest;
     const NOUN: &'static str = "request";
 
-    fn unauthorized(&self) -> Option<String> {
+    fn unauthorized(&mut self, reason: &'static str) -> Option<String> {
+        self.metrics.auth_rejected(reason);
         Some(TowerReply::Error(ErrorReply::lossy(ErrorCode::Unauthorized, "")).encode())
     }
 
     async fn handle(&mut self, request: TowerRequest, origin: Origin) -> Option<String> {
         let from = origin.from;
-        tracing::debug!(%from, verb = request.verb(), "request");
+        let verb = request.verb();
+        tracing::debug!(%from, verb, "request");
         let (reply, pushes) = handle(
             &mut self.tower.borrow_mut(),
             request,
@@ -383,9 +423,20 @@ impl Handler for Requests {
         {
             tracing::info!(%from, %app, version, watchers_told = pushes.len(), "routes published");
         }
+        let result = match &reply {
+            TowerReply::Error(e) => e.code.keyword(),
+            _ => "ok",
+        };
+        self.metrics.request(verb, result);
         // The reply first, so a watcher learns its lease before the first UPDATE.
         skr8tr_daemon::send_reply(&self.socket, reply.encode(), from).await;
-        send_pushes(&self.socket, self.mesh_key.as_ref().as_ref(), pushes).await;
+        send_pushes(
+            &self.socket,
+            self.mesh_key.as_ref().as_ref(),
+            &self.metrics,
+            pushes,
+        )
+        .await;
         None
     }
 }
@@ -398,8 +449,14 @@ fn reply_word(reply: &TowerReply) -> &'static str {
     }
 }
 
-async fn send_pushes(socket: &UdpEndpoint, key: Option<&SigningKey>, pushes: Vec<Outgoing>) {
+async fn send_pushes(
+    socket: &UdpEndpoint,
+    key: Option<&SigningKey>,
+    metrics: &TowerMetrics,
+    pushes: Vec<Outgoing>,
+) {
     for Outgoing { to, verb, text } in pushes {
+        metrics.pushed(verb);
         let datagram = match key {
             Some(key) => match sign_command(key, &text, SystemClock::now()) {
                 Ok(signed) => signed,

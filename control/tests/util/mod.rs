@@ -124,3 +124,54 @@ pub fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// An HTTP/1.1 `method path` to `addr` (an admin listener); the status and the body.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// The first event of the server-sent events stream at `path` on `addr`: its `data:` lines
+/// joined.
+pub fn first_event(addr: SocketAddr, path: &str) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut lines = std::io::BufReader::new(s).lines();
+    let status = lines.next().unwrap().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut content_type = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-type:") {
+            content_type = v.trim().to_owned();
+        }
+    }
+    assert_eq!(content_type, "text/event-stream");
+    let mut data = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        if line.is_empty() && !data.is_empty() {
+            break;
+        }
+        if let Some(d) = line.strip_prefix("data: ") {
+            data.push(d.to_owned());
+        }
+    }
+    data.join("\n")
+}

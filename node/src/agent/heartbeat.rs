@@ -170,6 +170,8 @@ fn report_of(r: &ReplicaStatus) -> ReplicaReport {
         rss_kb: r.rss_bytes / 1024,
         // Said only for an app that asks for limits (then `none` means: not enforceable here).
         limits: r.limited.then(|| mechanism_of(r.limits.method())),
+        restarts: r.restarts,
+        uptime_s: r.uptime.map_or(0, |u| u.as_secs()),
     }
 }
 

@@ -69,7 +69,7 @@ impl Handler for Requests {
     type Request = NodeRequest;
     const NOUN: &'static str = "request";
 
-    fn unauthorized(&self) -> Option<String> {
+    fn unauthorized(&mut self, _reason: &'static str) -> Option<String> {
         Some(error(ErrorCode::Unauthorized, "").encode())
     }
 
@@ -82,7 +82,7 @@ impl Handler for Requests {
         // refuses it with BAD_MANIFEST), if it was allowed to send a LAUNCH at all.
         if !origin.trusted {
             tracing::warn!(%from, verb = "LAUNCH", "refused an unsigned request");
-            return self.unauthorized();
+            return self.unauthorized(skr8tr_daemon::UNSIGNED);
         }
         tracing::warn!(%from, %detail, "refused a LAUNCH with a bad app spec");
         Some(error(ErrorCode::BadManifest, detail).encode())

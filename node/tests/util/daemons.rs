@@ -120,6 +120,7 @@ impl Tower {
                     gate,
                     mesh_key: key,
                     default_ttl: Duration::from_secs(30),
+                    admin: None,
                 };
                 run_tower(socket, config, async {
                     let _ = stopped.await;

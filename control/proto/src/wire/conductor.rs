@@ -12,6 +12,7 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use super::error::WireError;
+use super::events::{self, EventEntry};
 use super::fields::{self, Encoder, Fields, part, parts, parts_around_ip, write_parts};
 use super::message::{Auth, Message, Request};
 use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
@@ -55,6 +56,9 @@ pub enum ConductorRequest {
     Exec { app: AppName, cmd: String },
     /// `ROLLOUT_STATUS|<app>`: progress of the app's current or last rollout.
     RolloutStatus(AppName),
+    /// `EVENTS[|<after>[|<app>]]`: the events after sequence number `after` (0: the oldest
+    /// kept), of one app when given, oldest first, as many as fit one reply.
+    Events { after: u64, app: Option<AppName> },
 }
 
 const VERBS: &[&str] = &[
@@ -70,6 +74,7 @@ const VERBS: &[&str] = &[
     "LOGS",
     "EXEC",
     "ROLLOUT_STATUS",
+    "EVENTS",
 ];
 
 impl Request for ConductorRequest {
@@ -87,6 +92,7 @@ impl Request for ConductorRequest {
             Self::Logs { .. } => "LOGS",
             Self::Exec { .. } => "EXEC",
             Self::RolloutStatus(_) => "ROLLOUT_STATUS",
+            Self::Events { .. } => "EVENTS",
         }
     }
 
@@ -104,7 +110,8 @@ impl Request for ConductorRequest {
             | Self::Apps
             | Self::Nodes
             | Self::Ping
-            | Self::RolloutStatus(_) => Auth::Unsigned,
+            | Self::RolloutStatus(_)
+            | Self::Events { .. } => Auth::Unsigned,
         }
     }
 }
@@ -124,6 +131,11 @@ impl Message for ConductorRequest {
                 None => enc.field(app),
             },
             Self::Exec { app, cmd } => enc.field(app).field(cmd),
+            Self::Events { after, app } => match app {
+                Some(app) => enc.field(after).field(app),
+                None if *after == 0 => enc,
+                None => enc.field(after),
+            },
         }
         .finish()
     }
@@ -155,6 +167,10 @@ impl Message for ConductorRequest {
                 cmd: f.rest("cmd")?.to_owned(),
             },
             "ROLLOUT_STATUS" => Self::RolloutStatus(f.parse("app")?),
+            "EVENTS" => Self::Events {
+                after: f.parse_opt("after")?.unwrap_or(0),
+                app: f.parse_opt("app")?,
+            },
             _ => return Err(fields::unknown_verb(verb)),
         };
         f.finish()?;
@@ -259,6 +275,12 @@ pub enum ConductorReply {
     Exec(ExecReply),
     /// `OK|ROLLOUT_STATUS|<app>|<state>|<done>|<total>|<detail>`.
     RolloutStatus(RolloutProgress),
+    /// `OK|EVENTS|<last_seq>|<n>|<event entries>`: the events asked for and the newest
+    /// sequence number the Conductor has (below the one asked after: it restarted).
+    Events {
+        last_seq: u64,
+        events: Vec<EventEntry>,
+    },
     /// `ERR|<CODE>[|<detail>]`.
     Error(ErrorReply),
 }
@@ -276,6 +298,7 @@ const TAGS: &[&str] = &[
     "OK|LOGS",
     "OK|EXEC",
     "OK|ROLLOUT_STATUS",
+    "OK|EVENTS",
 ];
 
 impl Message for ConductorReply {
@@ -324,6 +347,10 @@ impl Message for ConductorReply {
                 .field(p.total)
                 .field(&p.detail)
                 .finish(),
+            Self::Events { last_seq, events } => Encoder::new("OK|EVENTS")
+                .field(last_seq)
+                .counted_list(events, events::write)
+                .finish(),
             Self::Error(err) => err.encode(),
         }
     }
@@ -361,6 +388,10 @@ impl Message for ConductorReply {
                 total: f.parse("total")?,
                 detail: f.rest("detail").and_then(|d| part(label, "detail", d))?,
             }),
+            "OK|EVENTS" => Self::Events {
+                last_seq: f.parse("last_seq")?,
+                events: f.counted_list("events", |e| events::read(label, e))?,
+            },
             _ => return Err(fields::unknown_verb(label)),
         };
         f.finish()?;

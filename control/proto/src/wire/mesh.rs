@@ -57,7 +57,9 @@ pub struct HeartbeatDetail {
 }
 
 /// One replica in a heartbeat:
-/// `<replica_id>:<app>:<generation>:<pid>:<state>:<port>:<cpu_pct>:<rss_kb>[:<limits>]`.
+/// `<replica_id>:<app>:<generation>:<pid>:<state>:<port>:<cpu_pct>:<rss_kb>[:<limits>[:<restarts>:<uptime_s>]]`
+/// (`limits` may be empty when `restarts` follows; agents that predate a part leave it out, and
+/// it reads as absent or 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaReport {
     pub replica: ReplicaId,
@@ -74,6 +76,10 @@ pub struct ReplicaReport {
     pub rss_kb: u64,
     /// What enforces its limits (absent from agents that predate it).
     pub limits: Option<LimitMechanism>,
+    /// Times its node restarted it (the restart policy); 0 from agents that predate it.
+    pub restarts: u32,
+    /// Seconds since its current process started (0 when none runs, or from an older agent).
+    pub uptime_s: u64,
 }
 
 /// A replica's process ended.
@@ -196,6 +202,10 @@ impl ReplicaReport {
                 &e.rss_kb,
             ],
         )?;
+        if e.restarts != 0 || e.uptime_s != 0 {
+            let limits = e.limits.map(|l| l.to_string()).unwrap_or_default();
+            return write!(out, ":{limits}:{}:{}", e.restarts, e.uptime_s);
+        }
         match e.limits {
             Some(limits) => write!(out, ":{limits}"),
             None => Ok(()),
@@ -203,11 +213,23 @@ impl ReplicaReport {
     }
 
     fn parse(verb: &'static str, entry: &str) -> Result<Self, WireError> {
-        // Eight parts, then what enforces its limits when the agent says it.
+        // Eight parts; then what enforces its limits; then restarts and uptime.
+        let (entry, restarts, uptime_s) = match parts::<11>(verb, "replicas", entry) {
+            Ok(all) => {
+                let cut = entry.len() - all[9].len() - all[10].len() - 2;
+                let restarts = part(verb, "restarts", all[9])?;
+                (&entry[..cut], restarts, part(verb, "uptime_s", all[10])?)
+            }
+            Err(_) => (entry, 0, 0),
+        };
         let (entry, limits) = match parts::<9>(verb, "replicas", entry) {
             Ok(all) => {
                 let cut = entry.len() - all[8].len() - 1;
-                (&entry[..cut], Some(part(verb, "limits", all[8])?))
+                let limits = match all[8] {
+                    "" if restarts != 0 || uptime_s != 0 => None,
+                    raw => Some(part(verb, "limits", raw)?),
+                };
+                (&entry[..cut], limits)
             }
             Err(_) => (entry, None),
         };
@@ -223,6 +245,8 @@ impl ReplicaReport {
             cpu: part(verb, "cpu_pct", cpu)?,
             rss_kb: part(verb, "rss_kb", rss)?,
             limits,
+            restarts,
+            uptime_s,
         })
     }
 }

@@ -21,7 +21,8 @@
 //!
 //! Imports run one way: `error` and `message` (the traits and limits) at the bottom, then
 //! `fields` (the field codec), `types` (shared field types), `reply` (replies every daemon
-//! sends), `routes` (one edge route as a list entry), and on top one module per receiver (`conductor`, `node`, `tower`, `mesh`). No module
+//! sends), `routes` (one edge route as a list entry), `events` (one Conductor event as a list
+//! entry), and on top one module per receiver (`conductor`, `node`, `tower`, `mesh`). No module
 //! imports this one, which only re-exports. Apart from the codecs, [`retry`] is the clients'
 //! policy for lost datagrams: waits, re-signing, what ends a wait.
 //!
@@ -31,6 +32,7 @@
 
 mod conductor;
 mod error;
+mod events;
 pub(crate) mod fields;
 mod mesh;
 mod message;
@@ -49,6 +51,7 @@ pub use conductor::{
     Placement, ReplicaStatus, RolloutProgress,
 };
 pub use error::WireError;
+pub use events::{EventEntry, EventKind};
 pub use mesh::{Died, Heartbeat, HeartbeatDetail, MeshEvent, ReplicaReport};
 pub use message::{
     Auth, Kind, MAX_DATAGRAM, MAX_SIGNED_MESSAGE, Message, Request, SIGNATURE_OVERHEAD, classify,

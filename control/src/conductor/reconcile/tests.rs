@@ -112,6 +112,8 @@ impl World {
             cpu_pct: 0.0,
             rss_kb: 0,
             limits: None,
+            restarts: 0,
+            uptime_s: 0,
         });
         self
     }

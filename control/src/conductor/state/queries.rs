@@ -100,7 +100,7 @@ impl State {
 
     /// `OK|STATUS` entries, of one app or all.
     #[must_use]
-    pub fn status(&self, app: Option<&AppName>, now_ms: u64) -> Vec<ReplicaStatus> {
+    pub fn status(&self, app: Option<&AppName>) -> Vec<ReplicaStatus> {
         self.replicas
             .values()
             .filter(|r| app.is_none_or(|a| &r.app == a))
@@ -134,8 +134,8 @@ impl State {
                     state,
                     generation: r.generation,
                     port: r.port.unwrap_or(0),
-                    restarts: 0,
-                    uptime_s: now_ms.saturating_sub(r.placed_at_ms) / 1000,
+                    restarts: reported.map_or(0, |rep| rep.restarts),
+                    uptime_s: reported.map_or(0, |rep| rep.uptime_s),
                     cpu: reported.map_or(CpuPercent::ZERO, |rep| {
                         CpuPercent::from_f64(f64::from(rep.cpu_pct))
                     }),

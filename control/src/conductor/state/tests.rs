@@ -46,6 +46,8 @@ fn report(id: &ReplicaId, app: &str, state: ReplicaState, pid: u32) -> ReplicaRe
         cpu: CpuPercent::ZERO,
         rss_kb: 1000,
         limits: Some(LimitMechanism::CgroupV1),
+        restarts: 0,
+        uptime_s: 0,
     }
 }
 
@@ -117,7 +119,7 @@ fn reconcile_places_on_live_nodes_and_heartbeats_confirm() {
     assert_eq!(changes.len(), 1);
     assert_eq!(s.replicas[&id].phase, ReplicaPhase::Healthy);
     assert_eq!(
-        s.status(None, 1000)[0].limits,
+        s.status(None)[0].limits,
         Some(LimitMechanism::CgroupV1),
         "status says what enforces the limits, as the node reported"
     );
@@ -275,7 +277,7 @@ fn died_keeps_the_exit_and_ends_what_is_done() {
             );
             let (_, effects) = s.reconcile(now, 100_000);
             assert!(effects.is_empty(), "{what}: {effects:?}");
-            let status = s.status(None, 100_000);
+            let status = s.status(None);
             let want = if exit.success() {
                 ReplicaState::Exited
             } else {

@@ -73,6 +73,10 @@ fn verbs_and_auth_follow_spec_section_3() {
         C::Nodes,
         C::Ping,
         C::RolloutStatus(app("a")),
+        C::Events {
+            after: 3,
+            app: Some(app("a")),
+        },
     ];
     for msg in open {
         assert_eq!(msg.auth(), Auth::Unsigned, "{msg:?}");

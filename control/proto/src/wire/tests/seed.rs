@@ -111,6 +111,27 @@ fn conductor_requests_added_by_skr8tr() {
         },
     );
     exact("ROLLOUT_STATUS|api", R::RolloutStatus(app("api")));
+    exact(
+        "EVENTS",
+        R::Events {
+            after: 0,
+            app: None,
+        },
+    );
+    exact(
+        "EVENTS|41",
+        R::Events {
+            after: 41,
+            app: None,
+        },
+    );
+    exact(
+        "EVENTS|41|api",
+        R::Events {
+            after: 41,
+            app: Some(app("api")),
+        },
+    );
     // A path is the last field: `|` in it is part of the path.
     exact("SUBMIT|/srv/a|b.skr8tr", R::Submit(path("/srv/a|b.skr8tr")));
 }
@@ -269,6 +290,32 @@ fn conductor_status_and_apps() {
         }),
     );
     exact(
+        "OK|EVENTS|43|2|42:1765152000123:exited:api:api.g2.r1:node-a:exit 3,43:1765152000200:node-lost::::silent for 5s",
+        R::Events {
+            last_seq: 43,
+            events: vec![
+                EventEntry {
+                    seq: 42,
+                    at_ms: 1_765_152_000_123,
+                    kind: EventKind::Exited,
+                    app: Some(app("api")),
+                    replica: Some(rid("api.g2.r1")),
+                    node: Some(super::node("node-a")),
+                    detail: line("exit 3"),
+                },
+                EventEntry {
+                    seq: 43,
+                    at_ms: 1_765_152_000_200,
+                    kind: EventKind::NodeLost,
+                    app: None,
+                    replica: None,
+                    node: None,
+                    detail: line("silent for 5s"),
+                },
+            ],
+        },
+    );
+    exact(
         "OK|ROLLOUT_STATUS|api|none|0|0|",
         R::RolloutStatus(RolloutProgress {
             app: app("api"),
@@ -398,6 +445,8 @@ fn heartbeats() {
                     cpu: cpu(325),
                     rss_kb: 20480,
                     limits: None,
+                    restarts: 0,
+                    uptime_s: 0,
                 },
                 ReplicaReport {
                     replica: rid("job.g1.r1"),
@@ -409,6 +458,8 @@ fn heartbeats() {
                     cpu: CpuPercent::ZERO,
                     rss_kb: 0,
                     limits: None,
+                    restarts: 0,
+                    uptime_s: 0,
                 },
             ],
         })),
@@ -745,6 +796,8 @@ fn limits_mechanisms_travel_in_heartbeats_and_status() {
                     cpu: CpuPercent::ZERO,
                     rss_kb: 100,
                     limits: Some(LimitMechanism::CgroupV1),
+                    restarts: 0,
+                    uptime_s: 0,
                 }],
             }),
         }),

@@ -170,8 +170,34 @@ pub(super) fn conductor_request() -> BoxedStrategy<ConductorRequest> {
         (app_name(), option::of(replica_id())).prop_map(|(app, replica)| R::Logs { app, replica }),
         (app_name(), free_text()).prop_map(|(app, cmd)| R::Exec { app, cmd }),
         app_name().prop_map(R::RolloutStatus),
+        (any::<u64>(), option::of(app_name())).prop_map(|(after, app)| R::Events { after, app }),
     ]
     .boxed()
+}
+
+fn event_entry() -> BoxedStrategy<EventEntry> {
+    let kinds: Vec<EventKind> = EventKind::all().collect();
+    (
+        any::<u64>(),
+        any::<u64>(),
+        proptest::sample::select(kinds),
+        option::of(app_name()),
+        option::of(replica_id()),
+        option::of(node_id()),
+        one_line(),
+    )
+        .prop_map(
+            |(seq, at_ms, kind, app, replica, node, detail)| EventEntry {
+                seq,
+                at_ms,
+                kind,
+                app,
+                replica,
+                node,
+                detail,
+            },
+        )
+        .boxed()
 }
 
 fn replica_status() -> BoxedStrategy<ReplicaStatus> {
@@ -284,6 +310,8 @@ pub(super) fn conductor_reply() -> BoxedStrategy<ConductorReply> {
         logs_reply().prop_map(R::Logs),
         exec_reply().prop_map(R::Exec),
         progress.prop_map(R::RolloutStatus),
+        (any::<u64>(), vec(event_entry(), 0..5))
+            .prop_map(|(last_seq, events)| R::Events { last_seq, events }),
         error_reply().prop_map(R::Error),
     ]
     .boxed()
@@ -348,10 +376,14 @@ pub(super) fn mesh_event() -> BoxedStrategy<MeshEvent> {
     let report = (
         (replica_id(), app_name(), any::<u64>(), any::<u32>()),
         (replica_state(), any::<u16>(), cpu(), any::<u64>()),
-        option::of(limit_mechanism()),
+        (option::of(limit_mechanism()), any::<u32>(), any::<u64>()),
     )
         .prop_map(
-            |((replica, app, generation, pid), (state, port, cpu, rss_kb), limits)| ReplicaReport {
+            |(
+                (replica, app, generation, pid),
+                (state, port, cpu, rss_kb),
+                (limits, restarts, uptime_s),
+            )| ReplicaReport {
                 replica,
                 app,
                 generation,
@@ -361,6 +393,8 @@ pub(super) fn mesh_event() -> BoxedStrategy<MeshEvent> {
                 cpu,
                 rss_kb,
                 limits,
+                restarts,
+                uptime_s,
             },
         );
     let detail = (
