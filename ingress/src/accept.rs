@@ -94,21 +94,38 @@ async fn run_core(
             core.start_drain();
         });
     }
+    // The pending accept is cancelable and awaited to its end on drain, so a connection the
+    // kernel hands it at that moment is served, not dropped (with a passed socket, where the
+    // next process takes over the queue, that would be a refused request).
+    let mut canceller = monoio::io::Canceller::new();
+    let mut accepting = Box::pin(listener.cancelable_accept(canceller.handle()));
+    let mut draining = false;
     loop {
-        let accepted = monoio::select! {
-            biased;
-            () = core.drain_signal() => break,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let open = dir.connections.fetch_add(1, Ordering::Relaxed);
-                if open >= config.max_connections {
-                    dir.connections.fetch_sub(1, Ordering::Relaxed);
-                    tracing::debug!(core = id, "connection limit reached");
-                    drop(stream);
+        let accepted = if draining {
+            accepting.as_mut().await
+        } else {
+            monoio::select! {
+                biased;
+                () = core.drain_signal() => {
+                    draining = true;
+                    canceller = canceller.cancel();
                     continue;
                 }
+                r = accepting.as_mut() => r,
+            }
+        };
+        if !draining {
+            accepting.set(listener.cancelable_accept(canceller.handle()));
+        }
+        match accepted {
+            Ok((stream, _))
+                if dir.connections.load(Ordering::Relaxed) >= config.max_connections =>
+            {
+                tracing::debug!(core = id, "connection limit reached");
+                drop(stream);
+            }
+            Ok((stream, peer)) => {
+                dir.connections.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let core = Rc::clone(&core);
                 core.active.set(core.active.get() + 1);
@@ -124,13 +141,23 @@ async fn run_core(
                     core.dir.connections.fetch_sub(1, Ordering::Relaxed);
                 });
             }
+            Err(_) if draining => {}
             Err(e) => {
                 tracing::warn!(core = id, error = %e, "accept failed");
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+        if draining {
+            break;
+        }
     }
-    let _ = closer.shutdown(std::net::Shutdown::Both);
+    drop(accepting);
+    // A bound listener is shut, so the kernel refuses new connections at once. A passed one
+    // belongs to the service manager and outlives this process: it stays open, and the next
+    // process accepts what waits in its backlog.
+    if !config.activated {
+        let _ = closer.shutdown(std::net::Shutdown::Both);
+    }
     drop(closer);
     drop(listener);
     let deadline = Instant::now() + config.timeouts.drain;

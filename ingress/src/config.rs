@@ -121,6 +121,9 @@ pub struct Config {
     pub access_log: Option<crate::access::Target>,
     /// Peers whose `X-Forwarded-For` is believed for the client's address.
     pub trusted_proxies: Vec<crate::client::Cidr>,
+    /// The listener came from the service manager (socket activation): draining stops
+    /// accepting but leaves the socket open for the next process.
+    pub activated: bool,
 }
 
 impl Config {
@@ -145,6 +148,7 @@ impl Config {
             tls: None,
             access_log: None,
             trusted_proxies: Vec::new(),
+            activated: false,
         }
     }
 
@@ -315,6 +319,7 @@ impl IngressArgs {
                 .iter()
                 .map(|c| crate::client::Cidr::parse(c))
                 .collect::<Result<_, _>>()?,
+            activated: false,
         };
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
             let files = crate::tls::TlsFiles { cert, key };

@@ -70,12 +70,31 @@ use metrics::Hub;
 /// [`StartError`]: bad routes, a listener or the admin port that cannot be bound, an unreadable
 /// mesh key, a thread that cannot start.
 pub fn start(config: Config) -> Result<IngressHandle, StartError> {
+    start_on(config, None)
+}
+
+/// [`start`], serving `inherited` (a listening socket the service manager passed, see
+/// [`runtime::activated_listener`]) instead of binding `config.listen`. Draining then leaves
+/// that socket open, for the next process to accept what waits in its backlog.
+///
+/// # Errors
+/// As [`start`].
+pub fn start_on(
+    mut config: Config,
+    inherited: Option<std::net::TcpListener>,
+) -> Result<IngressHandle, StartError> {
     let routes = config.operator_routes()?;
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let view = View::initial(routes, &config.static_backends, tls)?;
     let threads = config.threads.max(1);
     let dir = Arc::new(Directory::new(threads, view));
-    let (local_addr, listeners) = runtime::bind_all(config.listen, threads)?;
+    let (local_addr, listeners) = match inherited {
+        Some(listener) => {
+            config.activated = true;
+            runtime::share(listener, threads)?
+        }
+        None => runtime::bind_all(config.listen, threads)?,
+    };
     let mut helpers = Vec::new();
     let mut access = None;
     if let Some(target) = &config.access_log {
@@ -114,7 +133,7 @@ pub fn start(config: Config) -> Result<IngressHandle, StartError> {
     }
     let config = Arc::new(config);
     let cores = accept::spawn_cores(listeners, &dir, &config, &hub)?;
-    tracing::info!(listen = %local_addr, threads, admin = ?admin_addr, tls = config.tls.is_some(), "ingress started");
+    tracing::info!(listen = %local_addr, threads, admin = ?admin_addr, tls = config.tls.is_some(), socket_activated = config.activated, "ingress started");
     Ok(IngressHandle {
         local_addr,
         admin_addr,

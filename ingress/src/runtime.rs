@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! bind_all(addr, N) ─▶ N listeners on one port (the kernel spreads connections)
+//! activated_listener() ─▶ the socket systemd passed (LISTEN_FDS) ─share(N)─▶ N descriptors of it
 //! thread per core ─run_runtime─▶ io_uring | epoll ─▶ the server's accept loop (crate::accept, crate::static_files)
 //! Shutdown::fire (any thread) ─▶ every core's `Shutdown::wait` resolves
 //! ```
@@ -48,6 +49,94 @@ pub enum StartError {
     /// The TLS certificate or key.
     #[error("cannot load the TLS certificate")]
     Tls(#[from] crate::tls::TlsError),
+    /// The socket the service manager passed is not a listening TCP socket.
+    #[error("the socket passed by the service manager (LISTEN_FDS) is unusable: {0}")]
+    Activation(String),
+}
+
+/// The first descriptor the service manager passes (`sd_listen_fds`).
+const LISTEN_FDS_START: i32 = 3;
+
+/// Whether the passed socket was taken already (it is owned once).
+static ACTIVATION_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// What `LISTEN_PID` and `LISTEN_FDS` say was passed to this process: how many descriptors
+/// from fd 3, or none when the variables are absent, malformed or meant for another process.
+fn passed_fds(pid: Option<&str>, fds: Option<&str>, me: u32) -> usize {
+    let for_me = pid.and_then(|p| p.trim().parse::<u32>().ok()) == Some(me);
+    match fds.and_then(|n| n.trim().parse::<usize>().ok()) {
+        Some(n) if for_me => n,
+        _ => 0,
+    }
+}
+
+/// The listening socket systemd passed (socket activation, `skr8tr-ingress.socket`): fd 3
+/// when `LISTEN_PID` is this process and `LISTEN_FDS` at least 1; `None` otherwise, and on
+/// any call after the first. A restart of the service then drops no connection: the socket
+/// stays open in systemd, and connections that arrive in between wait in its backlog.
+///
+/// # Errors
+/// [`StartError::Activation`] when the descriptor is not a listening TCP socket.
+pub fn activated_listener() -> Result<Option<StdListener>, StartError> {
+    let n = passed_fds(
+        std::env::var("LISTEN_PID").ok().as_deref(),
+        std::env::var("LISTEN_FDS").ok().as_deref(),
+        std::process::id(),
+    );
+    if n == 0 || ACTIVATION_TAKEN.swap(true, Ordering::SeqCst) {
+        return Ok(None);
+    }
+    if n > 1 {
+        tracing::warn!(
+            passed = n,
+            "the service manager passed several sockets; serving the first"
+        );
+    }
+    // SAFETY: by the socket activation protocol, fd 3 is open and owned by this process when
+    // LISTEN_PID names it; `ACTIVATION_TAKEN` makes this the only owner taken from it.
+    #[allow(unsafe_code)]
+    let fd = unsafe {
+        use std::os::fd::FromRawFd as _;
+        std::os::fd::OwnedFd::from_raw_fd(LISTEN_FDS_START)
+    };
+    let socket = Socket::from(fd);
+    let bad = |what: &str| StartError::Activation(what.to_owned());
+    match socket.r#type() {
+        Ok(Type::STREAM) => {}
+        _ => return Err(bad("not a stream socket")),
+    }
+    if !socket.is_listener().map_err(|e| bad(&e.to_string()))? {
+        return Err(bad("not listening"));
+    }
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| bad(&e.to_string()))?;
+    let listener: StdListener = socket.into();
+    listener.local_addr().map_err(|e| bad(&e.to_string()))?;
+    Ok(Some(listener))
+}
+
+/// `n` descriptors of `listener` for `n` cores (all accept from one queue).
+///
+/// # Errors
+/// [`StartError::Bind`] when a descriptor cannot be duplicated.
+pub fn share(
+    listener: StdListener,
+    n: usize,
+) -> Result<(SocketAddr, Vec<StdListener>), StartError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Activation(e.to_string()))?;
+    let mut all = Vec::with_capacity(n);
+    for _ in 1..n {
+        all.push(
+            listener
+                .try_clone()
+                .map_err(|source| StartError::Bind { addr, source })?,
+        );
+    }
+    all.push(listener);
+    Ok((addr, all))
 }
 
 /// Binds a `SO_REUSEPORT` TCP listener (non-blocking, backlog [`BACKLOG`]).
@@ -80,6 +169,22 @@ pub fn bind_all(addr: SocketAddr, n: usize) -> Result<(SocketAddr, Vec<StdListen
         all.push(bind_reuseport(local).map_err(bind_err)?);
     }
     Ok((local, all))
+}
+
+#[cfg(test)]
+mod activation_tests {
+    use super::passed_fds;
+
+    #[test]
+    fn listen_fds_count_only_for_this_process() {
+        assert_eq!(passed_fds(Some("42"), Some("1"), 42), 1);
+        assert_eq!(passed_fds(Some("42"), Some("2"), 42), 2);
+        assert_eq!(passed_fds(Some("41"), Some("1"), 42), 0);
+        assert_eq!(passed_fds(None, Some("1"), 42), 0);
+        assert_eq!(passed_fds(Some("42"), None, 42), 0);
+        assert_eq!(passed_fds(Some("x"), Some("1"), 42), 0);
+        assert_eq!(passed_fds(Some("42"), Some("-1"), 42), 0);
+    }
 }
 
 /// Which I/O driver a core runs on.

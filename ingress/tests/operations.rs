@@ -152,15 +152,27 @@ fn in_process_drain_finishes_in_flight_requests() {
     let backend = Backend::start(|_| Action::Delay(Duration::from_millis(400), ok("slow")));
     let proxy = ingress(backend.addr);
     let port = proxy.port();
+    // A kept-alive connection that served a request and now idles.
+    let mut idle = Conn::open(port);
+    idle.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(idle.read(false).text(), "slow");
     let mut c = Conn::open(port);
     c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     std::thread::sleep(Duration::from_millis(100));
-    let mut idle = Conn::open(port);
+    // Connected, its first request not sent yet.
+    let mut fresh = Conn::open(port);
     std::thread::sleep(Duration::from_millis(50));
     proxy.drain();
     let r = c.read(false);
     assert_eq!(r.text(), "slow");
-    assert!(idle.is_closed(), "idle connections are closed");
+    assert!(idle.is_closed(), "idle keep-alive connections are closed");
+    // A connection accepted before the drain still gets its first request answered (then is
+    // closed): its client could not know the ingress was stopping.
+    fresh.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = fresh.read(false);
+    assert_eq!(r.text(), "slow");
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(fresh.is_closed());
     proxy.wait();
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -463,4 +475,97 @@ fn access_log_records_each_response_and_is_reopened_after_rotation() {
         3
     );
     proxy.stop();
+}
+
+/// The binary on the listening socket `listener`, passed as systemd does (fd 3, `LISTEN_PID`,
+/// `LISTEN_FDS`): a shell moves it from stdin to fd 3 and execs the ingress in its own pid.
+fn spawn_activated(listener: &std::net::TcpListener, epoll: bool, args: &[String]) -> Proc {
+    let fd = std::os::fd::OwnedFd::from(listener.try_clone().unwrap());
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            "exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_skr8tr_ingress"),
+            "--listen",
+            "127.0.0.1:1",
+            "--admin",
+            "off",
+            "--threads",
+            "2",
+        ])
+        .args(args)
+        .env("SKR8TR_FORCE_EPOLL", if epoll { "1" } else { "0" })
+        .stdin(Stdio::from(fd))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+#[test]
+fn a_socket_activated_ingress_restarts_without_refusing_a_connection() {
+    for epoll in [false, true] {
+        let backend = Backend::start(|_| Action::Reply(ok("up")));
+        // The socket systemd would hold: bound and listening before any ingress runs.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let args = [
+            "--route".to_owned(),
+            "/:web".to_owned(),
+            "--backend".to_owned(),
+            format!("web={}", backend.addr),
+        ];
+        let mut first = spawn_activated(&listener, epoll, &args);
+        assert_eq!(
+            get(port, "/").text(),
+            "up",
+            "served through the passed socket"
+        );
+        // Clients keep connecting, one request per connection, while the ingress restarts.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok_n, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let clients: Vec<_> = (0..2)
+            .map(|_| {
+                let (stop, ok_n, failed) = (stop.clone(), ok_n.clone(), failed.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let answered = TcpStream::connect(("127.0.0.1", port)).ok().and_then(|s| {
+                            let mut c = Conn::over(s);
+                            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                            c.try_read(false)
+                        });
+                        match answered {
+                            Some(r) if r.status == 200 => ok_n.fetch_add(1, Ordering::SeqCst),
+                            _ => failed.fetch_add(1, Ordering::SeqCst),
+                        };
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        signal(&first, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while first.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the first ingress did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The gap between the two: connections queue in the socket's backlog.
+        std::thread::sleep(Duration::from_millis(200));
+        let _second = spawn_activated(&listener, epoll, &args);
+        std::thread::sleep(Duration::from_millis(700));
+        stop.store(true, Ordering::SeqCst);
+        for c in clients {
+            c.join().unwrap();
+        }
+        let (ok_n, failed) = (ok_n.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+        assert_eq!(
+            failed,
+            0,
+            "{failed} of {} requests failed across the restart",
+            ok_n + failed
+        );
+        assert!(ok_n > 20, "too few requests to mean anything: {ok_n}");
+        let _ = first.0.wait();
+    }
 }

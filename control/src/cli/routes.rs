@@ -104,7 +104,11 @@ pub fn rows_of_ingress(v: &Value) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
         .as_array()
         .map(|list| {
             list.iter()
-                .filter_map(|r| r.as_str().or_else(|| r["reason"].as_str()).map(str::to_owned))
+                .filter_map(|r| {
+                    r.as_str()
+                        .or_else(|| r["reason"].as_str())
+                        .map(str::to_owned)
+                })
                 .collect()
         })
         .unwrap_or_default();

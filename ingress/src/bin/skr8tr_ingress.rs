@@ -1,7 +1,9 @@
 //! `skr8tr_ingress`: flags, logging and the exit report (`skr8tr_daemon::start`; the log
 //! filter is `SKR8TR_LOG`, alias `RUST_LOG`) and signals; the proxy is
 //! [`skr8tr_ingress::start`]; the service manager hears READY once every core beats, WATCHDOG
-//! while they all do, STOPPING on drain (`skr8tr_daemon::supervisor`). SIGHUP re-reads the routes file and the TLS certificate and
+//! while they all do, STOPPING on drain (`skr8tr_daemon::supervisor`); a listening socket
+//! systemd passes (`LISTEN_FDS`, `skr8tr-ingress.socket`) is served instead of `--listen`, so a
+//! restart drops no connection. SIGHUP re-reads the routes file and the TLS certificate and
 //! reopens the access log; SIGTERM/SIGINT drain and exit.
 
 use std::process::ExitCode;
@@ -19,7 +21,12 @@ fn run(args: IngressArgs) -> anyhow::Result<()> {
     let config = args.into_config().context("bad flags")?;
     let mut signals =
         Signals::new([SIGHUP, SIGINT, SIGTERM]).context("cannot install signal handlers")?;
-    let handle = skr8tr_ingress::start(config).context("cannot start the ingress")?;
+    let inherited =
+        skr8tr_ingress::runtime::activated_listener().context("cannot start the ingress")?;
+    if inherited.is_some() {
+        tracing::info!("serving the socket the service manager passed (--listen ignored)");
+    }
+    let handle = skr8tr_ingress::start_on(config, inherited).context("cannot start the ingress")?;
     let status = format!(
         "listening on tcp {} ({} cores)",
         handle.local_addr(),

@@ -149,7 +149,7 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
         let head_start = Instant::now();
         // Wait for the next request (keep-alive idle, or until the core drains).
         if c.rbuf.is_empty() {
-            if core.draining() {
+            if core.draining() && !first {
                 return;
             }
             let wait = if first {
@@ -157,10 +157,17 @@ pub async fn serve_connection<S: Duplex>(core: Rc<Core>, stream: S, peer: Socket
             } else {
                 core.config.timeouts.keepalive_idle
             };
-            let read = monoio::select! {
-                biased;
-                r = monoio::time::timeout(wait, c.stream.read_more(&mut c.rbuf)) => r,
-                () = core.drain_signal() => return,
+            let read = if first {
+                // A new connection's first request is served even when the core starts
+                // draining meanwhile (then with `Connection: close`): its client connected
+                // before we stopped accepting, and a restart must not turn it away.
+                monoio::time::timeout(wait, c.stream.read_more(&mut c.rbuf)).await
+            } else {
+                monoio::select! {
+                    biased;
+                    r = monoio::time::timeout(wait, c.stream.read_more(&mut c.rbuf)) => r,
+                    () = core.drain_signal() => return,
+                }
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {}
