@@ -949,3 +949,146 @@ fn the_status_page_follows_a_deploy_a_rollout_and_a_killed_replica_without_a_rel
     assert_eq!(overflow, 0, "the page scrolls sideways on a phone");
     keep_screenshot("status-page-phone.png", &phone.screenshot());
 }
+
+/// The `skr8tr` binary against `mesh`'s Conductor: exit code, stdout, stderr.
+fn skr8tr_cli(mesh: &Mesh, home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skr8tr"))
+        .args(args)
+        .args(["--conductor", &mesh.cmd().to_string()])
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plan_a_canary_promoted_under_load_history_and_rollback_through_the_cli() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let (v1, ingress, edge) = versioned_app_behind_an_ingress(&mesh, "web", 3);
+    eventually(Duration::from_secs(15), "3 healthy", || {
+        (mesh
+            .status()
+            .iter()
+            .filter(|r| r.state.keyword() == "healthy")
+            .count()
+            == 3)
+            .then_some(())
+    });
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = files.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let v1_file = write("v1.skr8tr", &v1);
+    let v2 = v1
+        .replace("VERSION 1", "VERSION 2")
+        .replace("  health {", "  rollout {\n    canary 1\n  }\n  health {");
+    let v2_file = write("v2.skr8tr", &v2);
+    let home = dir.path();
+
+    // plan: no change, then the canary rollout it would start; nothing changed by asking.
+    let (code, out, err) = skr8tr_cli(&mesh, home, &["plan", &v1_file]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "app web: no change (generation 1)\n"),
+        "{err}"
+    );
+    let (code, out, err) = skr8tr_cli(&mesh, home, &["plan", &v2_file]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out,
+        "app web: rollout to generation 2, 1 canary replica(s) first\n  env: ~ VERSION\n  rollout: changed\n"
+    );
+    assert!(mesh.status().iter().all(|r| r.generation == 1));
+    let bad = write("bad.skr8tr", "app web\n  replicas lots\n");
+    let (code, _, err) = skr8tr_cli(&mesh, home, &["plan", &bad]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.skr8tr:2:12"), "{err}");
+
+    // The canary: one new replica beside the three old; `rollout` returns once it is healthy.
+    let load = Load::start(edge, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, out, err) = skr8tr_cli(&mesh, home, &["rollout", &v2_file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("canary ready beside the old replicas"),
+        "{out}"
+    );
+    let count = |g: u64| {
+        mesh.status()
+            .iter()
+            .filter(|r| r.generation == g && r.state.keyword() == "healthy")
+            .count()
+    };
+    assert_eq!((count(1), count(2)), (3, 1));
+    // The edge sends traffic to the canary too.
+    eventually(
+        Duration::from_secs(10),
+        "the canary answers through the edge",
+        || {
+            (0..20)
+                .filter_map(|_| http_get(edge, "/"))
+                .any(|b| b.contains("web.g2."))
+                .then_some(())
+        },
+    );
+    // promote: the rollout goes on to the end; no request fails.
+    let (code, out, err) = skr8tr_cli(&mesh, home, &["promote", "web"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("complete"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, failed, bodies) = load.finish();
+    assert_eq!(
+        failed, 0,
+        "requests failed during the canary and its promotion"
+    );
+    assert!(ok > 100, "too little load: {ok}");
+    assert!(bodies.iter().any(|b| b.contains(".g2.")));
+    assert_eq!((count(1), count(2)), (0, 3));
+    let (code, _, _) = skr8tr_cli(&mesh, home, &["promote", "web"]);
+    assert_eq!(code, 1, "no canary waits any more");
+
+    // history: both generations, the second running.
+    let (code, out, err) = skr8tr_cli(&mesh, home, &["history", "web", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let gens = v["generations"].as_array().unwrap();
+    assert_eq!(gens.len(), 2, "{v}");
+    assert_eq!(
+        (gens[0]["generation"].as_u64(), gens[1]["current"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_ne!(gens[0]["digest"], gens[1]["digest"]);
+
+    // rollback: to generation 1's spec, as generation 3, through a normal rollout.
+    let (code, out, err) = skr8tr_cli(&mesh, home, &["rollback", "web"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rolling back to the spec of generation 1"),
+        "{out}"
+    );
+    assert!(out.contains("complete"), "{out}");
+    assert_eq!(count(3), 3);
+    let (_, out, _) = skr8tr_cli(&mesh, home, &["history", "web", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let gens = v["generations"].as_array().unwrap();
+    assert_eq!(gens.len(), 3);
+    assert_eq!(
+        gens[2]["digest"], gens[0]["digest"],
+        "generation 3 runs generation 1's spec"
+    );
+    let (_, out, _) = skr8tr_cli(&mesh, home, &["plan", &v1_file]);
+    assert_eq!(out, "app web: no change (generation 3)\n");
+    let (code, _, err) = skr8tr_cli(&mesh, home, &["rollback", "web", "9"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("generation 9 is not kept"), "{err}");
+    ingress.stop();
+}

@@ -663,3 +663,51 @@ fn the_admin_listener_serves_metrics_the_status_page_events_and_nothing_else() {
     assert_eq!(http(admin, "GET", "/nope").0, 404);
     assert_eq!(http(admin, "HEAD", "/healthz"), (200, String::new()));
 }
+
+#[test]
+fn a_canary_rolled_back_leaves_only_the_old_replicas_and_history_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = conductor(dir.path(), None);
+    let (cmd, hb) = (c.addrs[0], c.addrs[1]);
+    let node = FakeNode::start("node-a", hb, false);
+    wait_nodes(cmd, 1);
+    submit_and_wait_healthy(cmd);
+    let old = ids(&node);
+    let canary = MANIFEST.replace(
+        "args 60",
+        "args 61\n  rollout {\n    canary 2\n    settle 100ms\n  }",
+    );
+    assert_eq!(ask(cmd, &inline("ROLLOUT", &canary)), "OK|ROLLOUT|api");
+    eventually(
+        Duration::from_secs(10),
+        "two canaries beside three old",
+        || {
+            rollout_state(cmd)
+                .starts_with("OK|ROLLOUT_STATUS|api|canary|2|2|canary: 2 new beside 3 old")
+                .then_some(())
+        },
+    );
+    // Waiting at the canaries: nothing old stops, however long.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(node.running(), 5);
+    assert!(old.iter().all(|o| ids(&node).contains(o)));
+    assert_eq!(ask(cmd, "ROLLBACK|api"), "OK|ROLLBACK|api|1");
+    eventually(Duration::from_secs(10), "the canaries gone", || {
+        (rollout_state(cmd).starts_with("OK|ROLLOUT_STATUS|api|reverted|") && ids(&node) == old)
+            .then_some(())
+    });
+    assert_eq!(
+        ask(cmd, "PROMOTE|api"),
+        "ERR|BAD_REQUEST|no canary of the app waits to be promoted"
+    );
+    assert_eq!(ask(cmd, "PROMOTE|nope"), "ERR|NOT_FOUND|no such app");
+    // Both generations are kept, and still are after a restart.
+    let history = ask(cmd, "HISTORY|api");
+    assert!(history.starts_with("OK|HISTORY|api|1|2|1:"), "{history}");
+    assert!(history.contains(",2:"), "{history}");
+    drop(node);
+    drop(c);
+    let c = conductor(dir.path(), None);
+    assert_eq!(ask(c.addrs[0], "HISTORY|api"), history);
+    assert_eq!(ask(c.addrs[0], "HISTORY|nope"), "ERR|NOT_FOUND|nope");
+}

@@ -161,6 +161,7 @@ fn wasm_filter_runs_a_module() {
             settle: Duration::from_secs(3),
             healthy_deadline: Duration::from_secs(30),
             auto_revert: true,
+            canary: 0,
         },
         ..app("wasm-filter")
     };
@@ -183,6 +184,7 @@ fn vm_legacy_boots_qemu() {
             settle: Duration::from_secs(8),
             healthy_deadline: Duration::from_secs(600),
             auto_revert: false,
+            canary: 0,
         },
         vm: Some(Vm {
             hypervisor: Hypervisor::Qemu,
@@ -223,6 +225,7 @@ fn worker_env_has_two_apps_in_indentation_style() {
             settle: Duration::from_secs(15),
             healthy_deadline: Duration::from_secs(120),
             auto_revert: true,
+            canary: 0,
         },
         env: env(&[
             ("RUST_LOG", "info,queue_worker=debug"),

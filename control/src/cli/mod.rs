@@ -6,6 +6,8 @@
 //! check, keygen, sign, verify       no daemon            check.rs, keys.rs
 //! up, down, scale                   Conductor, signed    cluster.rs
 //! rollout                           Conductor, signed    rollout.rs
+//! plan, rollback, promote           Conductor, signed    generations.rs
+//! history                           Conductor, read-only generations.rs
 //! status, nodes, list, lookup, ping read-only            inspect.rs
 //! events                            Conductor, read-only events.rs
 //! routes                            Tower, read-only     routes.rs
@@ -28,6 +30,7 @@ use skr8tr_proto::name::{AppName, ReplicaId, ServiceName};
 pub mod check;
 pub mod cluster;
 pub mod events;
+pub mod generations;
 pub mod global;
 pub mod inspect;
 pub mod keys;
@@ -117,6 +120,44 @@ pub enum Command {
         )]
         wait_timeout_s: u64,
     },
+    /// Show what `up` of the manifests would change (replicas, generation, exec, args, env and
+    /// secret keys, routes…), changing nothing. Exit 0: no change, 1: changes, 2: an error.
+    Plan {
+        /// Manifest files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List an app's stored generations (the running one marked `*`).
+    History {
+        /// The app's name.
+        app: AppName,
+    },
+    /// Go back: drop a running rollout or canary (the previous generation is restored), or
+    /// roll to the spec of generation GEN (default: the one before the running one) through a
+    /// normal, health-gated rollout, and follow it.
+    Rollback {
+        /// The app's name.
+        app: AppName,
+        /// The generation whose spec to roll to (see `skr8tr history`).
+        generation: Option<u64>,
+        /// Return once the rollback has started instead of following it.
+        #[arg(long)]
+        detach: bool,
+        /// How long to follow it before giving up waiting.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        wait_timeout_s: u64,
+    },
+    /// Let a rollout waiting at its canaries (`rollout { canary N }`) go on, and follow it.
+    Promote {
+        /// The app's name.
+        app: AppName,
+        /// Return at once instead of following the rollout.
+        #[arg(long)]
+        detach: bool,
+        /// How long to follow it before giving up waiting.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        wait_timeout_s: u64,
+    },
     /// Show every app and its replicas (or one app's).
     Status {
         /// Only this app.
@@ -186,6 +227,10 @@ impl Command {
             Self::Down { .. } => "down",
             Self::Scale { .. } => "scale",
             Self::Rollout { .. } => "rollout",
+            Self::Plan { .. } => "plan",
+            Self::History { .. } => "history",
+            Self::Rollback { .. } => "rollback",
+            Self::Promote { .. } => "promote",
             Self::Status { .. } => "status",
             Self::Nodes => "nodes",
             Self::List => "list",
@@ -227,6 +272,19 @@ pub fn run(g: &GlobalArgs, command: &Command) -> anyhow::Result<ExitCode> {
             detach,
             wait_timeout_s,
         } => rollout::run(g, file, *detach, *wait_timeout_s),
+        Command::Plan { files } => return generations::run_plan(g, files),
+        Command::History { app } => generations::run_history(g, app),
+        Command::Rollback {
+            app,
+            generation,
+            detach,
+            wait_timeout_s,
+        } => generations::run_rollback(g, app, *generation, *detach, *wait_timeout_s),
+        Command::Promote {
+            app,
+            detach,
+            wait_timeout_s,
+        } => generations::run_promote(g, app, *detach, *wait_timeout_s),
         Command::Status { app } => inspect::run_status(g, app.as_ref()),
         Command::Nodes => inspect::run_nodes(g),
         Command::List => inspect::run_list(g),

@@ -4,7 +4,8 @@
 //! ```text
 //! validate FILE (one app) ─▶ ROLLOUT|b64:<text> (signed) ─▶ OK|ROLLOUT|app
 //!   └─ every 200 ms: ROLLOUT_STATUS|app ─▶ print a line when the progress changes
-//!        complete ─▶ exit 0 · reverted / failed ─▶ exit 1 with the reason
+//!        complete, or canaries ready (`rollout { canary N }`) ─▶ exit 0
+//!        reverted / failed ─▶ exit 1 with the reason
 //!        still running at --wait-timeout-s ─▶ exit 2
 //! ```
 //! A status poll the Conductor does not answer is not fatal (it may be restarting, and it
@@ -40,6 +41,8 @@ const EXIT_TIMEOUT: u8 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Complete,
+    /// Its canaries are healthy beside the old set: it waits for `skr8tr promote`.
+    CanaryReady,
     Reverted,
     Failed,
     /// The Conductor kept reporting no rollout for the app: nothing needed replacing.
@@ -49,7 +52,10 @@ pub enum Verdict {
 impl Verdict {
     #[must_use]
     pub fn success(self) -> bool {
-        matches!(self, Self::Complete | Self::NothingToRoll)
+        matches!(
+            self,
+            Self::Complete | Self::CanaryReady | Self::NothingToRoll
+        )
     }
 }
 
@@ -70,7 +76,8 @@ impl Watch {
             RolloutState::Complete => Some(Verdict::Complete),
             RolloutState::Reverted => Some(Verdict::Reverted),
             RolloutState::Failed => Some(Verdict::Failed),
-            RolloutState::Running | RolloutState::Reverting => None,
+            RolloutState::Canary if p.total > 0 && p.done >= p.total => Some(Verdict::CanaryReady),
+            RolloutState::Running | RolloutState::Canary | RolloutState::Reverting => None,
             RolloutState::None => {
                 self.nones += 1;
                 (self.nones >= NONE_GRACE).then_some(Verdict::NothingToRoll)
@@ -180,14 +187,29 @@ pub fn run(
     if !global.json {
         print_text(&format!("{app}  rollout started\n"))?;
     }
+    follow(global, &mut conductor, &app, wait_timeout_s, "rollout")
+}
 
+/// Follows the rollout of `app` until it ends (or its canaries are ready), printing a line
+/// per change of its progress; the exit code says how it ended (`command` names the command
+/// in its JSON and messages).
+///
+/// # Errors
+/// The Conductor refused a status poll; stdout gone.
+pub fn follow(
+    global: &GlobalArgs,
+    conductor: &mut Endpoint,
+    app: &AppName,
+    wait_timeout_s: u64,
+    command: &'static str,
+) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(wait_timeout_s);
     let mut watch = Watch::default();
     let mut warned = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return timed_out(global, &app, watch.last(), wait_timeout_s);
+            return timed_out(global, app, watch.last(), wait_timeout_s, command);
         }
         conductor.set_timeout(global.timeout().min(left));
         match conductor.ask_conductor(&ConductorRequest::RolloutStatus(app.clone())) {
@@ -197,13 +219,13 @@ pub fn run(
                     print_text(&line)?;
                 }
                 if let Some(verdict) = verdict {
-                    return finished(global, &app, &p, verdict);
+                    return finished(global, app, &p, verdict, command);
                 }
             }
             Ok(other) => return Err(unexpected("conductor", "ROLLOUT_STATUS", &other).into()),
             Err(e) if e.is_no_reply() => {
                 if !warned {
-                    eprintln!("skr8tr: rollout: {e}; still waiting");
+                    eprintln!("skr8tr: {command}: {e}; still waiting");
                     warned = true;
                 }
             }
@@ -218,14 +240,22 @@ fn finished(
     app: &AppName,
     p: &RolloutProgress,
     verdict: Verdict,
+    command: &'static str,
 ) -> anyhow::Result<ExitCode> {
     if global.json {
-        print_json(&rollout_json(app, Some(p), verdict.success(), false))?;
+        let mut v = rollout_json(app, Some(p), verdict.success(), false);
+        v["command"] = json!(command);
+        print_json(&v)?;
+    }
+    if verdict == Verdict::CanaryReady && !global.json {
+        print_text(&format!(
+            "{app}  canary ready beside the old replicas: `skr8tr promote {app}` goes on, `skr8tr rollback {app}` drops it\n"
+        ))?;
     }
     if verdict.success() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("skr8tr: rollout: {}", failure_reason(p));
+        eprintln!("skr8tr: {command}: {}", failure_reason(p));
         Ok(ExitCode::FAILURE)
     }
 }
@@ -235,13 +265,16 @@ fn timed_out(
     app: &AppName,
     last: Option<&RolloutProgress>,
     wait_timeout_s: u64,
+    command: &'static str,
 ) -> anyhow::Result<ExitCode> {
     if global.json {
-        print_json(&rollout_json(app, last, false, true))?;
+        let mut v = rollout_json(app, last, false, true);
+        v["command"] = json!(command);
+        print_json(&v)?;
     }
     let state = last.map_or_else(|| format!("{app}: no progress report"), failure_reason);
     eprintln!(
-        "skr8tr: rollout: gave up waiting after {wait_timeout_s} s (--wait-timeout-s): {state}; \
+        "skr8tr: {command}: gave up waiting after {wait_timeout_s} s (--wait-timeout-s): {state}; \
          the rollout goes on"
     );
     Ok(ExitCode::from(EXIT_TIMEOUT))

@@ -281,7 +281,7 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         if let Some(rollout) = s
             .rollouts
             .get(name)
-            .filter(|r| r.state == RolloutState::Running)
+            .filter(|r| matches!(r.state, RolloutState::Running | RolloutState::Canary))
         {
             let view = AppView {
                 record: app,

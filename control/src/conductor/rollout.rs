@@ -39,7 +39,10 @@ impl Rollout {
     /// Whether the rollout still decides what happens to the app.
     #[must_use]
     pub fn active(&self) -> bool {
-        matches!(self.state, RolloutState::Running | RolloutState::Reverting)
+        matches!(
+            self.state,
+            RolloutState::Running | RolloutState::Canary | RolloutState::Reverting
+        )
     }
 }
 
@@ -111,6 +114,20 @@ pub fn plan_app(rollout: &Rollout, view: &AppView<'_>) -> Step {
     }
     let old_live = u32::try_from(old.len()).unwrap_or(u32::MAX);
     let have_new = u32::try_from(new.len()).unwrap_or(u32::MAX);
+    if rollout.state == RolloutState::Canary {
+        // The canaries run beside every old replica; nothing old stops until PROMOTE.
+        let want = canary_count(policy.canary, desired);
+        if have_new < want {
+            return Step::Launch(want - have_new);
+        }
+        if let Some(not_ready) = new.iter().find(|r| !ready(r)) {
+            return Step::Wait(format!("canary {} to become healthy", not_ready.id));
+        }
+        return Step::Wait(format!(
+            "canary: {have_new} new beside {old_live} old; skr8tr promote {app} or skr8tr rollback {app}",
+            app = rollout.app
+        ));
+    }
     if old_live == 0 {
         let ready_new = new.iter().filter(|r| ready(r)).count();
         if have_new < desired {
@@ -142,6 +159,13 @@ pub fn plan_app(rollout: &Rollout, view: &AppView<'_>) -> Step {
         Some(victim) => Step::StopOld(victim.id.clone()),
         None => Step::Wait("nothing".into()),
     }
+}
+
+/// How many canaries a rollout of an app wanting `desired` replicas runs for `canary N`: N,
+/// but at least one and at most `desired` (an app scaled to 0 still gets one to try).
+#[must_use]
+pub fn canary_count(canary: u32, desired: u32) -> u32 {
+    canary.min(desired).max(1)
 }
 
 #[cfg(test)]

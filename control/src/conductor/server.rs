@@ -32,15 +32,15 @@ use skr8tr_proto::auth::SigningKey;
 use skr8tr_proto::manifest::{self, MAX_REPLICAS};
 use skr8tr_proto::name::AppName;
 use skr8tr_proto::wire::{
-    ConductorReply, ConductorRequest, ErrorCode, ErrorReply, LaunchSpec, ManifestSource, MeshEvent,
-    Message, Request,
+    ConductorReply, ConductorRequest, ErrorCode, ErrorReply, GenerationEntry, LaunchSpec,
+    ManifestSource, MeshEvent, Message, OneLine, Request, SpecDigest,
 };
 use tokio::sync::{Notify, watch};
 
 use super::calls::{Calls, Launch};
 use super::events::EventLog;
 use super::metrics::ConductorMetrics;
-use super::state::{EdgeWait, Effect, State, Timings};
+use super::state::{EdgeWait, Effect, GENERATIONS_KEPT, RolloutCommandError, State, Timings};
 use super::store::{Change, Store, StoreError};
 
 /// How often reconcile runs when nothing wakes it.
@@ -146,6 +146,23 @@ pub async fn run(
         state_dir = %config.state_dir.display(),
         "state loaded"
     );
+    // A state directory from before generations were kept: keep each app's current one now,
+    // so that HISTORY and ROLLBACK have it.
+    let mut kept = Vec::new();
+    for app in &loaded.apps {
+        if store.generation(&app.spec.name, app.generation)?.is_none() {
+            kept.push(Change::PutGeneration(Box::new(
+                super::store::GenerationRecord {
+                    app: app.spec.name.clone(),
+                    generation: app.generation,
+                    at_ms: now_ms(),
+                    desired: app.desired,
+                    spec: app.spec.clone(),
+                },
+            )));
+        }
+    }
+    store.apply(&kept)?;
     let state = State::new(loaded, config.timings, Instant::now());
     let ctx: Shared = Rc::new(Ctx {
         state: RefCell::new(state),
@@ -526,6 +543,24 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
                 None => err(ErrorCode::NotFound, app.as_str()),
             }
         }
+        ConductorRequest::Plan(source) => plan(ctx, source),
+        ConductorRequest::History(app) => history(ctx, &app),
+        ConductorRequest::Rollback { app, generation } => rollback(ctx, app, generation),
+        ConductorRequest::Promote(app) => {
+            let promoted = ctx.state.borrow_mut().promote(&app);
+            match promoted {
+                Ok(changes) => {
+                    persist(ctx, &changes);
+                    tracing::info!(%app, "canary promoted");
+                    ctx.wake.notify_one();
+                    ConductorReply::Promoted(app)
+                }
+                Err(e @ RolloutCommandError::UnknownApp) => {
+                    err(ErrorCode::NotFound, &e.to_string())
+                }
+                Err(e) => err(ErrorCode::BadRequest, &e.to_string()),
+            }
+        }
         ConductorRequest::Events { after, app } => {
             let log = ctx.events.borrow();
             events_reply(
@@ -556,19 +591,9 @@ async fn handle(ctx: &Shared, request: ConductorRequest) -> ConductorReply {
 
 /// SUBMIT (waits for its launches) or ROLLOUT (answers at once; progress is polled).
 async fn submit(ctx: &Shared, source: ManifestSource, rollout: bool) -> ConductorReply {
-    let (file, text) = match source {
-        ManifestSource::Inline(text) => ("<inline>".to_string(), text),
-        ManifestSource::Path(path) => {
-            let p = PathBuf::from(path.as_str());
-            match read_manifest(&p) {
-                Ok(text) => (p.display().to_string(), text),
-                Err(e) => return err(ErrorCode::BadManifest, &e),
-            }
-        }
-    };
-    let manifest = match manifest::parse(&file, &text) {
+    let manifest = match read_source(source) {
         Ok(m) => m,
-        Err(e) => return err(ErrorCode::BadManifest, &e.to_string().replace('\n', "; ")),
+        Err(reply) => return reply,
     };
     let names: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
     if let Some(taken) = ctx.state.borrow().route_conflict(&manifest.apps) {
@@ -613,6 +638,157 @@ async fn submit(ctx: &Shared, source: ManifestSource, rollout: bool) -> Conducto
         return err(ErrorCode::LaunchFailed, &failures.join("; "));
     }
     ConductorReply::Submitted(ctx.state.borrow().placements(&names))
+}
+
+/// The manifest of a SUBMIT, ROLLOUT or PLAN: read (a path on this host, or inline) and parsed.
+fn read_source(source: ManifestSource) -> Result<manifest::Manifest, ConductorReply> {
+    let (file, text) = match source {
+        ManifestSource::Inline(text) => ("<inline>".to_string(), text),
+        ManifestSource::Path(path) => {
+            let p = PathBuf::from(path.as_str());
+            match read_manifest(&p) {
+                Ok(text) => (p.display().to_string(), text),
+                Err(e) => return Err(err(ErrorCode::BadManifest, &e)),
+            }
+        }
+    };
+    manifest::parse(&file, &text)
+        .map_err(|e| err(ErrorCode::BadManifest, &e.to_string().replace('\n', "; ")))
+}
+
+/// PLAN: what SUBMIT would change, refused as SUBMIT would be (a taken route, a running
+/// rollout of a changed app).
+fn plan(ctx: &Shared, source: ManifestSource) -> ConductorReply {
+    let manifest = match read_source(source) {
+        Ok(m) => m,
+        Err(reply) => return reply,
+    };
+    let state = ctx.state.borrow();
+    if let Some(taken) = state.route_conflict(&manifest.apps) {
+        return err(ErrorCode::RouteTaken, &taken.to_string());
+    }
+    let mut changed = false;
+    let mut lines = Vec::new();
+    for app in &manifest.apps {
+        let current = state.apps.get(&app.name);
+        if let Some(cur) = current
+            && cur.spec != *app
+            && state.rollouts.get(&app.name).is_some_and(|r| r.active())
+        {
+            return err(
+                ErrorCode::Busy,
+                &format!(
+                    "a rollout of {} is running; SUBMIT would be refused",
+                    app.name
+                ),
+            );
+        }
+        let ended = current.is_some_and(|cur| state.ended_for_good(cur));
+        let p = super::plan::plan_app(current, ended, app);
+        changed |= p.changed;
+        lines.extend(p.lines.iter().map(|l| OneLine::lossy(l)));
+    }
+    ConductorReply::Plan { changed, lines }
+}
+
+/// The digest HISTORY shows for a spec: SHA-256 of its normalised text with secret values
+/// left out, first 12 hex digits.
+fn spec_digest(spec: &skr8tr_proto::manifest::App) -> SpecDigest {
+    use sha2::Digest as _;
+    let text = manifest::print(
+        &manifest::Manifest {
+            apps: vec![spec.clone()],
+        },
+        &manifest::PrintOptions {
+            redact_secrets: true,
+        },
+    );
+    SpecDigest::of_bytes(&sha2::Sha256::digest(text.as_bytes())[..6])
+}
+
+/// HISTORY: the app's stored generations.
+fn history(ctx: &Shared, app: &AppName) -> ConductorReply {
+    let current = ctx.state.borrow().apps.get(app).map(|a| a.generation);
+    let stored = match ctx.store.generations(app) {
+        Ok(g) => g,
+        Err(e) => return err(ErrorCode::Internal, &format!("{e:#}")),
+    };
+    let Some(current) = current else {
+        return err(ErrorCode::NotFound, app.as_str());
+    };
+    ConductorReply::History {
+        app: app.clone(),
+        current,
+        generations: stored
+            .iter()
+            .map(|g| GenerationEntry {
+                generation: g.generation,
+                at_ms: g.at_ms,
+                desired: g.desired,
+                digest: spec_digest(&g.spec),
+            })
+            .collect(),
+    }
+}
+
+/// ROLLBACK: drop a running rollout or canary, else roll to a stored generation's spec.
+fn rollback(ctx: &Shared, app: AppName, generation: Option<u64>) -> ConductorReply {
+    let aborted = ctx.state.borrow_mut().abort_rollout(&app);
+    if let Some((changes, from)) = aborted {
+        persist(ctx, &changes);
+        tracing::info!(%app, generation = from, "rollout rolled back by the operator");
+        reconcile(ctx);
+        publish_routes(ctx, vec![app.clone()]);
+        return ConductorReply::RollingBack {
+            app,
+            generation: from,
+        };
+    }
+    let Some(current) = ctx.state.borrow().apps.get(&app).map(|a| a.generation) else {
+        return err(ErrorCode::NotFound, app.as_str());
+    };
+    let stored = match ctx.store.generations(&app) {
+        Ok(g) => g,
+        Err(e) => return err(ErrorCode::Internal, &format!("{e:#}")),
+    };
+    let target = match generation {
+        Some(g) => stored.into_iter().find(|r| r.generation == g),
+        None => stored.into_iter().rev().find(|r| r.generation < current),
+    };
+    let Some(target) = target else {
+        let what = generation.map_or_else(
+            || "no earlier generation is kept".to_owned(),
+            |g| format!("generation {g} is not kept (the last {GENERATIONS_KEPT} are)"),
+        );
+        return err(ErrorCode::NotFound, &what);
+    };
+    if let Some(taken) = ctx
+        .state
+        .borrow()
+        .route_conflict(std::slice::from_ref(&target.spec))
+    {
+        return err(ErrorCode::RouteTaken, &taken.to_string());
+    }
+    let rolled = ctx
+        .state
+        .borrow_mut()
+        .rollback_to(&app, target.spec, target.generation, now_ms());
+    match rolled {
+        Ok(changes) => {
+            persist(ctx, &changes);
+            tracing::info!(%app, to = target.generation, "rolling back");
+            publish_routes(ctx, vec![app.clone()]);
+            reconcile(ctx);
+            ctx.wake.notify_one();
+            ConductorReply::RollingBack {
+                app,
+                generation: target.generation,
+            }
+        }
+        Err(e @ RolloutCommandError::Busy) => err(ErrorCode::Busy, &e.to_string()),
+        Err(e @ RolloutCommandError::UnknownApp) => err(ErrorCode::NotFound, &e.to_string()),
+        Err(e) => err(ErrorCode::BadRequest, &e.to_string()),
+    }
 }
 
 /// `OK|EVENTS` with as many of `events` (oldest first) as fit one datagram; the client asks

@@ -29,7 +29,7 @@ use super::events::Event;
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
 use super::reconcile::{self, Action, Fate, RolloutEnd, Snapshot};
 use super::rollout::Rollout;
-use super::store::{Change, Loaded};
+use super::store::{Change, GenerationRecord, Loaded};
 
 mod queries;
 mod routes;
@@ -198,13 +198,18 @@ impl State {
                 }
                 Some(existing) if existing.spec == spec => continue,
                 Some(existing) => {
+                    let state = if spec.rollout.canary > 0 {
+                        RolloutState::Canary
+                    } else {
+                        RolloutState::Running
+                    };
                     let rollout = Rollout {
                         app: spec.name.clone(),
                         from_generation: existing.generation,
                         to_generation: existing.generation + 1,
                         previous: existing.spec.clone(),
                         previous_desired: existing.desired,
-                        state: RolloutState::Running,
+                        state,
                         started_ms: now_ms,
                         replaced: 0,
                         detail: "starting".into(),
@@ -245,12 +250,94 @@ impl State {
             };
             self.backoff.remove(&record.spec.name);
             changes.push(Change::PutApp(Box::new(record.clone())));
+            changes.extend(generation_kept(&record, now_ms));
             self.apps.insert(record.spec.name.clone(), record);
         }
         Ok(changes)
     }
 
-    /// Whether `app` has replicas of its current generation and all of them ended for good.
+    /// PROMOTE: a rollout waiting at its canaries goes on as a normal rollout.
+    ///
+    /// # Errors
+    /// [`RolloutCommandError`]: the app is unknown, or no canary of it waits.
+    pub fn promote(&mut self, app: &AppName) -> Result<Vec<Change>, RolloutCommandError> {
+        if !self.apps.contains_key(app) {
+            return Err(RolloutCommandError::UnknownApp);
+        }
+        let Some(r) = self
+            .rollouts
+            .get_mut(app)
+            .filter(|r| r.state == RolloutState::Canary)
+        else {
+            return Err(RolloutCommandError::NoCanary);
+        };
+        r.state = RolloutState::Running;
+        r.detail = "promoted: replacing the old replicas".into();
+        let change = Change::PutRollout(Box::new(r.clone()));
+        self.note(Event::new(EventKind::RolloutStep, "canary promoted by the operator").app(app));
+        Ok(vec![change])
+    }
+
+    /// ROLLBACK while a rollout (or canary) of `app` runs: it is aborted and the previous
+    /// generation restored, whatever `auto-revert` says. Returns the changes and the
+    /// generation restored; `None` when no rollout of the app is running.
+    pub fn abort_rollout(&mut self, app: &AppName) -> Option<(Vec<Change>, u64)> {
+        let from = self
+            .rollouts
+            .get(app)
+            .filter(|r| matches!(r.state, RolloutState::Running | RolloutState::Canary))?
+            .from_generation;
+        // The operator asked: revert even when the manifest turned auto-revert off.
+        if let Some(record) = self.apps.get_mut(app) {
+            record.spec.rollout.auto_revert = true;
+        }
+        let changes =
+            self.end_rollout(app, RolloutEnd::Abort("rolled back by the operator".into()));
+        Some((changes, from))
+    }
+
+    /// ROLLBACK with no rollout running: roll `app` to `spec`, the stored spec of generation
+    /// `source`, through a normal rollout (never a canary: going back is not trying out).
+    ///
+    /// # Errors
+    /// [`RolloutCommandError`]: the app is unknown, or `spec` is what runs.
+    pub fn rollback_to(
+        &mut self,
+        app: &AppName,
+        spec: App,
+        source: u64,
+        now_ms: u64,
+    ) -> Result<Vec<Change>, RolloutCommandError> {
+        let current = self.apps.get(app).ok_or(RolloutCommandError::UnknownApp)?;
+        if current.spec == spec {
+            return Err(RolloutCommandError::AlreadyThere(source));
+        }
+        let mut changes = self
+            .submit(vec![spec], now_ms)
+            .map_err(|_| RolloutCommandError::Busy)?;
+        if let Some(r) = self.rollouts.get_mut(app)
+            && r.state == RolloutState::Canary
+        {
+            r.state = RolloutState::Running;
+            changes.push(Change::PutRollout(Box::new(r.clone())));
+        }
+        self.note(
+            Event::new(
+                EventKind::RolloutStep,
+                format!("rollback to the spec of generation {source}"),
+            )
+            .app(app),
+        );
+        Ok(changes)
+    }
+
+    /// Whether `app` has replicas of its current generation and all of them ended for good
+    /// (a finished job): SUBMIT of the same spec runs it again.
+    #[must_use]
+    pub fn ended_for_good(&self, app: &AppRecord) -> bool {
+        self.all_ended(app)
+    }
+
     fn all_ended(&self, app: &AppRecord) -> bool {
         let mut current = self
             .replicas
@@ -263,10 +350,11 @@ impl State {
     /// EVICT: forget the app; reconcile stops its replicas. `None` when it is unknown.
     pub fn evict(&mut self, app: &AppName) -> Option<Vec<Change>> {
         self.apps.remove(app)?;
+        let forget = Change::DeleteGenerations(app.clone());
         self.note(Event::new(EventKind::Evicted, "its replicas stop").app(app));
         self.backoff.remove(app);
         self.pending.remove(app);
-        let mut changes = vec![Change::DeleteApp(app.clone())];
+        let mut changes = vec![Change::DeleteApp(app.clone()), forget];
         if self.rollouts.remove(app).is_some() {
             changes.push(Change::DeleteRollout(app.clone()));
         }
@@ -818,6 +906,40 @@ impl State {
         self.edge_ready = ready;
         changed
     }
+}
+
+/// Stored generations kept per app (older ones are forgotten as new ones come).
+pub const GENERATIONS_KEPT: u64 = 20;
+
+/// Why PROMOTE or ROLLBACK changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RolloutCommandError {
+    #[error("no such app")]
+    UnknownApp,
+    #[error("no canary of the app waits to be promoted")]
+    NoCanary,
+    #[error("generation {0} is what runs already")]
+    AlreadyThere(u64),
+    #[error("a rollout of the app is running; roll it back first")]
+    Busy,
+}
+
+/// The changes that keep `record`'s generation and forget the one [`GENERATIONS_KEPT`] back.
+fn generation_kept(record: &AppRecord, now_ms: u64) -> Vec<Change> {
+    let app = record.spec.name.clone();
+    let mut out = vec![Change::PutGeneration(Box::new(GenerationRecord {
+        app: app.clone(),
+        generation: record.generation,
+        at_ms: now_ms,
+        desired: record.desired,
+        spec: record.spec.clone(),
+    }))];
+    if let Some(old) = record.generation.checked_sub(GENERATIONS_KEPT)
+        && old > 0
+    {
+        out.push(Change::DeleteGeneration(app, old));
+    }
+    out
 }
 
 /// The event of `rec` ending for good.

@@ -20,6 +20,9 @@ const APPS: TableDefinition<&str, &str> = TableDefinition::new("apps");
 const REPLICAS: TableDefinition<&str, &str> = TableDefinition::new("replicas");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROLLOUTS: TableDefinition<&str, &str> = TableDefinition::new("rollouts");
+/// `<app>/<generation, 20 digits>` → `<at_ms>\n<desired>\n<manifest>`: the specs an app ran,
+/// for HISTORY and ROLLBACK (the zero-padded generation keeps them in order).
+const GENERATIONS: TableDefinition<&str, &str> = TableDefinition::new("generations");
 const SEQ: &str = "replica_seq";
 
 /// A small page cache: the Conductor reads the database once at start.
@@ -58,6 +61,27 @@ pub enum Change {
     PutRollout(Box<Rollout>),
     DeleteRollout(AppName),
     Seq(u64),
+    /// A generation an app was submitted (or rolled back) with.
+    PutGeneration(Box<GenerationRecord>),
+    /// Forget one stored generation (the oldest, past the ones kept).
+    DeleteGeneration(AppName, u64),
+    /// Forget every stored generation of an app (it was evicted).
+    DeleteGenerations(AppName),
+}
+
+/// One stored generation of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationRecord {
+    pub app: AppName,
+    pub generation: u64,
+    /// When it was submitted, Unix milliseconds.
+    pub at_ms: u64,
+    pub desired: u32,
+    pub spec: manifest::App,
+}
+
+fn generation_key(app: &AppName, generation: u64) -> String {
+    format!("{app}/{generation:020}")
 }
 
 /// What a restarted Conductor reads back.
@@ -162,6 +186,7 @@ impl Store {
             let mut replicas = tx.open_table(REPLICAS).map_err(|e| db_err(p, e))?;
             let mut meta = tx.open_table(META).map_err(|e| db_err(p, e))?;
             let mut rollouts = tx.open_table(ROLLOUTS).map_err(|e| db_err(p, e))?;
+            let mut generations = tx.open_table(GENERATIONS).map_err(|e| db_err(p, e))?;
             for change in changes {
                 match change {
                     Change::PutApp(app) => {
@@ -190,11 +215,113 @@ impl Store {
                     Change::Seq(seq) => {
                         meta.insert(SEQ, *seq).map_err(|e| db_err(p, e))?;
                     }
+                    Change::PutGeneration(g) => {
+                        let text = format!(
+                            "{}\n{}\n{}",
+                            g.at_ms,
+                            g.desired,
+                            manifest::print_app(&g.spec)
+                        );
+                        generations
+                            .insert(generation_key(&g.app, g.generation).as_str(), text.as_str())
+                            .map_err(|e| db_err(p, e))?;
+                    }
+                    Change::DeleteGeneration(app, generation) => {
+                        generations
+                            .remove(generation_key(app, *generation).as_str())
+                            .map_err(|e| db_err(p, e))?;
+                    }
+                    Change::DeleteGenerations(app) => {
+                        let (from, to) = (format!("{app}/"), format!("{app}0"));
+                        generations
+                            .retain_in(from.as_str()..to.as_str(), |_, _| false)
+                            .map_err(|e| db_err(p, e))?;
+                    }
                 }
             }
         }
         tx.commit().map_err(|e| db_err(p, e))
     }
+}
+
+impl Store {
+    /// The stored generations of `app`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a corrupt record.
+    pub fn generations(&self, app: &AppName) -> Result<Vec<GenerationRecord>, StoreError> {
+        let p = &self.path;
+        let tx = self.db.begin_read().map_err(|e| db_err(p, e))?;
+        let table = tx.open_table(GENERATIONS).map_err(|e| db_err(p, e))?;
+        // `/` sorts just below `0`: every key of the app lies between these two.
+        let (from, to) = (format!("{app}/"), format!("{app}0"));
+        let mut out = Vec::new();
+        for item in table
+            .range(from.as_str()..to.as_str())
+            .map_err(|e| db_err(p, e))?
+        {
+            let (k, v) = item.map_err(|e| db_err(p, e))?;
+            let key = k.value().to_owned();
+            let record =
+                decode_generation(app, &key, v.value()).map_err(|reason| StoreError::Corrupt {
+                    path: p.clone(),
+                    key,
+                    reason,
+                })?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// Stored generation `generation` of `app`, if it is kept.
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a corrupt record.
+    pub fn generation(
+        &self,
+        app: &AppName,
+        generation: u64,
+    ) -> Result<Option<GenerationRecord>, StoreError> {
+        let p = &self.path;
+        let tx = self.db.begin_read().map_err(|e| db_err(p, e))?;
+        let table = tx.open_table(GENERATIONS).map_err(|e| db_err(p, e))?;
+        let key = generation_key(app, generation);
+        let Some(v) = table.get(key.as_str()).map_err(|e| db_err(p, e))? else {
+            return Ok(None);
+        };
+        decode_generation(app, &key, v.value())
+            .map(Some)
+            .map_err(|reason| StoreError::Corrupt {
+                path: p.clone(),
+                key,
+                reason,
+            })
+    }
+}
+
+fn decode_generation(app: &AppName, key: &str, text: &str) -> Result<GenerationRecord, String> {
+    let generation = key
+        .rsplit_once('/')
+        .and_then(|(_, g)| g.parse().ok())
+        .ok_or("bad generation in the key")?;
+    let mut parts = text.splitn(3, '\n');
+    let at_ms = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad time")?;
+    let desired = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad desired count")?;
+    let spec = manifest::parse_app(STORE_FILE, parts.next().ok_or("no manifest")?)
+        .map_err(|e| e.to_string())?;
+    Ok(GenerationRecord {
+        app: app.clone(),
+        generation,
+        at_ms,
+        desired,
+        spec,
+    })
 }
 
 fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
@@ -402,6 +529,54 @@ mod tests {
             exit: Some(exit),
             ..replica(n)
         }
+    }
+
+    #[test]
+    fn generations_are_kept_in_order_per_app_and_forgotten_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let api = AppName::new("api").unwrap();
+        let apiary = AppName::new("apiary").unwrap();
+        let g = |app: &AppName, generation: u64| {
+            let mut rec = app_for(app);
+            rec.desired = u32::try_from(generation).unwrap();
+            Change::PutGeneration(Box::new(GenerationRecord {
+                app: app.clone(),
+                generation,
+                at_ms: 1_000 + generation,
+                desired: rec.desired,
+                spec: rec.spec,
+            }))
+        };
+        store
+            .apply(&[g(&api, 2), g(&api, 10), g(&api, 1), g(&apiary, 1)])
+            .unwrap();
+        let gens: Vec<u64> = store
+            .generations(&api)
+            .unwrap()
+            .iter()
+            .map(|r| r.generation)
+            .collect();
+        assert_eq!(gens, vec![1, 2, 10], "numeric order, not another app's");
+        let ten = store.generation(&api, 10).unwrap().unwrap();
+        assert_eq!((ten.at_ms, ten.desired), (1_010, 10));
+        assert_eq!(ten.spec.secrets.len(), 1, "stored whole, secrets included");
+        assert_eq!(store.generation(&api, 3).unwrap(), None);
+        store
+            .apply(&[Change::DeleteGeneration(api.clone(), 1)])
+            .unwrap();
+        assert_eq!(store.generations(&api).unwrap().len(), 2);
+        store
+            .apply(&[Change::DeleteGenerations(api.clone())])
+            .unwrap();
+        assert!(store.generations(&api).unwrap().is_empty());
+        assert_eq!(store.generations(&apiary).unwrap().len(), 1);
+    }
+
+    fn app_for(name: &AppName) -> AppRecord {
+        let mut rec = app();
+        rec.spec.name = name.clone();
+        rec
     }
 
     #[test]

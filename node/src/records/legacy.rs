@@ -166,6 +166,7 @@ impl LegacyApp {
                 settle: ms(r.rollout.settle_ms),
                 healthy_deadline: ms(r.rollout.healthy_deadline_ms),
                 auto_revert: r.rollout.auto_revert,
+                canary: 0,
             },
             env: r
                 .env

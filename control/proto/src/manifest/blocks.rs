@@ -297,6 +297,7 @@ pub(super) fn rollout(stmt: &Stmt, c: &mut Checker<'_>) -> Option<RolloutPolicy>
                     .duration(s, limits::HEALTHY_DEADLINE_MS)
                     .unwrap_or_default();
             }
+            "canary" => policy.canary = c.number_u32(s, limits::CANARY).unwrap_or_default(),
             _ => {
                 let choices = [
                     ("true", true),

@@ -35,6 +35,8 @@ pub(crate) const COOLDOWN_MS: RangeInclusive<u64> = 1_000..=HOUR_MS;
 
 pub(crate) const SETTLE_MS: RangeInclusive<u64> = 0..=HOUR_MS;
 pub(crate) const HEALTHY_DEADLINE_MS: RangeInclusive<u64> = 1_000..=HOUR_MS;
+/// `rollout { canary N }`: new replicas run beside the old set until promoted.
+pub(crate) const CANARY: RangeInclusive<u64> = 1..=super::model::MAX_REPLICAS as u64;
 
 pub(crate) const VCPUS: RangeInclusive<u64> = 1..=256;
 pub(crate) const VM_MEMORY: RangeInclusive<u64> = MIB..=16 * TIB;

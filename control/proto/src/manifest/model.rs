@@ -189,6 +189,9 @@ pub struct RolloutPolicy {
     pub settle: Duration,
     pub healthy_deadline: Duration,
     pub auto_revert: bool,
+    /// `canary N`: a rollout first runs N new replicas beside the old set and waits there for
+    /// `skr8tr promote` (or `skr8tr rollback`); 0: none, the rollout goes straight through.
+    pub canary: u32,
 }
 
 impl Default for RolloutPolicy {
@@ -197,6 +200,7 @@ impl Default for RolloutPolicy {
             settle: DEFAULT_SETTLE,
             healthy_deadline: DEFAULT_HEALTHY_DEADLINE,
             auto_revert: true,
+            canary: 0,
         }
     }
 }

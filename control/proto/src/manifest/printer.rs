@@ -164,6 +164,10 @@ fn print_app(out: &mut Out, app: &App, options: &PrintOptions) {
             "false"
         }],
     );
+    // Only when set, so that manifests without it print as they always did.
+    if app.rollout.canary > 0 {
+        out.line("canary", &[&app.rollout.canary.to_string()]);
+    }
     out.close();
     if !app.env.is_empty() {
         out.open("env");

@@ -148,12 +148,16 @@ fn rollout() -> impl Strategy<Value = RolloutPolicy> {
         duration(limits::SETTLE_MS),
         duration(limits::HEALTHY_DEADLINE_MS),
         any::<bool>(),
+        prop_oneof![Just(0u32), 1u32..=10],
     )
-        .prop_map(|(settle, healthy_deadline, auto_revert)| RolloutPolicy {
-            settle,
-            healthy_deadline,
-            auto_revert,
-        })
+        .prop_map(
+            |(settle, healthy_deadline, auto_revert, canary)| RolloutPolicy {
+                settle,
+                healthy_deadline,
+                auto_revert,
+                canary,
+            },
+        )
 }
 
 /// `env` and `secret` with unique keys, none in both.

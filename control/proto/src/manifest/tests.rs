@@ -185,7 +185,8 @@ fn scale_and_rollout_defaults() {
         RolloutPolicy {
             settle: Duration::ZERO,
             healthy_deadline: Duration::from_secs(3600),
-            auto_revert: false
+            auto_revert: false,
+            canary: 0,
         }
     );
     let s = one("app a\nexec /x\nscale { min 1; max 2; cpu-above 30%; cpu-below 29 }")

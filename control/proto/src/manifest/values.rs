@@ -71,7 +71,10 @@ pub(super) const BLOCK_KEYS: &[(&str, &[&str])] = &[
         "scale",
         &["min", "max", "cpu-above", "cpu-below", "cooldown"],
     ),
-    ("rollout", &["settle", "healthy-deadline", "auto-revert"]),
+    (
+        "rollout",
+        &["settle", "healthy-deadline", "auto-revert", "canary"],
+    ),
     ("volume", &["path", "env"]),
     ("build", &["run", "out"]),
     ("serve", &["static", "port"]),

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use super::error::WireError;
 use super::events::{self, EventEntry};
 use super::fields::{self, Encoder, Fields, part, parts, parts_around_ip, write_parts};
-use super::message::{Auth, Message, Request};
+use super::message::{Auth, MAX_DATAGRAM, Message, Request};
 use super::reply::{self, ErrorReply, ExecReply, LogsReply, Opened};
 use super::types::{CpuPercent, Exit, LimitMechanism, OneLine, ReplicaState, RolloutState};
 use crate::name::{AppName, NodeId, ReplicaId};
@@ -59,6 +59,19 @@ pub enum ConductorRequest {
     /// `EVENTS[|<after>[|<app>]]`: the events after sequence number `after` (0: the oldest
     /// kept), of one app when given, oldest first, as many as fit one reply.
     Events { after: u64, app: Option<AppName> },
+    /// `PLAN|<source>`: what SUBMIT or ROLLOUT of the manifest would change, changing nothing.
+    Plan(ManifestSource),
+    /// `HISTORY|<app>`: the app's stored generations.
+    History(AppName),
+    /// `ROLLBACK|<app>[|<generation>]`: drop a running rollout or canary (restoring the
+    /// previous generation), or, with none running, roll to the spec of `generation` (default:
+    /// the one before the current) through a normal rollout.
+    Rollback {
+        app: AppName,
+        generation: Option<u64>,
+    },
+    /// `PROMOTE|<app>`: a rollout waiting at its canaries goes on.
+    Promote(AppName),
 }
 
 const VERBS: &[&str] = &[
@@ -75,6 +88,10 @@ const VERBS: &[&str] = &[
     "EXEC",
     "ROLLOUT_STATUS",
     "EVENTS",
+    "PLAN",
+    "HISTORY",
+    "ROLLBACK",
+    "PROMOTE",
 ];
 
 impl Request for ConductorRequest {
@@ -93,6 +110,10 @@ impl Request for ConductorRequest {
             Self::Exec { .. } => "EXEC",
             Self::RolloutStatus(_) => "ROLLOUT_STATUS",
             Self::Events { .. } => "EVENTS",
+            Self::Plan(_) => "PLAN",
+            Self::History(_) => "HISTORY",
+            Self::Rollback { .. } => "ROLLBACK",
+            Self::Promote(_) => "PROMOTE",
         }
     }
 
@@ -104,14 +125,18 @@ impl Request for ConductorRequest {
             | Self::Rollout(_)
             | Self::Scale { .. }
             | Self::Logs { .. }
-            | Self::Exec { .. } => Auth::Operator,
+            | Self::Exec { .. }
+            | Self::Plan(_)
+            | Self::Rollback { .. }
+            | Self::Promote(_) => Auth::Operator,
             Self::List
             | Self::Status { .. }
             | Self::Apps
             | Self::Nodes
             | Self::Ping
             | Self::RolloutStatus(_)
-            | Self::Events { .. } => Auth::Unsigned,
+            | Self::Events { .. }
+            | Self::History(_) => Auth::Unsigned,
         }
     }
 }
@@ -120,10 +145,16 @@ impl Message for ConductorRequest {
     fn encode(&self) -> String {
         let enc = Encoder::new(self.verb());
         match self {
-            Self::Submit(source) | Self::Rollout(source) => enc.field(source),
-            Self::Evict(app) | Self::RolloutStatus(app) | Self::Status { app: Some(app) } => {
-                enc.field(app)
-            }
+            Self::Submit(source) | Self::Rollout(source) | Self::Plan(source) => enc.field(source),
+            Self::Evict(app)
+            | Self::RolloutStatus(app)
+            | Self::Status { app: Some(app) }
+            | Self::History(app)
+            | Self::Promote(app) => enc.field(app),
+            Self::Rollback { app, generation } => match generation {
+                Some(generation) => enc.field(app).field(generation),
+                None => enc.field(app),
+            },
             Self::Scale { app, replicas } => enc.field(app).field(replicas),
             Self::List | Self::Apps | Self::Nodes | Self::Ping | Self::Status { app: None } => enc,
             Self::Logs { app, replica } => match replica {
@@ -171,6 +202,13 @@ impl Message for ConductorRequest {
                 after: f.parse_opt("after")?.unwrap_or(0),
                 app: f.parse_opt("app")?,
             },
+            "PLAN" => Self::Plan(ManifestSource::decode(&mut f)?),
+            "HISTORY" => Self::History(f.parse("app")?),
+            "ROLLBACK" => Self::Rollback {
+                app: f.parse("app")?,
+                generation: f.parse_opt("generation")?,
+            },
+            "PROMOTE" => Self::Promote(f.parse("app")?),
             _ => return Err(fields::unknown_verb(verb)),
         };
         f.finish()?;
@@ -281,6 +319,20 @@ pub enum ConductorReply {
         last_seq: u64,
         events: Vec<EventEntry>,
     },
+    /// `OK|PLAN|<changed 0/1>|<n>|<line>\n<line>…`: what the manifest would change, one line
+    /// for people each (secret values never shown), and whether anything would.
+    Plan { changed: bool, lines: Vec<OneLine> },
+    /// `OK|HISTORY|<app>|<current>|<n>|<generation entries>`: the stored generations, oldest
+    /// first, and which one runs.
+    History {
+        app: AppName,
+        current: u64,
+        generations: Vec<GenerationEntry>,
+    },
+    /// `OK|ROLLBACK|<app>|<generation>`: rolling back to the spec of `generation`.
+    RollingBack { app: AppName, generation: u64 },
+    /// `OK|PROMOTED|<app>`: the canary rollout goes on.
+    Promoted(AppName),
     /// `ERR|<CODE>[|<detail>]`.
     Error(ErrorReply),
 }
@@ -299,6 +351,10 @@ const TAGS: &[&str] = &[
     "OK|EXEC",
     "OK|ROLLOUT_STATUS",
     "OK|EVENTS",
+    "OK|PLAN",
+    "OK|HISTORY",
+    "OK|ROLLBACK",
+    "OK|PROMOTED",
 ];
 
 impl Message for ConductorReply {
@@ -351,6 +407,36 @@ impl Message for ConductorReply {
                 .field(last_seq)
                 .counted_list(events, events::write)
                 .finish(),
+            Self::Plan { changed, lines } => {
+                let mut out = Encoder::new("OK|PLAN")
+                    .field(u8::from(*changed))
+                    .field(lines.len())
+                    .finish();
+                out.push('|');
+                for (i, line) in lines.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    out.push_str(line.as_str());
+                }
+                out
+            }
+            Self::History {
+                app,
+                current,
+                generations,
+            } => Encoder::new("OK|HISTORY")
+                .field(app)
+                .field(current)
+                .counted_list(generations, |out, g| {
+                    write_parts(out, &[&g.generation, &g.at_ms, &g.desired, &g.digest])
+                })
+                .finish(),
+            Self::RollingBack { app, generation } => Encoder::new("OK|ROLLBACK")
+                .field(app)
+                .field(generation)
+                .finish(),
+            Self::Promoted(app) => Encoder::new("OK|PROMOTED").field(app).finish(),
             Self::Error(err) => err.encode(),
         }
     }
@@ -392,10 +478,115 @@ impl Message for ConductorReply {
                 last_seq: f.parse("last_seq")?,
                 events: f.counted_list("events", |e| events::read(label, e))?,
             },
+            "OK|PLAN" => {
+                let changed = f.parse("changed")?;
+                let n: usize = f.uint("n", 0..=MAX_DATAGRAM as u64)?;
+                let text = if n == 0 && !f.has_more() {
+                    ""
+                } else {
+                    f.rest("lines")?
+                };
+                let lines: Vec<OneLine> = match (n, text) {
+                    (0, "") => Vec::new(),
+                    _ => text
+                        .split('\n')
+                        .map(|l| part(label, "lines", l))
+                        .collect::<Result<_, _>>()?,
+                };
+                if lines.len() != n {
+                    return Err(f.bad("n", format!("says {n} lines, found {}", lines.len())));
+                }
+                return Ok(Self::Plan { changed, lines });
+            }
+            "OK|HISTORY" => Self::History {
+                app: f.parse("app")?,
+                current: f.parse("current")?,
+                generations: f.counted_list("generations", |e| GenerationEntry::parse(label, e))?,
+            },
+            "OK|ROLLBACK" => Self::RollingBack {
+                app: f.parse("app")?,
+                generation: f.parse("generation")?,
+            },
+            "OK|PROMOTED" => Self::Promoted(f.parse("app")?),
             _ => return Err(fields::unknown_verb(label)),
         };
         f.finish()?;
         Ok(msg)
+    }
+}
+
+/// One generation in `OK|HISTORY`: `generation:at_ms:desired:digest`, where `digest` is the
+/// first 12 hex digits of the SHA-256 of the normalised spec with secret values left out (two
+/// generations with equal digests differ at most in secret values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationEntry {
+    pub generation: u64,
+    /// When it was submitted, Unix milliseconds.
+    pub at_ms: u64,
+    /// The replica count it was submitted with.
+    pub desired: u32,
+    pub digest: SpecDigest,
+}
+
+impl GenerationEntry {
+    fn parse(verb: &'static str, entry: &str) -> Result<Self, WireError> {
+        let [generation, at_ms, desired, digest] = parts(verb, "generations", entry)?;
+        Ok(Self {
+            generation: part(verb, "generation", generation)?,
+            at_ms: part(verb, "at_ms", at_ms)?,
+            desired: part(verb, "desired", desired)?,
+            digest: SpecDigest::new(digest).map_err(|_| {
+                fields::bad(verb, "digest", "expected 1 to 64 lowercase hex digits")
+            })?,
+        })
+    }
+}
+
+/// A spec digest: 1 to 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SpecDigest(String);
+
+impl SpecDigest {
+    /// # Errors
+    /// [`WireError::Unencodable`] when `hex` is empty, longer than 64 or not lowercase hex.
+    pub fn new(hex: impl Into<String>) -> Result<Self, WireError> {
+        let hex = hex.into();
+        if hex.is_empty()
+            || hex.len() > 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(WireError::Unencodable {
+                field: "digest",
+                reason: "not 1 to 64 lowercase hex digits",
+            });
+        }
+        Ok(Self(hex))
+    }
+
+    /// The hex of `bytes` (the first 32 of them).
+    #[must_use]
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        let mut hex = String::with_capacity(bytes.len().min(32) * 2);
+        for b in bytes.iter().take(32) {
+            let _ = write!(hex, "{b:02x}");
+        }
+        if hex.is_empty() {
+            hex.push('0');
+        }
+        Self(hex)
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SpecDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -47,8 +47,8 @@ mod types;
 mod tests;
 
 pub use conductor::{
-    AppStatus, ConductorReply, ConductorRequest, HostPath, ListEntry, ManifestSource, NodeEntry,
-    Placement, ReplicaStatus, RolloutProgress,
+    AppStatus, ConductorReply, ConductorRequest, GenerationEntry, HostPath, ListEntry,
+    ManifestSource, NodeEntry, Placement, ReplicaStatus, RolloutProgress, SpecDigest,
 };
 pub use error::WireError;
 pub use events::{EventEntry, EventKind};

@@ -305,6 +305,9 @@ keyword_enum!(
     RolloutState {
         /// Replacing replicas one at a time.
         Running => "running",
+        /// `rollout { canary N }`: N new replicas run beside the old set, waiting for
+        /// PROMOTE (then it goes on as `running`) or ROLLBACK.
+        Canary => "canary",
         /// Every replica runs the new generation.
         Complete => "complete",
         /// A new replica failed; restoring the previous generation.

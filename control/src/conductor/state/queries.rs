@@ -231,10 +231,13 @@ impl State {
                     && rep.phase == ReplicaPhase::Healthy
             })
             .count();
-        let total = if matches!(r.state, RolloutState::Reverting | RolloutState::Reverted) {
-            r.previous_desired
-        } else {
-            record.desired
+        let total = match r.state {
+            RolloutState::Reverting | RolloutState::Reverted => r.previous_desired,
+            // Canary: done of total canaries healthy.
+            RolloutState::Canary => {
+                super::super::rollout::canary_count(record.spec.rollout.canary, record.desired)
+            }
+            _ => record.desired,
         };
         let done = u32::try_from(healthy_new).unwrap_or(u32::MAX).min(total);
         Some(progress(

@@ -59,7 +59,21 @@ fn fresh() -> (State, Instant) {
 #[test]
 fn submit_is_idempotent_and_a_changed_spec_is_a_new_generation() {
     let (mut s, _) = fresh();
-    assert_eq!(s.submit(vec![app("api", 2)], 0).unwrap().len(), 1);
+    let kinds = |changes: Vec<Change>| -> Vec<&'static str> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::PutApp(_) => "app",
+                Change::PutRollout(_) => "rollout",
+                Change::PutGeneration(_) => "generation",
+                _ => "other",
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(s.submit(vec![app("api", 2)], 0).unwrap()),
+        vec!["app", "generation"]
+    );
     assert!(
         s.submit(vec![app("api", 2)], 0).unwrap().is_empty(),
         "unchanged: nothing to do"
@@ -67,9 +81,9 @@ fn submit_is_idempotent_and_a_changed_spec_is_a_new_generation() {
     let mut changed = app("api", 2);
     changed.args = vec!["120".into()];
     assert_eq!(
-        s.submit(vec![changed], 0).unwrap().len(),
-        2,
-        "the app and its rollout"
+        kinds(s.submit(vec![changed], 0).unwrap()),
+        vec!["rollout", "app", "generation"],
+        "the app, its rollout, the generation kept"
     );
     let rec = &s.apps[&AppName::new("api").unwrap()];
     assert_eq!((rec.generation, rec.desired), (2, 2));
@@ -305,7 +319,12 @@ fn an_ended_app_runs_again_only_when_resubmitted() {
     let (_, effects) = s.reconcile(now, 100_000);
     assert!(effects.is_empty(), "{effects:?}");
     let changes = s.submit(vec![job], 0).unwrap();
-    assert_eq!(changes.len(), 1, "the app at a new generation");
+    assert_eq!(
+        changes.len(),
+        2,
+        "the app at a new generation, and that generation kept"
+    );
+    assert_eq!(generations_kept(&changes), vec![2]);
     assert_eq!(s.apps[&AppName::new("once").unwrap()].generation, 2);
     let (_, effects) = s.reconcile(now, 100_000);
     assert_eq!(effects.len(), 1, "{effects:?}");
@@ -313,5 +332,156 @@ fn an_ended_app_runs_again_only_when_resubmitted() {
         s.replicas[&id].phase,
         ReplicaPhase::Ended,
         "the first run stays as history"
+    );
+}
+
+fn new_replica_healthy(s: &mut State, now: Instant, seq: &mut u64) {
+    // Confirms every launching or running replica and reports them all healthy.
+    let ids: Vec<(ReplicaId, String)> = s
+        .replicas
+        .values()
+        .filter(|r| r.phase != ReplicaPhase::Stopping)
+        .map(|r| (r.id.clone(), r.app.to_string()))
+        .collect();
+    for (id, _) in &ids {
+        s.launched(id, 100, 41000);
+    }
+    *seq += 1;
+    let reports = ids
+        .iter()
+        .map(|(id, app)| report(id, app, ReplicaState::Healthy, 100))
+        .collect();
+    s.heartbeat(
+        heartbeat("n1", *seq, reports),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+}
+
+fn generations_kept(changes: &[Change]) -> Vec<u64> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::PutGeneration(g) => Some(g.generation),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_canary_waits_beside_the_old_replicas_until_promoted() {
+    let (mut s, now) = fresh();
+    let name = AppName::new("api").unwrap();
+    let mut seq = 0;
+    s.heartbeat(
+        heartbeat("n1", 0, vec![]),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    s.submit(vec![app("api", 3)], 0).unwrap();
+    s.reconcile(now, 1000);
+    new_replica_healthy(&mut s, now, &mut seq);
+    let mut v2 = app("api", 3);
+    v2.args = vec!["120".into()];
+    v2.rollout.canary = 1;
+    let changes = s.submit(vec![v2], 2000).unwrap();
+    assert_eq!(generations_kept(&changes), vec![2]);
+    assert_eq!(s.rollouts[&name].state, RolloutState::Canary);
+    // It places one canary, and no more however often it runs; no old replica stops.
+    for round in 0..4 {
+        let (_, effects) = s.reconcile(now, 3000 + round);
+        assert!(
+            effects.iter().all(|e| matches!(e, Effect::Launch { .. })),
+            "{effects:?}"
+        );
+        new_replica_healthy(&mut s, now, &mut seq);
+    }
+    s.reconcile(now, 100_000);
+    let generation = |g: u64| s.replicas.values().filter(|r| r.generation == g).count();
+    assert_eq!((generation(1), generation(2)), (3, 1));
+    let p = s.rollout_progress(&name).unwrap();
+    assert_eq!((p.state, p.done, p.total), (RolloutState::Canary, 1, 1));
+    assert!(
+        p.detail.as_str().contains("skr8tr promote api"),
+        "{}",
+        p.detail.as_str()
+    );
+    assert_eq!(
+        s.promote(&AppName::new("nope").unwrap()).err(),
+        Some(RolloutCommandError::UnknownApp)
+    );
+    s.promote(&name).unwrap();
+    assert_eq!(s.rollouts[&name].state, RolloutState::Running);
+    assert_eq!(s.promote(&name).err(), Some(RolloutCommandError::NoCanary));
+    let events: Vec<_> = s.take_events().into_iter().map(|e| e.detail).collect();
+    assert!(
+        events
+            .iter()
+            .any(|d| d == "canary promoted by the operator"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn rollback_aborts_a_running_rollout_or_rolls_to_a_stored_spec() {
+    let (mut s, _) = fresh();
+    let name = AppName::new("api").unwrap();
+    s.submit(vec![app("api", 2)], 0).unwrap();
+    let mut v2 = app("api", 2);
+    v2.args = vec!["120".into()];
+    v2.rollout.canary = 1;
+    v2.rollout.auto_revert = false;
+    s.submit(vec![v2.clone()], 0).unwrap();
+    // Aborted while it runs: reverted, even though the manifest turned auto-revert off.
+    let (_, from) = s.abort_rollout(&name).unwrap();
+    assert_eq!(from, 1);
+    assert_eq!(s.rollouts[&name].state, RolloutState::Reverting);
+    assert_eq!(s.apps[&name].generation, 1);
+    assert_eq!(s.apps[&name].spec, app("api", 2));
+    assert!(s.abort_rollout(&name).is_none(), "nothing runs any more");
+    // Rolling to a stored spec is a new generation through a normal rollout, never a canary.
+    s.rollouts.get_mut(&name).unwrap().state = RolloutState::Reverted;
+    let changes = s.rollback_to(&name, v2.clone(), 2, 5000).unwrap();
+    assert_eq!(generations_kept(&changes), vec![2]);
+    let r = &s.rollouts[&name];
+    assert_eq!(
+        (r.state, r.from_generation, r.to_generation),
+        (RolloutState::Running, 1, 2)
+    );
+    assert_eq!(
+        s.rollback_to(&name, v2, 2, 6000).err(),
+        Some(RolloutCommandError::AlreadyThere(2))
+    );
+    assert_eq!(
+        s.rollback_to(&AppName::new("nope").unwrap(), app("nope", 1), 1, 0)
+            .err(),
+        Some(RolloutCommandError::UnknownApp)
+    );
+}
+
+#[test]
+fn generations_past_the_kept_ones_are_forgotten_and_evict_forgets_them_all() {
+    let (mut s, _) = fresh();
+    let name = AppName::new("api").unwrap();
+    let mut last = Vec::new();
+    for g in 1..=(GENERATIONS_KEPT + 2) {
+        let mut a = app("api", 1);
+        a.args = vec![g.to_string()];
+        s.rollouts.remove(&name);
+        last = s.submit(vec![a], g).unwrap();
+    }
+    let forgotten: Vec<u64> = last
+        .iter()
+        .filter_map(|c| match c {
+            Change::DeleteGeneration(_, g) => Some(*g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forgotten, vec![2], "generation 22 forgets 2: 20 are kept");
+    let changes = s.evict(&name).unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteGenerations(a) if *a == name))
     );
 }

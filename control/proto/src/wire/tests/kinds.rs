@@ -77,6 +77,7 @@ fn verbs_and_auth_follow_spec_section_3() {
             after: 3,
             app: Some(app("a")),
         },
+        C::History(app("a")),
     ];
     for msg in open {
         assert_eq!(msg.auth(), Auth::Unsigned, "{msg:?}");

@@ -125,6 +125,22 @@ fn conductor_requests_added_by_skr8tr() {
             app: None,
         },
     );
+    exact("HISTORY|api", R::History(app("api")));
+    exact(
+        "ROLLBACK|api",
+        R::Rollback {
+            app: app("api"),
+            generation: None,
+        },
+    );
+    exact(
+        "ROLLBACK|api|3",
+        R::Rollback {
+            app: app("api"),
+            generation: Some(3),
+        },
+    );
+    exact("PROMOTE|api", R::Promote(app("api")));
     exact(
         "EVENTS|41|api",
         R::Events {
@@ -315,6 +331,52 @@ fn conductor_status_and_apps() {
             ],
         },
     );
+    exact(
+        "OK|PLAN|1|2|app api: rollout to generation 4\n  replicas: 3 -> 5",
+        R::Plan {
+            changed: true,
+            lines: vec![
+                line("app api: rollout to generation 4"),
+                line("  replicas: 3 -> 5"),
+            ],
+        },
+    );
+    exact(
+        "OK|PLAN|0|0|",
+        R::Plan {
+            changed: false,
+            lines: vec![],
+        },
+    );
+    exact(
+        "OK|HISTORY|api|3|2|2:1765152000123:3:0a1b2c3d4e5f,3:1765152999000:5:ffee00112233",
+        R::History {
+            app: app("api"),
+            current: 3,
+            generations: vec![
+                GenerationEntry {
+                    generation: 2,
+                    at_ms: 1_765_152_000_123,
+                    desired: 3,
+                    digest: SpecDigest::new("0a1b2c3d4e5f").unwrap(),
+                },
+                GenerationEntry {
+                    generation: 3,
+                    at_ms: 1_765_152_999_000,
+                    desired: 5,
+                    digest: SpecDigest::new("ffee00112233").unwrap(),
+                },
+            ],
+        },
+    );
+    exact(
+        "OK|ROLLBACK|api|2",
+        R::RollingBack {
+            app: app("api"),
+            generation: 2,
+        },
+    );
+    exact("OK|PROMOTED|api", R::Promoted(app("api")));
     exact(
         "OK|ROLLOUT_STATUS|api|none|0|0|",
         R::RolloutStatus(RolloutProgress {

@@ -171,8 +171,24 @@ pub(super) fn conductor_request() -> BoxedStrategy<ConductorRequest> {
         (app_name(), free_text()).prop_map(|(app, cmd)| R::Exec { app, cmd }),
         app_name().prop_map(R::RolloutStatus),
         (any::<u64>(), option::of(app_name())).prop_map(|(after, app)| R::Events { after, app }),
+        manifest_source().prop_map(R::Plan),
+        app_name().prop_map(R::History),
+        (app_name(), option::of(any::<u64>()))
+            .prop_map(|(app, generation)| R::Rollback { app, generation }),
+        app_name().prop_map(R::Promote),
     ]
     .boxed()
+}
+
+fn generation_entry() -> BoxedStrategy<GenerationEntry> {
+    (any::<u64>(), any::<u64>(), any::<u32>(), "[0-9a-f]{1,64}")
+        .prop_map(|(generation, at_ms, desired, digest)| GenerationEntry {
+            generation,
+            at_ms,
+            desired,
+            digest: SpecDigest::new(digest).unwrap(),
+        })
+        .boxed()
 }
 
 fn event_entry() -> BoxedStrategy<EventEntry> {
@@ -312,6 +328,17 @@ pub(super) fn conductor_reply() -> BoxedStrategy<ConductorReply> {
         progress.prop_map(R::RolloutStatus),
         (any::<u64>(), vec(event_entry(), 0..5))
             .prop_map(|(last_seq, events)| R::Events { last_seq, events }),
+        (any::<bool>(), vec(one_line(), 0..5))
+            .prop_map(|(changed, lines)| R::Plan { changed, lines }),
+        (app_name(), any::<u64>(), vec(generation_entry(), 0..5)).prop_map(
+            |(app, current, generations)| R::History {
+                app,
+                current,
+                generations
+            }
+        ),
+        (app_name(), any::<u64>()).prop_map(|(app, generation)| R::RollingBack { app, generation }),
+        app_name().prop_map(R::Promoted),
         error_reply().prop_map(R::Error),
     ]
     .boxed()
