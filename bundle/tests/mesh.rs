@@ -1092,3 +1092,49 @@ fn plan_a_canary_promoted_under_load_history_and_rollback_through_the_cli() {
     assert!(err.contains("generation 9 is not kept"), "{err}");
     ingress.stop();
 }
+
+#[test]
+fn events_follow_prints_each_new_event_as_one_json_line() {
+    use std::io::BufRead as _;
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_skr8tr"))
+        .args(["events", "-f", "--json", "--app", "tail", "--conductor"])
+        .arg(mesh.cmd().to_string())
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // Nothing of `tail` yet; then it is submitted while the follow runs.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(rx.try_recv().is_err(), "no event of tail before it exists");
+    assert!(
+        mesh.submit(&example("tail", 1, ""))
+            .starts_with("OK|SUBMITTED")
+    );
+    let mut kinds = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !kinds.iter().any(|k| k == "launched") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the follow printed the launch");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["app"], "tail", "{line}");
+        kinds.push(v["kind"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(kinds[..2], ["submitted", "placed"], "{kinds:?}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}

@@ -321,6 +321,24 @@ fn with_operator_keys_unsigned_stale_forged_and_replayed_commands_change_nothing
         "OK|PONG|conductor",
         "read-only commands need no key"
     );
+    assert!(ask(cmd, "HISTORY|api").starts_with("OK|HISTORY|api|1|1|1:"));
+    // Plan, rollback and promote change (or reveal) what runs: signed or nothing.
+    let plan = inline("PLAN", MANIFEST);
+    for unsigned in [
+        plan.as_str(),
+        "ROLLBACK|api",
+        "ROLLBACK|api|1",
+        "PROMOTE|api",
+    ] {
+        assert_eq!(ask(cmd, unsigned), "ERR|UNAUTHORIZED", "{unsigned}");
+    }
+    let signed_plan = sign_command(&op, &plan, SystemClock::now()).unwrap();
+    assert_eq!(
+        ask(cmd, &signed_plan),
+        "OK|PLAN|0|1|app api: no change (generation 1)"
+    );
+    let promote = sign_command(&op, "PROMOTE|api", SystemClock::now()).unwrap();
+    assert!(ask(cmd, &promote).starts_with("ERR|BAD_REQUEST|"));
     let evict = sign_command(&op, "EVICT|api", SystemClock::now()).unwrap();
     assert_eq!(ask(cmd, &evict), "OK|EVICTED|api");
     eventually(Duration::from_secs(5), "all killed", || {
