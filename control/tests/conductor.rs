@@ -729,3 +729,53 @@ fn a_canary_rolled_back_leaves_only_the_old_replicas_and_history_survives_a_rest
     assert_eq!(ask(c.addrs[0], "HISTORY|api"), history);
     assert_eq!(ask(c.addrs[0], "HISTORY|nope"), "ERR|NOT_FOUND|nope");
 }
+
+#[test]
+fn a_signed_command_replayed_after_a_conductor_restart_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, public) = SigningKey::generate().unwrap();
+    let gate = || Some(Verifier::new(KeyRole::Operator, [public.clone()]));
+    let c = conductor(dir.path(), gate());
+    let node = FakeNode::start("node-a", c.addrs[1], false);
+    wait_nodes(c.addrs[0], 1);
+    let submit_signed = sign_command(&op, &submit(), SystemClock::now()).unwrap();
+    assert!(ask(c.addrs[0], &submit_signed).starts_with("OK|SUBMITTED"));
+    let evict_signed = sign_command(&op, "EVICT|api", SystemClock::now()).unwrap();
+    assert_eq!(ask(c.addrs[0], &evict_signed), "OK|EVICTED|api");
+    eventually(Duration::from_secs(5), "evicted", || {
+        (node.running() == 0).then_some(())
+    });
+    drop(node);
+    drop(c);
+
+    // The restarted Conductor still knows both commands: a captured datagram replayed within
+    // the signature window changes nothing.
+    let c = conductor(dir.path(), gate());
+    let cmd = c.addrs[0];
+    let node = FakeNode::start("node-a", c.addrs[1], false);
+    wait_nodes(cmd, 1);
+    assert_eq!(
+        ask(cmd, &submit_signed),
+        "ERR|UNAUTHORIZED",
+        "SUBMIT replayed"
+    );
+    assert!(
+        ask(cmd, "LIST").starts_with("OK|LIST|0|"),
+        "nothing submitted again"
+    );
+    let fresh = sign_command(&op, &submit(), SystemClock::now()).unwrap();
+    assert!(
+        ask(cmd, &fresh).starts_with("OK|SUBMITTED"),
+        "a new signature is accepted"
+    );
+    assert_eq!(
+        ask(cmd, &evict_signed),
+        "ERR|UNAUTHORIZED",
+        "EVICT replayed"
+    );
+    assert!(
+        ask(cmd, "LIST").starts_with("OK|LIST|3|"),
+        "the app still runs"
+    );
+    assert_eq!(node.launched().len(), 3);
+}

@@ -27,13 +27,41 @@ pub enum Admission<'a> {
 #[derive(Debug)]
 pub struct Gate {
     verifier: Option<Verifier>,
+    /// The timestamp and replay id of the last datagram whose signature verified, until taken.
+    last_signed: Option<(u64, [u8; 32])>,
 }
 
 impl Gate {
     /// A gate that checks signatures with `verifier`, or none at all when `None` (dev mode).
     #[must_use]
     pub fn new(verifier: Option<Verifier>) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            last_signed: None,
+        }
+    }
+
+    /// Remembers commands an earlier run accepted (see [`Verifier::remember`]); nothing in
+    /// dev mode.
+    ///
+    /// # Errors
+    /// The replay cache is full.
+    pub fn remember(
+        &mut self,
+        accepted: impl IntoIterator<Item = (u64, [u8; 32])>,
+    ) -> Result<(), skr8tr_proto::auth::AuthError> {
+        if let Some(v) = &mut self.verifier {
+            for (timestamp, id) in accepted {
+                v.remember(timestamp, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The timestamp and replay id of the datagram [`Gate::admit`] last accepted as
+    /// [`Admission::Signed`], once.
+    pub fn take_last_signed(&mut self) -> Option<(u64, [u8; 32])> {
+        self.last_signed.take()
     }
 
     /// Whether this gate has keys, so that unsigned mutating requests must be refused.
@@ -54,8 +82,11 @@ impl Gate {
         let text = text.strip_suffix('\n').unwrap_or(text);
         match &mut self.verifier {
             Some(verifier) => match SignedCommand::parse(text) {
-                Ok(_) => match verifier.verify(text) {
-                    Ok(command) => Admission::Signed(command),
+                Ok(_) => match verifier.verify_detailed(text) {
+                    Ok(v) => {
+                        self.last_signed = Some((v.timestamp, v.replay_id));
+                        Admission::Signed(v.command)
+                    }
                     Err(e) => Admission::Refused(e),
                 },
                 Err(_) => Admission::Unsigned(text),

@@ -86,6 +86,13 @@ pub trait Handler {
         None
     }
 
+    /// A datagram whose signature verified was admitted (before it is decoded): its timestamp
+    /// and replay id, for a daemon that keeps its replay cache across restarts. By default
+    /// nothing.
+    fn signed(&mut self, timestamp: u64, replay_id: [u8; 32]) {
+        let _ = (timestamp, replay_id);
+    }
+
     /// A datagram dropped without an answer. By default unparseable and oversized ones are
     /// logged, replies are not.
     fn dropped(&mut self, from: SocketAddr, why: Dropped<'_>) {
@@ -146,6 +153,9 @@ async fn answer<H: Handler>(
         }
         Admission::Signed(text) | Admission::Unsigned(text) => text,
     };
+    if let Some((timestamp, id)) = gate.take_last_signed() {
+        handler.signed(timestamp, id);
+    }
     let origin = Origin {
         from,
         signed: matches!(admission, Admission::Signed(_)),

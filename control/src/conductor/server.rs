@@ -121,6 +121,14 @@ struct Ctx {
 
 type Shared = Rc<Ctx>;
 
+/// The signature window (SPEC §3: ±30 s): how long an accepted command is kept for the replay
+/// check after a restart.
+const REPLAY_WINDOW_S: u64 = skr8tr_proto::auth::DEFAULT_WINDOW_SECS;
+
+fn now_s() -> u64 {
+    now_ms() / 1000
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -163,6 +171,22 @@ pub async fn run(
         }
     }
     store.apply(&kept)?;
+    // Operator commands accepted within the signature window before a restart stay refused
+    // as replays (SPEC §3): the replay cache outlives the process.
+    let window_start = now_s().saturating_sub(REPLAY_WINDOW_S + 1);
+    let accepted = store.accepted_since(window_start)?;
+    let remembered = accepted.len();
+    let mut operator_gate = config.operator_gate;
+    if let Err(e) = operator_gate.remember(accepted) {
+        tracing::warn!(error = %e, "cannot remember every command accepted before the restart");
+    }
+    store.apply(&[Change::ForgetAcceptedBefore(window_start)])?;
+    if remembered > 0 {
+        tracing::info!(
+            remembered,
+            "operator commands from before the restart stay refused as replays"
+        );
+    }
     let state = State::new(loaded, config.timings, Instant::now());
     let ctx: Shared = Rc::new(Ctx {
         state: RefCell::new(state),
@@ -241,11 +265,8 @@ pub async fn run(
         config.mesh_gate,
         Heartbeats { ctx: ctx.clone() },
     );
-    let command_loop = skr8tr_daemon::serve(
-        &ctx.commands,
-        config.operator_gate,
-        Commands { ctx: ctx.clone() },
-    );
+    let command_loop =
+        skr8tr_daemon::serve(&ctx.commands, operator_gate, Commands { ctx: ctx.clone() });
     let result = tokio::select! {
         r = heartbeat_loop => r.map_err(ConductorError::Io),
         r = command_loop => r.map_err(ConductorError::Io),
@@ -371,6 +392,18 @@ struct Commands {
 impl Handler for Commands {
     type Request = ConductorRequest;
     const NOUN: &'static str = "command";
+
+    /// Kept before the command runs, so a crash right after cannot let it be replayed.
+    fn signed(&mut self, timestamp: u64, replay_id: [u8; 32]) {
+        let forget = now_s().saturating_sub(REPLAY_WINDOW_S + 1);
+        persist(
+            &self.ctx,
+            &[
+                Change::Accepted(timestamp, replay_id),
+                Change::ForgetAcceptedBefore(forget),
+            ],
+        );
+    }
 
     fn unauthorized(&mut self, reason: &'static str) -> Option<String> {
         self.ctx.metrics.auth_rejected(reason);

@@ -23,6 +23,9 @@ const ROLLOUTS: TableDefinition<&str, &str> = TableDefinition::new("rollouts");
 /// `<app>/<generation, 20 digits>` → `<at_ms>\n<desired>\n<manifest>`: the specs an app ran,
 /// for HISTORY and ROLLBACK (the zero-padded generation keeps them in order).
 const GENERATIONS: TableDefinition<&str, &str> = TableDefinition::new("generations");
+/// `<timestamp, 20 digits>/<replay id, hex>`: the operator commands accepted within the
+/// signature window, so that a restarted Conductor refuses their replay too.
+const REPLAYS: TableDefinition<&str, ()> = TableDefinition::new("replays");
 const SEQ: &str = "replica_seq";
 
 /// A small page cache: the Conductor reads the database once at start.
@@ -67,6 +70,18 @@ pub enum Change {
     DeleteGeneration(AppName, u64),
     /// Forget every stored generation of an app (it was evicted).
     DeleteGenerations(AppName),
+    /// An operator command accepted (its signature's timestamp and replay id).
+    Accepted(u64, [u8; 32]),
+    /// Forget the accepted commands signed before this timestamp (out of the window now).
+    ForgetAcceptedBefore(u64),
+}
+
+fn replay_key(timestamp: u64, id: &[u8; 32]) -> String {
+    let mut key = format!("{timestamp:020}/");
+    for b in id {
+        key.push_str(&format!("{b:02x}"));
+    }
+    key
 }
 
 /// One stored generation of an app.
@@ -187,6 +202,7 @@ impl Store {
             let mut meta = tx.open_table(META).map_err(|e| db_err(p, e))?;
             let mut rollouts = tx.open_table(ROLLOUTS).map_err(|e| db_err(p, e))?;
             let mut generations = tx.open_table(GENERATIONS).map_err(|e| db_err(p, e))?;
+            let mut replays = tx.open_table(REPLAYS).map_err(|e| db_err(p, e))?;
             for change in changes {
                 match change {
                     Change::PutApp(app) => {
@@ -231,6 +247,17 @@ impl Store {
                             .remove(generation_key(app, *generation).as_str())
                             .map_err(|e| db_err(p, e))?;
                     }
+                    Change::Accepted(timestamp, id) => {
+                        replays
+                            .insert(replay_key(*timestamp, id).as_str(), ())
+                            .map_err(|e| db_err(p, e))?;
+                    }
+                    Change::ForgetAcceptedBefore(timestamp) => {
+                        let to = format!("{timestamp:020}/");
+                        replays
+                            .retain_in(..to.as_str(), |_, ()| false)
+                            .map_err(|e| db_err(p, e))?;
+                    }
                     Change::DeleteGenerations(app) => {
                         let (from, to) = (format!("{app}/"), format!("{app}0"));
                         generations
@@ -269,6 +296,44 @@ impl Store {
                     reason,
                 })?;
             out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// The operator commands accepted at or after `since` (timestamp, replay id).
+    ///
+    /// # Errors
+    /// [`StoreError`] on I/O or a corrupt record.
+    pub fn accepted_since(&self, since: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let p = &self.path;
+        let tx = self.db.begin_read().map_err(|e| db_err(p, e))?;
+        let table = tx.open_table(REPLAYS).map_err(|e| db_err(p, e))?;
+        let from = format!("{since:020}/");
+        let mut out = Vec::new();
+        for item in table.range(from.as_str()..).map_err(|e| db_err(p, e))? {
+            let (k, _) = item.map_err(|e| db_err(p, e))?;
+            let key = k.value().to_owned();
+            let parsed = key.split_once('/').and_then(|(ts, hex)| {
+                let ts: u64 = ts.parse().ok()?;
+                let mut id = [0u8; 32];
+                if hex.len() != 64 {
+                    return None;
+                }
+                for (i, b) in id.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+                }
+                Some((ts, id))
+            });
+            match parsed {
+                Some(entry) => out.push(entry),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        path: p.clone(),
+                        key,
+                        reason: "not <timestamp>/<64 hex digits>".into(),
+                    });
+                }
+            }
         }
         Ok(out)
     }
@@ -529,6 +594,30 @@ mod tests {
             exit: Some(exit),
             ..replica(n)
         }
+    }
+
+    #[test]
+    fn accepted_commands_are_kept_until_forgotten_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = |b: u8| [b; 32];
+        store
+            .apply(&[
+                Change::Accepted(100, id(1)),
+                Change::Accepted(130, id(2)),
+                Change::Accepted(131, id(3)),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.accepted_since(0).unwrap(),
+            vec![(100, id(1)), (130, id(2)), (131, id(3))]
+        );
+        assert_eq!(
+            store.accepted_since(130).unwrap(),
+            vec![(130, id(2)), (131, id(3))]
+        );
+        store.apply(&[Change::ForgetAcceptedBefore(131)]).unwrap();
+        assert_eq!(store.accepted_since(0).unwrap(), vec![(131, id(3))]);
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct Verified<'a> {
     /// Index into [`Verifier::keys`] of the key that verified it (for audit logs: use its
     /// fingerprint).
     pub key_index: usize,
+    /// What the replay cache remembers it by (a daemon that keeps its cache across restarts
+    /// stores this with the timestamp, and gives both back to [`Verifier::remember`]).
+    pub replay_id: [u8; 32],
 }
 
 /// Verifies signed datagrams against the trusted keys of one role, within a time window, once.
@@ -179,7 +182,25 @@ impl Verifier {
             command: signed.command(),
             timestamp: signed.timestamp(),
             key_index,
+            replay_id: id,
         })
+    }
+
+    /// Remembers a command an earlier run of the daemon accepted (timestamp and replay id),
+    /// so that it is refused as a replay here too. One whose timestamp has left the window is
+    /// not kept (the window alone refuses it).
+    ///
+    /// # Errors
+    /// [`AuthError::ReplayCacheFull`].
+    pub fn remember(&mut self, timestamp: u64, replay_id: [u8; 32]) -> Result<(), AuthError> {
+        let now = self.clock.now_unix();
+        if self.check_window(timestamp, now).is_err() {
+            return Ok(());
+        }
+        match self.replay.insert(timestamp, replay_id, now) {
+            Ok(()) | Err(AuthError::Replayed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     fn check_window(&self, timestamp: u64, now: u64) -> Result<(), AuthError> {

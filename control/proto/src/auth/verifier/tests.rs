@@ -414,3 +414,30 @@ proptest! {
         prop_assert!(v.replay_guard().is_empty());
     }
 }
+
+#[test]
+fn a_remembered_command_is_a_replay_in_a_new_verifier() {
+    let clock = ManualClock::at(NOW);
+    let mut first = operators(&clock);
+    let datagram = sign(alice(), "EVICT|api", NOW);
+    let accepted = first.verify_detailed(&datagram).unwrap();
+    assert_eq!(accepted.timestamp, NOW);
+    // A restarted daemon: a fresh verifier, told what the first accepted.
+    let mut second = operators(&clock);
+    second
+        .remember(accepted.timestamp, accepted.replay_id)
+        .unwrap();
+    assert_eq!(second.verify(&datagram), Err(AuthError::Replayed));
+    // Remembering twice is harmless; one out of the window is not kept.
+    second
+        .remember(accepted.timestamp, accepted.replay_id)
+        .unwrap();
+    let len = second.replay_guard().len();
+    second.remember(NOW - 31, [7; 32]).unwrap();
+    assert_eq!(second.replay_guard().len(), len);
+    // Another signature of the same command is another command.
+    assert_eq!(
+        second.verify(&sign(alice(), "EVICT|api", NOW)),
+        Ok("EVICT|api")
+    );
+}
