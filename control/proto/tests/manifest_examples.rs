@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use skr8tr_proto::manifest::{
     self, App, Build, ByteSize, CpuLimit, EnvVar, Health, HealthCheck, Hypervisor, Manifest,
-    Percent, PortSpec, PrintOptions, RestartPolicy, RolloutPolicy, Scale, SecretValue, SecretVar,
-    Serve, Vm, Volume, WorkloadKind,
+    Percent, PortSpec, PrintOptions, RestartPolicy, RolloutPolicy, Scale, Schedule, SecretValue,
+    SecretVar, Serve, Vm, Volume, WorkloadKind,
 };
 use skr8tr_proto::name::AppName;
 
@@ -97,6 +97,10 @@ fn nightly_report_is_a_job() {
         cpu: Some(CpuLimit { millicores: 1500 }),
         restart: RestartPolicy::OnFailure,
         drain: Duration::from_secs(30),
+        schedule: Some(Schedule {
+            cron: "30 2 * * *".into(),
+            timezone: "Europe/Berlin".into(),
+        }),
         env: env(&[
             ("REPORT_BUCKET", "s3://acme-reports/daily"),
             ("TZ", "Europe/Berlin"),

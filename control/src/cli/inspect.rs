@@ -63,19 +63,32 @@ pub fn human_secs(s: u64) -> String {
     }
 }
 
-/// The app summary table of `status`.
+/// The app summary table of `status`. NEXT RUN and LAST RUN (a scheduled job's, UTC) are
+/// shown only when some app is scheduled.
 #[must_use]
 pub fn apps_table(apps: &[AppStatus]) -> Table {
-    let mut t = Table::new(["APP", "DESIRED", "RUNNING", "HEALTHY", "GEN", "ROLLOUT"]);
+    let scheduled = apps.iter().any(|a| a.runs.is_some());
+    let mut header = vec!["APP", "DESIRED", "RUNNING", "HEALTHY", "GEN", "ROLLOUT"];
+    if scheduled {
+        header.extend(["NEXT RUN", "LAST RUN"]);
+    }
+    let mut t = Table::new(header);
     for a in apps {
-        t.row([
+        let mut row = vec![
             a.app.to_string(),
             a.desired.to_string(),
             a.running.to_string(),
             a.healthy.to_string(),
             a.generation.to_string(),
             a.rollout.to_string(),
-        ]);
+        ];
+        if scheduled {
+            let when =
+                |ms: Option<u64>| ms.map_or_else(|| "-".to_owned(), super::events::time_text);
+            let runs = a.runs.unwrap_or_default();
+            row.extend([when(runs.next_ms), when(runs.last_ms)]);
+        }
+        t.row(row);
     }
     t
 }
@@ -166,14 +179,20 @@ pub fn status_json(apps: &[AppStatus], replicas: &[ReplicaStatus]) -> Value {
     let apps: Vec<Value> = apps
         .iter()
         .map(|a| {
-            json!({
+            let mut entry = json!({
                 "app": a.app.as_str(),
                 "desired": a.desired,
                 "running": a.running,
                 "healthy": a.healthy,
                 "generation": a.generation,
                 "rollout": a.rollout.keyword(),
-            })
+            });
+            // Only a scheduled job has runs.
+            if let (Some(runs), Some(fields)) = (a.runs, entry.as_object_mut()) {
+                fields.insert("next_run_ms".to_owned(), json!(runs.next_ms));
+                fields.insert("last_run_ms".to_owned(), json!(runs.last_ms));
+            }
+            entry
         })
         .collect();
     let replicas: Vec<Value> = replicas

@@ -3,7 +3,7 @@
 //! decision; [`calls`] carries them to nodes and the Tower; [`server`] owns the sockets.
 //! [`events`] keeps what happened (the event ring), [`metrics`] counts it, and [`status`]
 //! renders both, with the state, for the admin listener (metrics, status page); [`plan`] says
-//! what a SUBMIT would change.
+//! what a SUBMIT would change; [`schedule`] says when scheduled jobs run.
 
 pub mod autoscale;
 pub mod calls;
@@ -14,6 +14,7 @@ pub mod placement;
 pub mod plan;
 pub mod reconcile;
 pub mod rollout;
+pub mod schedule;
 pub mod server;
 pub mod state;
 pub mod status;

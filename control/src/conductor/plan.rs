@@ -56,7 +56,7 @@ pub fn plan_app(current: Option<&AppRecord>, ended: bool, new: &App) -> AppPlan 
     };
     let next = current.generation + 1;
     if current.spec == *new {
-        return if ended {
+        return if ended && new.schedule.is_none() {
             AppPlan {
                 changed: true,
                 lines: vec![format!(
@@ -73,7 +73,9 @@ pub fn plan_app(current: Option<&AppRecord>, ended: bool, new: &App) -> AppPlan 
             }
         };
     }
-    let how = if new.rollout.canary > 0 {
+    let how = if new.schedule.is_some() || current.spec.schedule.is_some() {
+        format!("generation {next}, from its next scheduled run (no rollout)")
+    } else if new.rollout.canary > 0 {
         format!(
             "rollout to generation {next}, {} canary replica(s) first",
             new.rollout.canary
@@ -158,6 +160,13 @@ fn differences(old: &App, desired: u32, new: &App) -> Vec<String> {
         old.restart.keyword().into(),
         new.restart.keyword().into(),
     );
+    let schedule = |a: &App| {
+        a.schedule.as_ref().map_or_else(
+            || "none".into(),
+            |s| format!("\"{}\" in {}", s.cron, s.timezone),
+        )
+    };
+    differs("schedule", schedule(old), schedule(new));
     differs(
         "drain",
         format!("{:?}", old.drain),
@@ -293,6 +302,23 @@ mod tests {
                 "app api: rollout to generation 3, 1 canary replica(s) first",
                 "  replicas: 7 -> 3",
                 "  rollout: changed",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_scheduled_job_changes_from_its_next_run_and_does_not_run_again_on_resubmit() {
+        const JOB: &str = "app nightly\n  type job\n  exec /bin/backup\n  schedule \"0 3 * * *\"\n";
+        let current = record(JOB, 2, 1);
+        let same = plan_app(Some(&current), true, &app(JOB));
+        assert!(!same.changed, "{same:?}");
+        let later = JOB.replace("0 3", "30 4");
+        let p = plan_app(Some(&current), false, &app(&later));
+        assert_eq!(
+            p.lines,
+            vec![
+                "app nightly: generation 3, from its next scheduled run (no rollout)",
+                "  schedule: \"0 3 * * *\" in UTC -> \"30 4 * * *\" in UTC",
             ]
         );
     }

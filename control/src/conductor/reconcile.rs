@@ -149,6 +149,9 @@ pub struct Snapshot<'a> {
     pub rollouts: &'a BTreeMap<AppName, Rollout>,
     /// Apps whose new replicas the edge routes to (see [`AppView::edge_ready`]).
     pub edge_ready: &'a HashSet<AppName>,
+    /// Scheduled apps' current runs: when each started (see
+    /// [`Schedules`](super::schedule::Schedules)). A scheduled app without one runs nothing.
+    pub runs: &'a HashMap<AppName, u64>,
 }
 
 /// Computes the plan. `next_seq` numbers new replicas and is advanced by the launches made.
@@ -255,13 +258,23 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
         if r.phase == ReplicaPhase::Ended {
             let current_generation = s.apps.get(&r.app).map(|a| a.generation);
             let current = current_generation == Some(r.generation);
+            // A scheduled app's runs all belong to one generation: keep its newest runs.
+            let scheduled = s.apps.get(&r.app).filter(|a| a.spec.schedule.is_some());
             let newer = kept
                 .iter()
                 .filter(|o| o.app == r.app && o.phase == ReplicaPhase::Ended)
-                .filter(|o| Some(o.generation) != current_generation)
+                .filter(|o| scheduled.is_some() || Some(o.generation) != current_generation)
                 .filter(|o| (o.placed_at_ms, &o.id) > (r.placed_at_ms, &r.id))
                 .count();
-            if !s.apps.contains_key(&r.app) || (!current && newer >= MAX_ENDED) {
+            let keep = scheduled.map_or(MAX_ENDED, |a| {
+                MAX_ENDED.saturating_mul(usize::try_from(a.desired.max(1)).unwrap_or(1))
+            });
+            let past = if scheduled.is_some() {
+                newer >= keep
+            } else {
+                !current && newer >= keep
+            };
+            if !s.apps.contains_key(&r.app) || past {
                 actions.push(Action::Forget {
                     replica: r.id.clone(),
                     reason: ForgetReason::History,
@@ -331,16 +344,27 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
             }
             continue;
         }
+        // A scheduled app wants its replicas only for a run, and counts those of the run.
+        let scheduled = app.spec.schedule.is_some();
+        let run = s.runs.get(name).copied();
+        let desired = if scheduled && run.is_none() {
+            0
+        } else {
+            app.desired
+        };
         let is_current = |r: &ReplicaRecord| {
-            &r.app == name && r.generation == app.generation && r.phase != ReplicaPhase::Stopping
+            &r.app == name
+                && r.generation == app.generation
+                && r.phase != ReplicaPhase::Stopping
+                && run.is_none_or(|started| r.placed_at_ms >= started)
         };
         let have = u32::try_from(kept.iter().filter(|r| is_current(r)).count()).unwrap_or(u32::MAX);
-        if have < app.desired {
+        if have < desired {
             if s.backoff.get(name).is_some_and(|until| *until > s.now) {
                 continue;
             }
             let mut missing = 0;
-            for _ in have..app.desired {
+            for _ in have..desired {
                 match place(s, &live, &kept, app, next_seq) {
                     Some(record) => {
                         kept.push(record.clone());
@@ -355,7 +379,7 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                     missing,
                 });
             }
-        } else if have > app.desired {
+        } else if have > desired && !scheduled {
             let mut extra: Vec<&ReplicaRecord> = kept
                 .iter()
                 .filter(|r| is_current(r) && r.phase != ReplicaPhase::Ended)
@@ -367,7 +391,7 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                     std::cmp::Reverse(r.placed_at_ms),
                 )
             });
-            for r in extra.iter().take((have - app.desired) as usize) {
+            for r in extra.iter().take((have - desired) as usize) {
                 actions.push(Action::Stop {
                     replica: r.id.clone(),
                     node: r.node.clone(),
@@ -375,7 +399,8 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                 });
             }
         }
-        // Older generations go once the current one is fully healthy (jobs: once placed).
+        // Older generations go once the current one is fully healthy (jobs: once placed; a
+        // scheduled job's at once, as its new spec runs from its next time).
         let healthy = kept
             .iter()
             .filter(|r| is_current(r))
@@ -384,7 +409,7 @@ pub fn plan(s: &Snapshot<'_>, next_seq: &mut u64) -> Vec<Action> {
                     || app.spec.kind == WorkloadKind::Job
             })
             .count();
-        if u32::try_from(healthy).unwrap_or(u32::MAX) >= app.desired {
+        if u32::try_from(healthy).unwrap_or(u32::MAX) >= desired {
             for r in kept.iter().filter(|r| {
                 &r.app == name
                     && r.generation != app.generation

@@ -29,6 +29,7 @@ use super::events::Event;
 use super::model::{AppRecord, NodeView, ReplicaPhase, ReplicaRecord, ReportedReplica};
 use super::reconcile::{self, Action, Fate, RolloutEnd, Snapshot};
 use super::rollout::Rollout;
+use super::schedule::Schedules;
 use super::store::{Change, GenerationRecord, Loaded};
 
 mod queries;
@@ -108,6 +109,8 @@ pub struct State {
     lost: HashSet<NodeId>,
     /// Events noted since the daemon last took them ([`State::take_events`]).
     outbox: Vec<Event>,
+    /// When scheduled jobs run.
+    pub schedules: Schedules,
 }
 
 impl State {
@@ -146,6 +149,7 @@ impl State {
             adopt_until,
             lost: HashSet::new(),
             outbox: Vec::new(),
+            schedules: Schedules::default(),
         }
     }
 
@@ -178,25 +182,20 @@ impl State {
             let record = match self.apps.get(&spec.name) {
                 // Submitted again once every replica has ended for good (a finished job, a
                 // dead `restart never` app): it runs again, as a new generation.
-                Some(existing) if existing.spec == spec && self.all_ended(existing) => {
+                Some(existing)
+                    if existing.spec == spec
+                        && spec.schedule.is_none()
+                        && self.all_ended(existing) =>
+                {
                     tracing::info!(app = %spec.name, "resubmitted after it ended: runs again");
-                    self.outbox.push(
-                        Event::new(
-                            EventKind::Submitted,
-                            format!(
-                                "resubmitted after it ended: generation {}",
-                                existing.generation + 1
-                            ),
-                        )
-                        .app(&spec.name),
-                    );
-                    AppRecord {
-                        generation: existing.generation + 1,
-                        desired: spec.replicas,
-                        spec,
-                    }
+                    self.next_generation(existing.generation, spec, "resubmitted after it ended")
                 }
                 Some(existing) if existing.spec == spec => continue,
+                // A scheduled job changes without a rollout: its next run is the new spec's
+                // (one still going finishes as it was).
+                Some(existing) if spec.schedule.is_some() || existing.spec.schedule.is_some() => {
+                    self.next_generation(existing.generation, spec, "changed, from its next run")
+                }
                 Some(existing) => {
                     let state = if spec.rollout.canary > 0 {
                         RolloutState::Canary
@@ -254,6 +253,19 @@ impl State {
             self.apps.insert(record.spec.name.clone(), record);
         }
         Ok(changes)
+    }
+
+    /// `spec` as the generation after `generation`, with no rollout; noted as submitted, `why`.
+    fn next_generation(&mut self, generation: u64, spec: App, why: &str) -> AppRecord {
+        let next = generation + 1;
+        self.outbox.push(
+            Event::new(EventKind::Submitted, format!("{why}: generation {next}")).app(&spec.name),
+        );
+        AppRecord {
+            generation: next,
+            desired: spec.replicas,
+            spec,
+        }
     }
 
     /// PROMOTE: a rollout waiting at its canaries goes on as a normal rollout.
@@ -523,6 +535,9 @@ impl State {
             .iter()
             .map(|(k, b)| (k.clone(), b.until))
             .collect();
+        let fired = self.schedules.tick(&self.apps, &self.replicas, now_ms);
+        self.outbox.extend(fired);
+        let runs = self.schedules.runs();
         let seq_before = self.seq;
         let plan = reconcile::plan(
             &Snapshot {
@@ -536,6 +551,7 @@ impl State {
                 backoff: &backoff,
                 rollouts: &self.rollouts,
                 edge_ready: &self.edge_ready,
+                runs: &runs,
             },
             &mut self.seq,
         );

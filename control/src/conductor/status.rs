@@ -66,6 +66,7 @@ pub fn snapshot(state: &State, events: &EventLog, now: Instant, now_ms: u64) -> 
                 "running": a.running,
                 "healthy": a.healthy,
                 "rollout": rollout,
+                "next_run_ms": a.runs.and_then(|r| r.next_ms),
             })
         })
         .collect();

@@ -186,8 +186,9 @@ impl LegacyApp {
                 .into_iter()
                 .map(|(path, env)| Volume { path, env })
                 .collect(),
-            // Records of format v1 predate routes.
+            // Records of format v1 predate routes and schedules.
             routes: Vec::new(),
+            schedule: None,
             build: r.build.map(|(run, out)| Build { run, out }),
             serve: r.serve.map(|(static_dir, port)| Serve { static_dir, port }),
             vm: r

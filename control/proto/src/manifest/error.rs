@@ -219,6 +219,16 @@ pub enum ManifestErrorKind {
         suggestion: Option<String>,
     },
 
+    // ── schedules ───────────────────────────────────────────────────────────────────────────
+    #[error("invalid schedule `{value}`: {problem} (expected a cron pattern, like `*/5 * * * *`)")]
+    InvalidSchedule { value: String, problem: String },
+    #[error("`schedule` is for `type job` apps (this one is `{kind}`)")]
+    ScheduleNotJob { kind: String },
+    #[error("`timezone` goes with a `schedule`")]
+    TimezoneWithoutSchedule,
+    #[error("unknown time zone `{value}`: expected an IANA name, like `UTC` or `Europe/Berlin`")]
+    UnknownTimezone { value: String },
+
     // ── env and secret ──────────────────────────────────────────────────────────────────────
     #[error(
         "invalid variable name `{key}` in `{block}`: expected letters, digits and `_`, not starting with a digit"

@@ -75,6 +75,55 @@ pub struct App {
     pub build: Option<Build>,
     pub serve: Option<Serve>,
     pub vm: Option<Vm>,
+    /// `schedule "<cron>"` (and `timezone`), for a `type job`: a run at each occurrence, never
+    /// two at once (SPEC §7.5).
+    pub schedule: Option<Schedule>,
+}
+
+/// When a scheduled job runs: a cron pattern (minute hour day-of-month month day-of-week, an
+/// optional seconds field first) read in an IANA time zone (UTC unless `timezone`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// The pattern as written (checked to parse).
+    pub cron: String,
+    /// The IANA zone name (checked to exist), `UTC` by default.
+    pub timezone: String,
+}
+
+impl Schedule {
+    /// The first occurrence strictly after Unix milliseconds `after_ms`, in Unix milliseconds;
+    /// `None` when the pattern never occurs again (or did not parse, which validation rules
+    /// out).
+    #[must_use]
+    pub fn next_after(&self, after_ms: u64) -> Option<u64> {
+        use chrono::TimeZone as _;
+        let cron = parse_cron(&self.cron).ok()?;
+        let tz: chrono_tz::Tz = self.timezone.parse().ok()?;
+        let after = chrono::Utc
+            .timestamp_millis_opt(i64::try_from(after_ms).ok()?)
+            .single()?
+            .with_timezone(&tz);
+        let next = cron.find_next_occurrence(&after, false).ok()?;
+        u64::try_from(next.timestamp_millis()).ok()
+    }
+}
+
+/// Checks a cron pattern for `schedule`: it parses, and it occurs (`0 0 30 2 *` never does).
+pub(super) fn check_cron(text: &str) -> Result<(), String> {
+    let cron = parse_cron(text)?;
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    cron.find_next_occurrence(&epoch, false)
+        .map(|_| ())
+        .map_err(|_| "it never occurs".to_owned())
+}
+
+/// Parses a cron pattern: five fields, or six with seconds first; `@daily` and the like.
+pub(super) fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(text)
+        .map_err(|e| e.to_string())
 }
 
 /// `type`.
@@ -338,6 +387,7 @@ impl App {
             build: None,
             serve: None,
             vm: None,
+            schedule: None,
         }
     }
 

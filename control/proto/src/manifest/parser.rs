@@ -15,7 +15,8 @@ use super::blocks::{self, RouteIn, Vars};
 use super::error::{ManifestErrorKind, ManifestErrors};
 use super::model::{
     App, Build, ByteSize, CpuLimit, DEFAULT_DRAIN, EnvVar, HealthCheck, Manifest, PortSpec,
-    RestartPolicy, RolloutPolicy, Scale, SecretValue, SecretVar, Serve, Vm, Volume, WorkloadKind,
+    RestartPolicy, RolloutPolicy, Scale, Schedule, SecretValue, SecretVar, Serve, Vm, Volume,
+    WorkloadKind,
 };
 use super::syntax::{self, RawManifest, Stmt, Word};
 use super::values::{Checker, Context, Seen, Shape};
@@ -179,6 +180,8 @@ struct Draft {
     serve: Option<Serve>,
     serve_has_port: bool,
     vm: Option<Vm>,
+    schedule: Option<String>,
+    timezone: Option<String>,
 }
 
 fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>) -> Option<App> {
@@ -234,6 +237,10 @@ fn app(source: &AppSource, c: &mut Checker<'_>, names: &mut HashMap<String, u32>
         build: d.build,
         serve: d.serve,
         vm: d.vm,
+        schedule: d.schedule.map(|cron| Schedule {
+            cron,
+            timezone: d.timezone.unwrap_or_else(|| "UTC".to_owned()),
+        }),
     })
 }
 
@@ -258,6 +265,8 @@ fn app_key(stmt: &Stmt, app: &str, c: &mut Checker<'_>, d: &mut Draft) {
         "build" => "build",
         "serve" => "serve",
         "vm" => "vm",
+        "schedule" => "schedule",
+        "timezone" => "timezone",
         "volume" => {
             // Repeatable.
             if !stmt.broken
@@ -336,6 +345,37 @@ fn app_key(stmt: &Stmt, app: &str, c: &mut Checker<'_>, d: &mut Draft) {
         "serve" => {
             d.serve_has_port = blocks::has_key(stmt, "port");
             d.serve = blocks::serve(stmt, c);
+        }
+        "schedule" => {
+            let what = "a cron pattern in quotes, like `schedule \"*/5 * * * *\"`";
+            d.schedule =
+                c.text(stmt, what)
+                    .filter(|pattern| match super::model::check_cron(pattern) {
+                        Ok(_) => true,
+                        Err(problem) => {
+                            if let Some(word) = stmt.values.first() {
+                                let kind = ManifestErrorKind::InvalidSchedule {
+                                    value: pattern.clone(),
+                                    problem,
+                                };
+                                c.at(word, kind);
+                            }
+                            false
+                        }
+                    });
+        }
+        "timezone" => {
+            let what = "an IANA time zone, like `UTC` or `Europe/Berlin`";
+            d.timezone = c.text(stmt, what).filter(|zone| {
+                let known = zone.parse::<chrono_tz::Tz>().is_ok();
+                if !known && let Some(word) = stmt.values.first() {
+                    let kind = ManifestErrorKind::UnknownTimezone {
+                        value: zone.clone(),
+                    };
+                    c.at(word, kind);
+                }
+                known
+            });
         }
         _ => d.vm = blocks::vm(stmt, c),
     }
@@ -465,6 +505,19 @@ fn cross_checks(source: &AppSource, app: &str, c: &mut Checker<'_>, d: &Draft) {
                 },
             );
         }
+    }
+    if let Some((line, col)) = seen.get("schedule")
+        && kind != Some(WorkloadKind::Job)
+    {
+        let kind = ManifestErrorKind::ScheduleNotJob {
+            kind: kind.unwrap_or(WorkloadKind::Service).keyword().to_owned(),
+        };
+        c.error(line, col, kind);
+    }
+    if let Some((line, col)) = seen.get("timezone")
+        && !seen.has("schedule")
+    {
+        c.error(line, col, ManifestErrorKind::TimezoneWithoutSchedule);
     }
     if let Some(health) = &d.health
         && health.health.check == HealthCheck::Tcp

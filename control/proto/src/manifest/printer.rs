@@ -128,6 +128,10 @@ fn print_app(out: &mut Out, app: &App, options: &PrintOptions) {
     }
     out.line("restart", &[app.restart.keyword()]);
     out.line("drain", &[&format_duration(app.drain)]);
+    if let Some(schedule) = &app.schedule {
+        out.line("schedule", &[&quote(&schedule.cron)]);
+        out.line("timezone", &[&quote(&schedule.timezone)]);
+    }
     if let Some(health) = &app.health {
         out.open("health");
         match &health.check {

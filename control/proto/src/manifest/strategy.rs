@@ -351,6 +351,7 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                     vars(),
                     vec(volume(), 0..3),
                     routes(),
+                    option::of(schedule()),
                 )
             },
         )
@@ -361,6 +362,7 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                 (env, secrets),
                 volumes,
                 routes,
+                schedule,
             )| {
                 let (replicas, ram, cpu, gpu, drain) = resources;
                 let (exec, build, serve, vm) = match runs {
@@ -391,9 +393,28 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                     build,
                     serve,
                     vm,
+                    schedule: schedule.filter(|_| kind == WorkloadKind::Job),
                 }
             },
         )
+}
+
+/// A cron schedule: five- and six-field patterns and nicknames, in a few zones.
+fn schedule() -> impl Strategy<Value = Schedule> {
+    (
+        prop_oneof![
+            Just("*/5 * * * *"),
+            Just("0 3 * * MON-FRI"),
+            Just("*/2 * * * * *"),
+            Just("@daily"),
+            Just("15,45 8-18 1 */2 *"),
+        ],
+        prop_oneof![Just("UTC"), Just("Europe/Paris"), Just("America/New_York")],
+    )
+        .prop_map(|(cron, timezone)| Schedule {
+            cron: cron.to_owned(),
+            timezone: timezone.to_owned(),
+        })
 }
 
 /// A valid manifest: one to four apps with distinct names.

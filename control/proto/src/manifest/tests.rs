@@ -962,3 +962,80 @@ fn a_fast_interval_without_a_timeout_gets_half_of_it() {
         std::time::Duration::from_secs(2)
     );
 }
+
+#[test]
+fn schedule_reads_a_cron_pattern_in_a_zone() {
+    let a = one(
+        "app nightly\ntype job\nexec /bin/backup\nschedule \"30 2 * * *\"\ntimezone \"Europe/Paris\"",
+    );
+    let s = a.schedule.expect("schedule");
+    assert_eq!(s.cron, "30 2 * * *");
+    assert_eq!(s.timezone, "Europe/Paris");
+    // 2026-12-08T00:00:00Z; 02:30 in Paris (UTC+1 in winter) is 01:30Z.
+    let midnight = 1_796_688_000_000;
+    assert_eq!(s.next_after(midnight), Some(midnight + 90 * 60_000));
+    let u = one("app t\ntype job\nexec /x\nschedule \"*/2 * * * * *\"")
+        .schedule
+        .expect("schedule");
+    assert_eq!(u.timezone, "UTC");
+    // Seconds first: every two seconds, strictly after.
+    assert_eq!(u.next_after(midnight), Some(midnight + 2_000));
+    assert_eq!(u.next_after(midnight + 1), Some(midnight + 2_000));
+    assert!(
+        one("app d\ntype job\nexec /x\nschedule \"@daily\"")
+            .schedule
+            .is_some()
+    );
+    // Daylight saving: 02:30 does not exist in Paris on 2027-03-28 (clocks go from 02:00 to
+    // 03:00); that night's run is at 03:00 CEST (01:00Z), once.
+    let spring = s.next_after(1_806_148_800_000);
+    assert_eq!(spring, Some(1_806_195_600_000));
+    assert_eq!(s.next_after(1_806_195_600_000), Some(1_806_280_200_000));
+    // 29 February comes in leap years: 2028.
+    let leap = one("app l\ntype job\nexec /x\nschedule \"0 0 29 2 *\"")
+        .schedule
+        .expect("schedule");
+    assert_eq!(leap.next_after(midnight), Some(1_835_395_200_000));
+}
+
+#[test]
+fn schedule_errors_name_the_pattern_and_the_place() {
+    let e = err("app a\ntype job\nexec /x\nschedule \"61 * * * *\"");
+    assert!(e.starts_with("4:10: invalid schedule `61 * * * *`"), "{e}");
+    assert_eq!(
+        err("app a\nexec /x\nschedule \"* * * * *\""),
+        "3:1: `schedule` is for `type job` apps (this one is `service`)"
+    );
+    assert_eq!(
+        err("app a\ntype job\nexec /x\ntimezone \"UTC\""),
+        "4:1: `timezone` goes with a `schedule`"
+    );
+    assert_eq!(
+        err("app a\ntype job\nexec /x\nschedule \"0 0 30 2 *\""),
+        "4:10: invalid schedule `0 0 30 2 *`: it never occurs (expected a cron pattern, like `*/5 * * * *`)"
+    );
+    let e = err("app a\ntype job\nexec /x\nschedule \"* * * * *\"\ntimezone \"Mars/Olympus\"");
+    assert!(
+        e.starts_with("5:10: unknown time zone `Mars/Olympus`"),
+        "{e}"
+    );
+}
+
+proptest! {
+    /// Any pattern text, from the characters cron uses and a few others, is accepted or
+    /// refused without a panic, and an accepted one has a next occurrence at or after a time
+    /// it is asked about, or none.
+    #[test]
+    fn any_schedule_text_parses_or_is_refused(
+        pattern in "[0-9*/,LW#?@a-zA-Z -]{0,40}",
+        after in 0u64..4_102_444_800_000,
+    ) {
+        let text = format!("app a\ntype job\nexec /x\nschedule \"{pattern}\"");
+        if let Ok(m) = parse("t.skr8tr", &text) {
+            let s = m.apps[0].schedule.clone().expect("a schedule");
+            if let Some(next) = s.next_after(after) {
+                prop_assert!(next > after);
+            }
+        }
+    }
+}

@@ -61,7 +61,7 @@ pub(super) enum Context<'a> {
 pub(super) const APP_KEYS: &[&str] = &[
     "exec", "bin", "args", "type", "port", "replicas", "ram", "cpu", "cpus", "gpu", "restart",
     "drain", "health", "scale", "rollout", "env", "secret", "volume", "build", "serve", "vm",
-    "route",
+    "route", "schedule", "timezone",
 ];
 
 /// Keys of each sub-block with fixed keys.

@@ -748,7 +748,8 @@ impl ReplicaStatus {
     }
 }
 
-/// One app in `OK|APPS`: `app:desired:running:healthy:generation:rollout_state`.
+/// One app in `OK|APPS`: `app:desired:running:healthy:generation:rollout_state`, then for a
+/// scheduled job `:next_run_ms:last_run_ms` (either empty when unknown).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppStatus {
     pub app: AppName,
@@ -761,6 +762,16 @@ pub struct AppStatus {
     /// The generation new replicas are launched with.
     pub generation: u64,
     pub rollout: RolloutState,
+    /// A scheduled job's runs; `None` for any other app.
+    pub runs: Option<RunTimes>,
+}
+
+/// When a scheduled job runs next and when its last run (since the Conductor started) began,
+/// in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunTimes {
+    pub next_ms: Option<u64>,
+    pub last_ms: Option<u64>,
 }
 
 impl AppStatus {
@@ -775,12 +786,35 @@ impl AppStatus {
                 &e.generation,
                 &e.rollout,
             ],
-        )
+        )?;
+        if let Some(runs) = e.runs {
+            let text = |ms: Option<u64>| ms.map(|ms| ms.to_string()).unwrap_or_default();
+            out.push_str(&format!(":{}:{}", text(runs.next_ms), text(runs.last_ms)));
+        }
+        Ok(())
     }
 
     fn parse(verb: &'static str, entry: &str) -> Result<Self, WireError> {
+        let optional = |field: &'static str, raw: &str| -> Result<Option<u64>, WireError> {
+            match raw {
+                "" => Ok(None),
+                raw => part(verb, field, raw).map(Some),
+            }
+        };
+        let (entry, runs) = match parts::<8>(verb, "entries", entry) {
+            Ok(all) => {
+                let cut = entry.len() - all[6].len() - all[7].len() - 2;
+                let runs = RunTimes {
+                    next_ms: optional("next_run_ms", all[6])?,
+                    last_ms: optional("last_run_ms", all[7])?,
+                };
+                (&entry[..cut], Some(runs))
+            }
+            Err(_) => (entry, None),
+        };
         let [app, desired, running, healthy, generation, rollout] = parts(verb, "entries", entry)?;
         Ok(Self {
+            runs,
             app: part(verb, "app", app)?,
             desired: part(verb, "desired", desired)?,
             running: part(verb, "running", running)?,

@@ -56,6 +56,10 @@ pub enum EventKind {
     NodeJoined,
     /// A node fell silent past the expiry.
     NodeLost,
+    /// A scheduled job's time came and its run began.
+    RunStarted,
+    /// A scheduled job's time came while its previous run was still going: this one is skipped.
+    RunSkipped,
 }
 
 const KINDS: &[(EventKind, &str)] = &[
@@ -78,6 +82,8 @@ const KINDS: &[(EventKind, &str)] = &[
     (EventKind::RolloutFailed, "rollout-failed"),
     (EventKind::NodeJoined, "node-joined"),
     (EventKind::NodeLost, "node-lost"),
+    (EventKind::RunStarted, "run-started"),
+    (EventKind::RunSkipped, "run-skipped"),
 ];
 
 impl EventKind {

@@ -48,7 +48,7 @@ mod tests;
 
 pub use conductor::{
     AppStatus, ConductorReply, ConductorRequest, GenerationEntry, HostPath, ListEntry,
-    ManifestSource, NodeEntry, Placement, ReplicaStatus, RolloutProgress, SpecDigest,
+    ManifestSource, NodeEntry, Placement, ReplicaStatus, RolloutProgress, RunTimes, SpecDigest,
 };
 pub use error::WireError;
 pub use events::{EventEntry, EventKind};

@@ -1,7 +1,7 @@
 //! Replies (decoded from the protocol's own examples) to tables and JSON.
 
 use super::*;
-use skr8tr_proto::wire::Message;
+use skr8tr_proto::wire::{Message, RunTimes};
 
 fn conductor(reply: &str) -> ConductorReply {
     ConductorReply::decode(reply.as_bytes()).unwrap()
@@ -88,6 +88,28 @@ api.g2.r2  api  -       -     pending  -     0         -     -      -
         "no apps (`skr8tr up FILE` runs one)\n"
     );
     assert!(status_text(&apps(), &[]).ends_with("\nno replicas\n"));
+}
+
+#[test]
+fn a_scheduled_job_shows_its_next_and_last_run() {
+    let mut apps = apps();
+    apps[1].runs = Some(RunTimes {
+        next_ms: Some(1_796_698_800_000),
+        last_ms: None,
+    });
+    let text = apps_table(&apps).render();
+    assert_eq!(
+        text,
+        "\
+APP  DESIRED  RUNNING  HEALTHY  GEN  ROLLOUT  NEXT RUN                  LAST RUN
+api  3        4        3        2    running  -                         -
+job  0        0        0        1    none     2026-12-08T03:00:00.000Z  -
+"
+    );
+    let v = status_json(&apps, &[]);
+    assert_eq!(v["apps"][1]["next_run_ms"], 1_796_698_800_000_u64);
+    assert_eq!(v["apps"][1]["last_run_ms"], Value::Null);
+    assert!(v["apps"][0].get("next_run_ms").is_none());
 }
 
 #[test]

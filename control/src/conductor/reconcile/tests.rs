@@ -17,6 +17,7 @@ struct World {
     replicas: Vec<ReplicaRecord>,
     nodes: Vec<NodeView>,
     backoff: HashMap<AppName, Instant>,
+    runs: HashMap<AppName, u64>,
     seq: u64,
 }
 
@@ -28,6 +29,7 @@ impl World {
             replicas: Vec::new(),
             nodes: Vec::new(),
             backoff: HashMap::new(),
+            runs: HashMap::new(),
             seq: 0,
         }
     }
@@ -130,9 +132,23 @@ impl World {
             backoff: &self.backoff,
             rollouts: &BTreeMap::new(),
             edge_ready: &HashSet::new(),
+            runs: &self.runs,
         };
         plan(&snap, &mut self.seq)
     }
+}
+
+/// The replicas the plan forgets as past history.
+fn forgotten_history(plan: &[Action]) -> Vec<String> {
+    plan.iter()
+        .filter_map(|a| match a {
+            Action::Forget {
+                replica,
+                reason: ForgetReason::History,
+            } => Some(replica.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn launches(plan: &[Action]) -> Vec<(String, String)> {
@@ -440,17 +456,7 @@ fn ended_records_go_with_their_app_and_beyond_the_history_limit() {
     let r = w.replicas.last_mut().unwrap();
     r.generation = 2;
     r.placed_at_ms = 1;
-    let forgotten: Vec<String> = w
-        .plan()
-        .iter()
-        .filter_map(|a| match a {
-            Action::Forget {
-                replica,
-                reason: ForgetReason::History,
-            } => Some(replica.to_string()),
-            _ => None,
-        })
-        .collect();
+    let forgotten = forgotten_history(&w.plan());
     assert_eq!(forgotten, vec!["job.g1.r0", "job.g1.r1"]);
 }
 
@@ -460,4 +466,90 @@ fn replica_ids_fit_the_name_limit() {
     let id = replica_id(&long, 12, 345);
     assert!(id.as_str().len() <= 63);
     assert!(id.as_str().ends_with(".g12.r345"));
+}
+
+/// A `type job` app with `schedule "* * * * *"`.
+fn scheduled(w: &mut World, desired: u32) {
+    w.app("cron", desired, None);
+    if let Some(a) = w.apps.get_mut(&AppName::new("cron").unwrap()) {
+        a.spec.kind = WorkloadKind::Job;
+        a.spec.restart = RestartPolicy::OnFailure;
+        a.spec.schedule = Some(skr8tr_proto::manifest::Schedule {
+            cron: "* * * * *".into(),
+            timezone: "UTC".into(),
+        });
+    }
+}
+
+fn placed_at(w: &mut World, id: &str, ms: u64) {
+    if let Some(r) = w.replicas.iter_mut().find(|r| r.id.as_str() == id) {
+        r.placed_at_ms = ms;
+    }
+}
+
+#[test]
+fn a_scheduled_job_runs_nothing_until_its_run_starts() {
+    let mut w = World::new();
+    w.node("n1", Duration::ZERO);
+    scheduled(&mut w, 2);
+    assert!(launches(&w.plan()).is_empty());
+    w.runs.insert(AppName::new("cron").unwrap(), 1_000_000);
+    assert_eq!(launches(&w.plan()).len(), 2);
+}
+
+#[test]
+fn a_scheduled_run_counts_its_own_replicas_not_the_last_runs() {
+    let mut w = World::new();
+    w.node("n1", Duration::ZERO);
+    scheduled(&mut w, 1);
+    // Last run's replica ended at 500 000; this run started at 900 000.
+    w.replica("cron.g1.r1", "cron", "n1", ReplicaPhase::Ended, false);
+    placed_at(&mut w, "cron.g1.r1", 500_000);
+    w.runs.insert(AppName::new("cron").unwrap(), 900_000);
+    assert_eq!(launches(&w.plan()).len(), 1);
+    // Once this run's replica is placed (it ended too), nothing more.
+    w.replica("cron.g1.r2", "cron", "n1", ReplicaPhase::Ended, false);
+    placed_at(&mut w, "cron.g1.r2", 950_000);
+    assert!(launches(&w.plan()).is_empty());
+    // Nor is anything scaled down or superseded between runs.
+    w.runs.clear();
+    let plan = w.plan();
+    assert!(
+        launches(&plan).is_empty() && stops(&plan).is_empty(),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_failed_scheduled_replica_is_retried_within_its_run() {
+    let mut w = World::new();
+    w.node("n1", Duration::ZERO);
+    scheduled(&mut w, 1);
+    w.replica("cron.g1.r1", "cron", "n1", ReplicaPhase::Running, false);
+    placed_at(&mut w, "cron.g1.r1", 950_000);
+    w.report("n1", "cron.g1.r1", "cron", "failed");
+    w.runs.insert(AppName::new("cron").unwrap(), 900_000);
+    let plan = w.plan();
+    assert!(plan.iter().any(|a| matches!(
+        a,
+        Action::Forget {
+            reason: ForgetReason::Failed,
+            ..
+        }
+    )));
+    assert_eq!(launches(&plan).len(), 1, "{plan:?}");
+}
+
+#[test]
+fn a_scheduled_job_keeps_its_newest_runs() {
+    let mut w = World::new();
+    w.node("n1", Duration::ZERO);
+    scheduled(&mut w, 1);
+    for i in 0..(MAX_ENDED as u64 + 3) {
+        let id = format!("cron.g1.r{i}");
+        w.replica(&id, "cron", "n1", ReplicaPhase::Ended, false);
+        placed_at(&mut w, &id, 1_000 * (i + 1));
+    }
+    let forgotten = forgotten_history(&w.plan());
+    assert_eq!(forgotten, ["cron.g1.r0", "cron.g1.r1", "cron.g1.r2"]);
 }

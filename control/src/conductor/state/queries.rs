@@ -11,7 +11,7 @@ use std::time::Instant;
 use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 use skr8tr_proto::wire::{
     AppStatus, CpuPercent, ListEntry, NodeEntry, OneLine, Placement, ReplicaState, ReplicaStatus,
-    RolloutProgress, RolloutState,
+    RolloutProgress, RolloutState, RunTimes,
 };
 
 use super::super::model::{NodeView, ReplicaPhase, ReplicaRecord};
@@ -176,6 +176,10 @@ impl State {
                         .rollouts
                         .get(&a.spec.name)
                         .map_or(RolloutState::None, |r| r.state),
+                    runs: a.spec.schedule.as_ref().map(|_| RunTimes {
+                        next_ms: self.schedules.next(&a.spec.name),
+                        last_ms: self.schedules.last_run(&a.spec.name),
+                    }),
                 }
             })
             .collect()

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use skr8tr_proto::manifest::{PortSpec, RestartPolicy, WorkloadKind};
 use skr8tr_proto::wire::{
-    CpuPercent, Exit, HeartbeatDetail, LimitMechanism, ReplicaReport, ReplicaState,
+    CpuPercent, Exit, HeartbeatDetail, LimitMechanism, ReplicaReport, ReplicaState, RunTimes,
 };
 
 use super::*;
@@ -484,4 +484,62 @@ fn generations_past_the_kept_ones_are_forgotten_and_evict_forgets_them_all() {
             .iter()
             .any(|c| matches!(c, Change::DeleteGenerations(a) if *a == name))
     );
+}
+
+#[test]
+fn a_scheduled_job_launches_at_its_time_and_changes_without_a_rollout() {
+    // 2026-12-08T00:00:00Z.
+    const MIDNIGHT: u64 = 1_796_688_000_000;
+    let (mut s, now) = fresh();
+    let mut job = app("tick", 1);
+    job.kind = WorkloadKind::Job;
+    job.port = None;
+    job.restart = RestartPolicy::Never;
+    job.schedule = Some(skr8tr_proto::manifest::Schedule {
+        cron: "*/10 * * * * *".into(),
+        timezone: "UTC".into(),
+    });
+    s.submit(vec![job.clone()], MIDNIGHT).unwrap();
+    s.heartbeat(
+        heartbeat("n1", 1, vec![]),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        now,
+    );
+    let (_, effects) = s.reconcile(now, MIDNIGHT + 1_000);
+    assert!(effects.is_empty(), "not its time: {effects:?}");
+    let (_, effects) = s.reconcile(now, MIDNIGHT + 10_050);
+    let Some(Effect::Launch { spec, .. }) = effects.first() else {
+        panic!("its time: {effects:?}")
+    };
+    let id = spec.replica.clone();
+    s.launched(&id, 4242, 0);
+    let kinds: Vec<EventKind> = s.take_events().iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EventKind::RunStarted), "{kinds:?}");
+    // APPS tells the next run and the last.
+    let entry = &s.app_entries()[0];
+    assert_eq!(
+        entry.runs,
+        Some(RunTimes {
+            next_ms: Some(MIDNIGHT + 20_000),
+            last_ms: Some(MIDNIGHT + 10_050),
+        })
+    );
+    // A changed schedule is a new generation and no rollout; it runs from its next time.
+    let mut later = job.clone();
+    later.schedule = Some(skr8tr_proto::manifest::Schedule {
+        cron: "0 3 * * *".into(),
+        timezone: "Europe/Paris".into(),
+    });
+    s.submit(vec![later.clone()], MIDNIGHT + 11_000).unwrap();
+    assert!(s.rollouts.is_empty());
+    assert_eq!(s.apps[&AppName::new("tick").unwrap()].generation, 2);
+    // The same spec again changes nothing, even once every run ended.
+    s.died(&Died {
+        node: NodeId::new("n1").unwrap(),
+        replica: id,
+        app: AppName::new("tick").unwrap(),
+        exit: Exit::Code(0),
+        restarting: false,
+    });
+    assert!(s.submit(vec![later], MIDNIGHT + 12_000).unwrap().is_empty());
 }

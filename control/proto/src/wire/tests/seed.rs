@@ -284,6 +284,7 @@ fn conductor_status_and_apps() {
                 healthy: 3,
                 generation: 2,
                 rollout: RolloutState::Running,
+                runs: None,
             },
             AppStatus {
                 app: app("job"),
@@ -292,6 +293,33 @@ fn conductor_status_and_apps() {
                 healthy: 0,
                 generation: 1,
                 rollout: RolloutState::None,
+                runs: None,
+            },
+        ]),
+    );
+    exact(
+        "OK|APPS|2|nightly:1:1:0:3:none:1796698800000:1796612400000,hourly:1:0:0:1:none::",
+        R::Apps(vec![
+            AppStatus {
+                app: app("nightly"),
+                desired: 1,
+                running: 1,
+                healthy: 0,
+                generation: 3,
+                rollout: RolloutState::None,
+                runs: Some(RunTimes {
+                    next_ms: Some(1_796_698_800_000),
+                    last_ms: Some(1_796_612_400_000),
+                }),
+            },
+            AppStatus {
+                app: app("hourly"),
+                desired: 1,
+                running: 0,
+                healthy: 0,
+                generation: 1,
+                rollout: RolloutState::None,
+                runs: Some(RunTimes::default()),
             },
         ]),
     );

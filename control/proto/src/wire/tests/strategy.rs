@@ -269,15 +269,17 @@ fn app_status() -> BoxedStrategy<AppStatus> {
         any::<u32>(),
         any::<u64>(),
         rollout_state(),
+        option::of((option::of(any::<u64>()), option::of(any::<u64>()))),
     )
         .prop_map(
-            |(app, desired, running, healthy, generation, rollout)| AppStatus {
+            |(app, desired, running, healthy, generation, rollout, runs)| AppStatus {
                 app,
                 desired,
                 running,
                 healthy,
                 generation,
                 rollout,
+                runs: runs.map(|(next_ms, last_ms)| RunTimes { next_ms, last_ms }),
             },
         )
         .boxed()
