@@ -11,6 +11,7 @@ mod browser;
 mod check;
 mod cli_daemons;
 mod dev;
+mod external;
 mod keys;
 mod manual;
 mod mesh;

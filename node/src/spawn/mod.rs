@@ -48,6 +48,11 @@ pub enum SpawnError {
     NotExecutable { program: PathBuf },
     #[error("no wasm runtime on PATH (looked for {})", plan::WASM_RUNTIMES.join(", "))]
     NoWasmRuntime,
+    #[error(
+        "{runtime} passes variables on its command line, where any local user can read them: \
+         it does not run apps with a `secret` (install wasmtime for those)"
+    )]
+    WasmSecrets { runtime: String },
     #[error("vm net {net:?} is not supported by this hypervisor (use a tap device name)")]
     VmNet { net: String },
     #[error("cannot create volume directory {}", path.display())]

@@ -18,8 +18,9 @@ pub const INHERITED_ENV: &[&str] = &[
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The static file server's binary name.
 pub const SERVE_BINARY: &str = "skr8tr_serve";
-/// The wasm runtimes the node knows how to drive, in order of preference.
-pub const WASM_RUNTIMES: &[&str] = &["wasmtime", "wasmer"];
+/// The wasm runtimes the node knows how to drive, in order of preference: the compiling
+/// runtimes first (fast), then wasmi (an interpreter: slower, but a small pure-Rust build).
+pub const WASM_RUNTIMES: &[&str] = &["wasmtime", "wasmer", "wasmi"];
 
 /// Finds programs by name.
 pub trait Resolver {
@@ -193,7 +194,26 @@ fn wasm(
     for dir in ctx.volume_dirs {
         args.extend(["--dir".into(), dir.clone().into_os_string()]);
     }
-    if runtime == "wasmtime" {
+    if runtime == "wasmi" {
+        // wasmi takes variables only as `--env NAME=VALUE` on its command line, which every
+        // local user can read in /proc: it never gets a secret.
+        if !app.secrets.is_empty() {
+            return Err(SpawnError::WasmSecrets {
+                runtime: runtime.to_owned(),
+            });
+        }
+        for (key, value) in env.iter().filter(|(k, _)| !inherited.contains(&k.as_str())) {
+            let mut pair = OsString::from(format!("{key}="));
+            pair.push(value);
+            args.extend(["--env".into(), pair]);
+        }
+        // WASI preview 1 modules serve on a listener the runtime opens for them (fd 3).
+        if let Some(port) = ctx.port {
+            args.extend(["--tcplisten".into(), format!("0.0.0.0:{port}").into()]);
+        }
+        args.push("--".into());
+        args.push(module.into());
+    } else if runtime == "wasmtime" {
         // `--env NAME` without a value inherits it from the runtime's environment, so secret
         // values never appear on a command line (which /proc shows to every user).
         for (key, _) in env.iter().filter(|(k, _)| !inherited.contains(&k.as_str())) {

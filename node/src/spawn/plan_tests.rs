@@ -203,6 +203,26 @@ fn wasm_uses_the_first_runtime_found_and_keeps_secrets_off_the_command_line() {
     );
     let err = plan(&a, &ctx(&r, None, &[]), &path_with(&[])).unwrap_err();
     assert!(matches!(err, SpawnError::NoWasmRuntime));
+    // wasmi gets variables on its command line: never a secret.
+    let wasmi = path_with(&[("wasmi", "/usr/bin/wasmi")]);
+    let err = plan(&a, &ctx(&r, None, &[]), &wasmi).unwrap_err();
+    assert!(matches!(err, SpawnError::WasmSecrets { .. }), "{err}");
+    a.secrets.clear();
+    a.env = vec![EnvVar {
+        key: "MODE".into(),
+        value: "fast lane".into(),
+    }];
+    let p = plan(&a, &ctx(&r, Some(8000), &[]), &wasmi).unwrap();
+    assert_eq!(p.program, PathBuf::from("/usr/bin/wasmi"));
+    let args = strs(&p.args);
+    assert_eq!(args[0], "run");
+    assert!(args.windows(2).any(|w| w == ["--env", "MODE=fast lane"]));
+    assert!(args.windows(2).any(|w| w == ["--env", "PORT=8000"]));
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--tcplisten", "0.0.0.0:8000"])
+    );
+    assert_eq!(&args[args.len() - 3..], ["--", "/srv/app.wasm", "x"]);
 }
 
 fn vm_app(hypervisor: Hypervisor, net: Option<&str>) -> App {

@@ -16,6 +16,8 @@ use skr8tr_proto::wire::{ConductorReply, Message, TowerReply};
 
 use crate::util::{Running, ask, eventually, start, start_on};
 
+mod workloads;
+
 const EXPIRY: Duration = Duration::from_millis(1500);
 
 struct Mesh {
@@ -1137,78 +1139,4 @@ fn events_follow_prints_each_new_event_as_one_json_line() {
     assert_eq!(kinds[..2], ["submitted", "placed"], "{kinds:?}");
     let _ = follow.kill();
     let _ = follow.wait();
-}
-
-#[test]
-fn a_scheduled_job_runs_at_each_occurrence_never_two_at_once() {
-    let mesh = Mesh::start();
-    let dir = tempfile::tempdir().unwrap();
-    let _node = mesh.node(dir.path(), true);
-    mesh.wait_nodes(1);
-    // Each run notes its start and end; it takes 2.5 s, its schedule is every 2 s, so every
-    // other occurrence finds the last run still going.
-    let log = dir.path().join("runs.log");
-    let script = dir.path().join("run.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho start >> {log}\nsleep 2.5\necho end >> {log}\n",
-            log = log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let manifest = format!(
-        "app tick\n  type job\n  exec \"{}\"\n  restart never\n  schedule \"*/2 * * * * *\"\n",
-        script.display()
-    );
-    assert!(mesh.submit(&manifest).starts_with("OK|SUBMITTED"));
-    let events =
-        || match ConductorReply::decode(ask(mesh.cmd(), "EVENTS|0|tick").as_bytes()).unwrap() {
-            ConductorReply::Events { events, .. } => events,
-            other => panic!("{other:?}"),
-        };
-    let count =
-        |kind: skr8tr_proto::wire::EventKind| events().iter().filter(|e| e.kind == kind).count();
-    let runs_logged = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
-    eventually(Duration::from_secs(20), "two runs and a skip", || {
-        (runs_logged() >= 4
-            && count(skr8tr_proto::wire::EventKind::RunStarted) >= 2
-            && count(skr8tr_proto::wire::EventKind::RunSkipped) >= 1)
-            .then_some(())
-    });
-    // Never two at once: the log alternates start, end, start, …
-    let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        assert_eq!(*line, if i % 2 == 0 { "start" } else { "end" }, "{text}");
-    }
-    // APPS tells the next run (in the future) and the last one.
-    let ConductorReply::Apps(apps) =
-        ConductorReply::decode(ask(mesh.cmd(), "APPS").as_bytes()).unwrap()
-    else {
-        panic!("not APPS")
-    };
-    let runs = apps[0].runs.expect("a scheduled job has runs");
-    let now_ms = u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
-    assert!(runs.next_ms.unwrap() > now_ms - 1_000, "{runs:?}");
-    assert!(runs.last_ms.unwrap() <= now_ms, "{runs:?}");
-    // The runs that ended stay as history with their exit, none of them replaced.
-    let ended = mesh
-        .status()
-        .into_iter()
-        .filter(|r| r.exit.is_some())
-        .count();
-    assert!(ended >= 1, "{:?}", mesh.status());
 }

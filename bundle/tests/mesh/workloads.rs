@@ -1,0 +1,171 @@
+//! Every workload shape running for real on a node agent of a whole mesh: scheduled jobs,
+//! wasm modules (a job and a service, built from WAT in the test and run by the wasm runtime on
+//! `PATH`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use skr8tr_proto::wire::{ConductorReply, EventKind, Exit, Message};
+
+use super::Mesh;
+use crate::external;
+use crate::util::{ask, eventually};
+
+#[test]
+fn a_scheduled_job_runs_at_each_occurrence_never_two_at_once() {
+    let mesh = Mesh::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    // Each run notes its start and end; it takes 2.5 s, its schedule is every 2 s, so every
+    // other occurrence finds the last run still going.
+    let log = dir.path().join("runs.log");
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho start >> {log}\nsleep 2.5\necho end >> {log}\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let manifest = format!(
+        "app tick\n  type job\n  exec \"{}\"\n  restart never\n  schedule \"*/2 * * * * *\"\n",
+        script.display()
+    );
+    assert!(mesh.submit(&manifest).starts_with("OK|SUBMITTED"));
+    let events =
+        || match ConductorReply::decode(ask(mesh.cmd(), "EVENTS|0|tick").as_bytes()).unwrap() {
+            ConductorReply::Events { events, .. } => events,
+            other => panic!("{other:?}"),
+        };
+    let count = |kind: EventKind| events().iter().filter(|e| e.kind == kind).count();
+    let runs_logged = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    eventually(Duration::from_secs(20), "two runs and a skip", || {
+        (runs_logged() >= 4
+            && count(EventKind::RunStarted) >= 2
+            && count(EventKind::RunSkipped) >= 1)
+            .then_some(())
+    });
+    // Never two at once: the log alternates start, end, start, …
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(*line, if i % 2 == 0 { "start" } else { "end" }, "{text}");
+    }
+    // APPS tells the next run (in the future) and the last one.
+    let ConductorReply::Apps(apps) =
+        ConductorReply::decode(ask(mesh.cmd(), "APPS").as_bytes()).unwrap()
+    else {
+        panic!("not APPS")
+    };
+    let runs = apps[0].runs.expect("a scheduled job has runs");
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    assert!(runs.next_ms.unwrap() > now_ms - 1_000, "{runs:?}");
+    assert!(runs.last_ms.unwrap() <= now_ms, "{runs:?}");
+    // The runs that ended stay as history with their exit, none of them replaced.
+    let ended = mesh
+        .status()
+        .into_iter()
+        .filter(|r| r.exit.is_some())
+        .count();
+    assert!(ended >= 1, "{:?}", mesh.status());
+}
+
+/// `fixtures/wasm/NAME.wat` built with `wat2wasm` into `dir`; `None` when a tool is missing.
+fn wasm_module(test: &str, dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    external::program(test, "wasmi", "cargo install --locked wasmi_cli")?;
+    let wat2wasm = external::program(test, "wat2wasm", "apt-get install wabt")?;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wasm")
+        .join(format!("{name}.wat"));
+    let out = dir.join(format!("{name}.wasm"));
+    let status = std::process::Command::new(wat2wasm)
+        .arg(&source)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "wat2wasm {}", source.display());
+    Some(out)
+}
+
+#[test]
+fn a_wasm_job_runs_to_its_exit_code_with_its_output_in_logs() {
+    let test = "a_wasm_job_runs_to_its_exit_code_with_its_output_in_logs";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(module) = wasm_module(test, dir.path(), "job") else {
+        return;
+    };
+    let mesh = Mesh::start();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let manifest = format!(
+        "app wjob\n  type wasm\n  exec \"{}\"\n  args 3\n  restart never\n",
+        module.display()
+    );
+    assert!(mesh.submit(&manifest).starts_with("OK|SUBMITTED"));
+    eventually(Duration::from_secs(20), "the job ended with 3", || {
+        mesh.status()
+            .iter()
+            .any(|r| r.app.as_str() == "wjob" && r.exit == Some(Exit::Code(3)))
+            .then_some(())
+    });
+    let logs = ask(mesh.cmd(), "LOGS|wjob");
+    assert!(logs.contains("wasm job ran"), "{logs}");
+    // It ended for good: never placed again.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        mesh.status()
+            .iter()
+            .filter(|r| r.app.as_str() == "wjob")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_wasm_service_is_health_checked_registered_and_serves_http() {
+    let test = "a_wasm_service_is_health_checked_registered_and_serves_http";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(module) = wasm_module(test, dir.path(), "service") else {
+        return;
+    };
+    let mesh = Mesh::start();
+    let _node = mesh.node(dir.path(), true);
+    mesh.wait_nodes(1);
+    let manifest = format!(
+        "app wsvc\n  type wasm\n  exec \"{}\"\n  port auto\n  replicas 2\n  health GET / 200\n",
+        module.display()
+    );
+    assert!(mesh.submit(&manifest).starts_with("OK|SUBMITTED"));
+    let backends = eventually(Duration::from_secs(20), "two registered", || {
+        let b = mesh.tower_backends("wsvc");
+        (b.len() == 2).then_some(b)
+    });
+    for backend in backends {
+        let reply = super::http_get(backend, "/").unwrap_or_default();
+        assert!(
+            reply.starts_with("HTTP/1.1 200") && reply.ends_with("hello from wasm"),
+            "{backend}: {reply}"
+        );
+    }
+    let healthy = mesh
+        .status()
+        .iter()
+        .filter(|r| r.app.as_str() == "wsvc" && r.state.keyword() == "healthy")
+        .count();
+    assert_eq!(healthy, 2);
+}
