@@ -22,3 +22,23 @@ pub fn program(test: &str, name: &str, install: &str) -> Option<PathBuf> {
     eprintln!("skipped {test}: {why}");
     None
 }
+
+/// A binary of this workspace that `cargo test --workspace` builds beside `skr8tr` (another
+/// package's, which this one cannot name with `CARGO_BIN_EXE_`); `None` (after saying why)
+/// when `test` should skip.
+pub fn built(test: &str, name: &str) -> Option<PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_skr8tr")).with_file_name(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "{} is needed (cargo test --workspace builds it)",
+        path.display()
+    );
+    assert!(
+        std::env::var_os("SKR8TR_REQUIRE_EXTERNAL").is_none(),
+        "{test}: {why}"
+    );
+    eprintln!("skipped {test}: {why}");
+    None
+}

@@ -12,5 +12,6 @@ mod operations;
 mod rejections;
 mod routing;
 mod semantics;
+mod serve;
 mod supervised;
 mod tls;

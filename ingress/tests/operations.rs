@@ -344,12 +344,10 @@ fn static_file_server() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("index.html"), "<h1>hi</h1>").unwrap();
     std::fs::write(dir.path().join("app.js"), "x()").unwrap();
-    let config = skr8tr_ingress::static_files::ServeConfig {
-        root: dir.path().canonicalize().unwrap(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-        force_epoll: false,
-    };
+    let config = skr8tr_ingress::static_files::ServeConfig::new(
+        dir.path().canonicalize().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    );
     let server = skr8tr_ingress::static_files::start(config).unwrap();
     let port = server.local_addr().port();
     let mut c = Conn::open(port);

@@ -374,6 +374,8 @@ async fn serve_wasm_and_vm_find_their_programs_on_path() {
     a.serve = Some(Serve {
         static_dir: "/srv/www".into(),
         port: None,
+        spa: false,
+        cache: None,
     });
     a.port = Some(PortSpec::Auto);
     let port = n

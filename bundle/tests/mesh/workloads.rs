@@ -1,6 +1,6 @@
 //! Every workload shape running for real on a node agent of a whole mesh: scheduled jobs,
 //! wasm modules (a job and a service, built from WAT in the test and run by the wasm runtime on
-//! `PATH`).
+//! `PATH`), and static sites served by the real `skr8tr_serve` behind the ingress.
 
 use std::path::Path;
 use std::time::Duration;
@@ -168,4 +168,82 @@ fn a_wasm_service_is_health_checked_registered_and_serves_http() {
         .filter(|r| r.app.as_str() == "wsvc" && r.state.keyword() == "healthy")
         .count();
     assert_eq!(healthy, 2);
+}
+
+#[test]
+fn a_static_site_is_served_by_skr8tr_serve_behind_the_ingress() {
+    let test = "a_static_site_is_served_by_skr8tr_serve_behind_the_ingress";
+    let Some(serve) = external::built(test, "skr8tr_serve") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>docs</h1>").unwrap();
+    std::fs::write(site.join("style.css"), "body{}").unwrap();
+    let mesh = Mesh::start();
+    let _node = mesh.node(&dir.path().join("node"), true);
+    mesh.wait_nodes(1);
+    let bin = serve.parent().unwrap().display().to_string();
+    let manifest = format!(
+        "app docs\n  serve {{\n    static \"{}\"\n    spa\n    cache 10m\n  }}\n  port auto\n  replicas 2\n  env {{\n    PATH \"{bin}:/usr/bin:/bin\"\n  }}\n  health GET /index.html 200\n  route docs.example.com/\n",
+        site.display()
+    );
+    assert!(mesh.submit(&manifest).starts_with("OK|SUBMITTED"));
+    let mut config = skr8tr_ingress::Config::local(Vec::new(), Vec::new());
+    config.tower = Some(mesh.tower_addr);
+    let ingress = skr8tr_ingress::start(config).unwrap();
+    let edge = std::net::SocketAddr::new("127.0.0.1".parse().unwrap(), ingress.port());
+    let get = |path: &str, extra: &str| -> String {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut s) = std::net::TcpStream::connect(edge) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: docs.example.com\r\n{extra}Connection: close\r\n\r\n"
+        );
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let first = eventually(
+        Duration::from_secs(20),
+        "served through the ingress",
+        || {
+            let r = get("/style.css", "");
+            r.starts_with("HTTP/1.1 200").then_some(r)
+        },
+    );
+    assert!(first.ends_with("body{}"), "{first}");
+    assert!(
+        first.contains("Cache-Control: public, max-age=600"),
+        "{first}"
+    );
+    let etag = first
+        .lines()
+        .find_map(|l| l.strip_prefix("ETag: "))
+        .expect("an ETag")
+        .to_owned();
+    let again = get("/style.css", &format!("If-None-Match: {etag}\r\n"));
+    assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+    let route = get("/guide/intro", "");
+    assert!(
+        route.starts_with("HTTP/1.1 200") && route.ends_with("<h1>docs</h1>"),
+        "{route}"
+    );
+    let part = get("/style.css", "Range: bytes=0-3\r\n");
+    assert!(
+        part.starts_with("HTTP/1.1 206") && part.ends_with("body"),
+        "{part}"
+    );
+    // Both replicas are the real server, health-checked and registered.
+    let healthy = mesh
+        .status()
+        .iter()
+        .filter(|r| r.app.as_str() == "docs" && r.state.keyword() == "healthy")
+        .count();
+    assert_eq!(healthy, 2);
+    ingress.stop();
 }

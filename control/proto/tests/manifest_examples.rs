@@ -137,6 +137,8 @@ fn static_site_is_served() {
         serve: Some(Serve {
             static_dir: "/srv/docs/html".into(),
             port: Some(8081),
+            spa: false,
+            cache: None,
         }),
         ..app("docs")
     };

@@ -1,6 +1,7 @@
 //! Placement: which node gets the next replica of an app. A pure function of a snapshot.
 //!
-//! Rules (SPEC §5): only live nodes; never two replicas with the same fixed `port` on one node;
+//! Rules (SPEC §5): only live nodes; never two replicas with the same fixed `port` (or
+//! `serve { port }`) on one node;
 //! enough free RAM after subtracting what is already placed there but not yet visible in the
 //! node's own figures; for `gpu N`, at least N of the GPUs the node reports not held by the
 //! replicas placed there (SPEC §7.5); then, in order: fewest replicas of this app (spread), least CPU load
@@ -49,7 +50,8 @@ pub fn choose_node<'a>(
             if r.app == app.name && r.phase != ReplicaPhase::Stopping {
                 same_app += 1;
             }
-            if let (Some(PortSpec::Fixed(a)), Some(PortSpec::Fixed(b))) = (r.port_spec, app.port)
+            if let (Some(PortSpec::Fixed(a)), Some(PortSpec::Fixed(b))) =
+                (r.port_spec, app.listen_port())
                 && a == b
                 && r.phase != ReplicaPhase::Stopping
             {
@@ -143,7 +145,7 @@ mod tests {
             phase,
             pid: None,
             port: None,
-            port_spec: app.port,
+            port_spec: app.listen_port(),
             ram: app.ram.map_or(0, |r| r.0),
             cpu_millis: app.cpu.map_or(0, |c| c.millicores),
             placed_at_ms: 0,
@@ -221,6 +223,26 @@ mod tests {
             pick(&[node("a", 0.0, 8000)], &p, &auto).as_deref(),
             Some("a")
         );
+    }
+
+    #[test]
+    fn a_static_sites_serve_port_is_a_fixed_port_too() {
+        // The `static-site` example: two replicas of `serve { port 8081 }`, no `port`.
+        let mut site = app("docs", None);
+        site.serve = Some(skr8tr_proto::manifest::Serve {
+            static_dir: "/srv/docs/html".into(),
+            port: Some(8081),
+            spa: false,
+            cache: None,
+        });
+        let one = [node("a", 0.0, 8000)];
+        let p = [placed(&site, "a", ReplicaPhase::Running, 1)];
+        assert_eq!(pick(&one, &p, &site), None, "the port is taken on a");
+        let two = [node("a", 0.0, 8000), node("b", 50.0, 8000)];
+        assert_eq!(pick(&two, &p, &site).as_deref(), Some("b"));
+        // And an app whose `port` is 8081 cannot join it there either.
+        let api = app("api", Some(PortSpec::Fixed(8081)));
+        assert_eq!(pick(&two, &p, &api).as_deref(), Some("b"));
     }
 
     #[test]

@@ -444,7 +444,7 @@ fn place(
         phase: ReplicaPhase::Launching,
         pid: None,
         port: None,
-        port_spec: app.spec.port,
+        port_spec: app.spec.listen_port(),
         ram: app.spec.ram.map_or(0, |r| r.0),
         cpu_millis: app.spec.cpu.map_or(0, |c| c.millicores),
         placed_at_ms: s.now_ms,

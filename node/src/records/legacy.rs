@@ -190,7 +190,12 @@ impl LegacyApp {
             routes: Vec::new(),
             schedule: None,
             build: r.build.map(|(run, out)| Build { run, out }),
-            serve: r.serve.map(|(static_dir, port)| Serve { static_dir, port }),
+            serve: r.serve.map(|(static_dir, port)| Serve {
+                static_dir,
+                port,
+                spa: false,
+                cache: None,
+            }),
             vm: r
                 .vm
                 .map(|v| -> Result<Vm, LegacyAppError> {
@@ -276,6 +281,8 @@ mod tests {
         app.serve = Some(Serve {
             static_dir: "/www".into(),
             port: Some(81),
+            spa: false,
+            cache: None,
         });
         app.vm = Some(Vm {
             hypervisor: Hypervisor::Firecracker,

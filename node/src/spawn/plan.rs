@@ -129,6 +129,12 @@ pub fn plan(
         if let Some(port) = serve.port.or(ctx.port) {
             args.extend(["--port".into(), port.to_string().into()]);
         }
+        if serve.spa {
+            args.push("--spa".into());
+        }
+        if let Some(cache) = serve.cache {
+            args.extend(["--max-age".into(), cache.as_secs().to_string().into()]);
+        }
         args.extend(app.args.iter().map(OsString::from));
         (program, args)
     } else {

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::time::Duration;
 
 use skr8tr_proto::manifest::{Build, ByteSize, EnvVar, SecretValue, SecretVar, Serve, Volume};
 use skr8tr_proto::name::AppName;
@@ -156,6 +157,8 @@ fn serve_runs_the_static_server() {
     a.serve = Some(Serve {
         static_dir: "/srv/www".into(),
         port: None,
+        spa: false,
+        cache: None,
     });
     let resolver = path_with(&[(SERVE_BINARY, "/opt/skr8tr/skr8tr_serve")]);
     let p = plan(&a, &ctx(&r, Some(9000), &[]), &resolver).unwrap();
@@ -164,10 +167,30 @@ fn serve_runs_the_static_server() {
     a.serve = Some(Serve {
         static_dir: "/srv/www".into(),
         port: Some(81),
+        spa: false,
+        cache: None,
     });
     assert_eq!(
         strs(&plan(&a, &ctx(&r, None, &[]), &resolver).unwrap().args)[3],
         "81"
+    );
+    a.serve = Some(Serve {
+        static_dir: "/srv/www".into(),
+        port: None,
+        spa: true,
+        cache: Some(Duration::from_secs(3600)),
+    });
+    assert_eq!(
+        strs(&plan(&a, &ctx(&r, Some(9000), &[]), &resolver).unwrap().args),
+        [
+            "--dir",
+            "/srv/www",
+            "--port",
+            "9000",
+            "--spa",
+            "--max-age",
+            "3600"
+        ]
     );
     let err = plan(&a, &ctx(&r, None, &[]), &path_with(&[])).unwrap_err();
     assert!(matches!(err, SpawnError::NotFound { ref program } if program == SERVE_BINARY));

@@ -500,14 +500,16 @@ pub(super) fn build(stmt: &Stmt, c: &mut Checker<'_>) -> (Option<Build>, Option<
     ((c.count() == before).then_some(build), out_at)
 }
 
-/// `serve { static DIR; port N }`.
+/// `serve { static DIR; port N; spa; cache DURATION }`.
 pub(super) fn serve(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Serve> {
     let stmts = body(stmt, c)?;
     let before = c.count();
     let mut seen = Seen::default();
-    let (mut static_dir, mut port) = (None, None);
+    let (mut static_dir, mut port, mut spa, mut cache) = (None, None, false, None);
     each(stmts, "serve", &[], c, &mut seen, |slot, s, c| match slot {
         "static" => static_dir = c.text(s, "the directory to serve, like `./public`"),
+        "spa" => spa = c.flag(s),
+        "cache" => cache = c.duration(s, limits::CACHE_MS),
         _ => {
             port = c
                 .number(s, limits::PORT)
@@ -520,6 +522,8 @@ pub(super) fn serve(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Serve> {
     (c.count() == before).then_some(Serve {
         static_dir: static_dir?,
         port,
+        spa,
+        cache,
     })
 }
 

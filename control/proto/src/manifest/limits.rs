@@ -19,6 +19,8 @@ pub(crate) const RAM: RangeInclusive<u64> = 1..=1024 * TIB;
 pub(crate) const CPU_MILLICORES: RangeInclusive<u64> = 1..=1_024_000;
 pub(crate) const GPU: RangeInclusive<u64> = 0..=64;
 pub(crate) const DRAIN_MS: RangeInclusive<u64> = 0..=HOUR_MS;
+/// `serve { cache }`: up to a year, the longest max-age caches honour.
+pub(crate) const CACHE_MS: RangeInclusive<u64> = 0..=365 * 24 * HOUR_MS;
 
 pub(crate) const HEALTH_INTERVAL_MS: RangeInclusive<u64> = 100..=HOUR_MS;
 /// Also strictly below the interval.

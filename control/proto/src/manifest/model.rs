@@ -329,6 +329,12 @@ pub struct Build {
 pub struct Serve {
     pub static_dir: String,
     pub port: Option<u16>,
+    /// `spa`: a path that names no file is answered with the root's `index.html` (a
+    /// single-page app's client-side routes).
+    pub spa: bool,
+    /// `cache DURATION`: `Cache-Control: public, max-age=N`; without it files are sent with
+    /// `no-cache` (clients revalidate, cheaply, with the ETag).
+    pub cache: Option<Duration>,
 }
 
 /// `vm { hypervisor; kernel; rootfs; vcpus; memory; net; args }`.
@@ -397,5 +403,15 @@ impl App {
         self.exec
             .as_deref()
             .or_else(|| self.build.as_ref().and_then(|b| b.out.as_deref()))
+    }
+
+    /// The port its replicas listen on: `serve { port }` when set (the static server binds
+    /// it whatever `port` says), else `port`. Placement keeps two fixed ones apart on a node.
+    #[must_use]
+    pub fn listen_port(&self) -> Option<PortSpec> {
+        match self.serve.as_ref().and_then(|s| s.port) {
+            Some(port) => Some(PortSpec::Fixed(port)),
+            None => self.port,
+        }
     }
 }

@@ -215,6 +215,12 @@ fn print_app(out: &mut Out, app: &App, options: &PrintOptions) {
         if let Some(port) = serve.port {
             out.line("port", &[&port.to_string()]);
         }
+        if serve.spa {
+            out.line("spa", &[]);
+        }
+        if let Some(cache) = serve.cache {
+            out.line("cache", &[&format_duration(cache)]);
+        }
         out.close();
     }
     if let Some(vm) = &app.vm {

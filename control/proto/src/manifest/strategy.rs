@@ -286,12 +286,17 @@ fn runs() -> impl Strategy<Value = (WorkloadKind, Runs)> {
         Just(WorkloadKind::Job),
         Just(WorkloadKind::Wasm)
     ];
-    let serve =
-        (nonempty_text(), option::of(range_u32(limits::PORT))).prop_map(|(static_dir, port)| {
-            Serve {
-                static_dir,
-                port: port.map(|p| p as u16),
-            }
+    let serve = (
+        nonempty_text(),
+        option::of(range_u32(limits::PORT)),
+        any::<bool>(),
+        option::of(duration(limits::CACHE_MS)),
+    )
+        .prop_map(|(static_dir, port, spa, cache)| Serve {
+            static_dir,
+            port: port.map(|p| p as u16),
+            spa,
+            cache,
         });
     prop_oneof![
         (

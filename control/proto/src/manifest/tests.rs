@@ -255,7 +255,9 @@ fn env_secret_volume_build_serve_vm() {
         s,
         Some(Serve {
             static_dir: "./public".into(),
-            port: None
+            port: None,
+            spa: false,
+            cache: None
         })
     );
 

@@ -77,7 +77,7 @@ pub(super) const BLOCK_KEYS: &[(&str, &[&str])] = &[
     ),
     ("volume", &["path", "env"]),
     ("build", &["run", "out"]),
-    ("serve", &["static", "port"]),
+    ("serve", &["static", "port", "spa", "cache"]),
     (
         "route",
         &[

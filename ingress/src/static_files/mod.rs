@@ -1,19 +1,23 @@
-//! `skr8tr_serve`: a small static file server for `serve { static DIR }` workloads, thread per
+//! `skr8tr_serve`: the static file server for `serve { static DIR }` workloads, thread per
 //! core on monoio like the ingress.
 //!
 //! ```text
-//! GET/HEAD path ─percent-decode─▶ reject `..`, NUL, backslash ─▶ DIR/path ─canonicalize─▶ inside DIR?
-//!   ─▶ directory? index.html ─▶ 200 with Content-Type by extension, streamed in 64 KiB pieces
+//! GET/HEAD target ─resolve─▶ file inside DIR │ missing ─spa?─▶ DIR/index.html │ refused ─▶ 400/404
+//!   ─Accept-Encoding─▶ the .br/.gz sibling, if any ─metadata─▶ respond::decide
+//!   ─▶ 200 │ 206 one range │ 304 (If-None-Match, If-Modified-Since) │ 416 ─▶ head, then the bytes
 //! ```
 //!
-//! Owns path resolution (no traversal: `..` is refused and symlinks that lead out of DIR are
-//! 404) and the tiny HTTP/1.1 subset it needs (keep-alive, no request bodies). Other methods
-//! get 405; missing files 404. Shares the ingress's threads-and-runtimes plumbing
-//! (`crate::runtime`), socket I/O (`crate::stream`) and header helpers (`crate::http`), and
-//! nothing of the proxy.
+//! Owns the connection loop and the tiny HTTP/1.1 subset it needs (keep-alive, no request
+//! bodies; other methods get 405). Path resolution and precompressed variants are in
+//! [`resolve`], the conditional and range decisions and the response head in [`respond`],
+//! both pure. Shares the ingress's threads-and-runtimes plumbing (`crate::runtime`), socket
+//! I/O (`crate::stream`) and header helpers (`crate::http`), and nothing of the proxy.
 
-use std::io::Read;
+pub mod resolve;
+pub mod respond;
+
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -24,9 +28,12 @@ use clap::Parser;
 use monoio::net::{TcpListener, TcpStream};
 
 use crate::config::{ConfigError, parse_listen};
-use crate::http::{MAX_HEADERS, has_token, name_is, reason};
+use crate::http::{MAX_HEADERS, has_token, name_is};
+
 use crate::runtime::{Shutdown, StartError, bind_all, run_runtime};
 use crate::stream::{read_more, write_all};
+use resolve::{Coding, Resolved, accepts, content_type, siblings};
+use respond::{Conditions, HeadFields, Representation, decide, write_head};
 
 /// `skr8tr_serve` flags.
 #[derive(Debug, Parser)]
@@ -47,6 +54,12 @@ pub struct ServeArgs {
     /// Cores to run on; default: all.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Answer a path that names no file with the root's index.html (a single-page app).
+    #[arg(long)]
+    pub spa: bool,
+    /// Cache-Control max-age in seconds (public); without it, no-cache (revalidate by ETag).
+    #[arg(long, value_name = "SECS")]
+    pub max_age: Option<u64>,
 }
 
 /// A validated file server configuration.
@@ -60,6 +73,44 @@ pub struct ServeConfig {
     pub threads: usize,
     /// Use epoll even where io_uring works.
     pub force_epoll: bool,
+    /// `--spa`.
+    pub spa: bool,
+    /// `--max-age`.
+    pub max_age: Option<u64>,
+}
+
+impl ServeConfig {
+    /// `root` on `listen` with one core and the defaults (no spa, no-cache).
+    #[must_use]
+    pub fn new(root: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            root,
+            listen,
+            threads: 1,
+            force_epoll: false,
+            spa: false,
+            max_age: None,
+        }
+    }
+
+    fn site(&self) -> Site {
+        Site {
+            root: Rc::from(self.root.as_path()),
+            spa: self.spa,
+            cache_control: self.max_age.map_or_else(
+                || "no-cache".to_owned(),
+                |secs| format!("public, max-age={secs}"),
+            ),
+        }
+    }
+}
+
+/// What a core serves, as its connections read it.
+#[derive(Debug, Clone)]
+struct Site {
+    root: Rc<Path>,
+    spa: bool,
+    cache_control: String,
 }
 
 /// Why the file server flags are refused.
@@ -109,6 +160,8 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
                 .max(1),
             force_epoll: std::env::var_os("SKR8TR_FORCE_EPOLL").is_some_and(|v| v == "1"),
+            spa: self.spa,
+            max_age: self.max_age,
         })
     }
 }
@@ -144,10 +197,9 @@ impl ServeHandle {
 pub fn start(config: ServeConfig) -> Result<ServeHandle, StartError> {
     let (local_addr, listeners) = bind_all(config.listen, config.threads)?;
     let shutdown = Arc::new(Shutdown::default());
-    let root: Arc<Path> = Arc::from(config.root.as_path());
     let mut threads = Vec::new();
     for (id, listener) in listeners.into_iter().enumerate() {
-        let (shutdown, root) = (Arc::clone(&shutdown), Arc::clone(&root));
+        let (shutdown, core_config) = (Arc::clone(&shutdown), config.clone());
         let force = config.force_epoll;
         threads.push(
             std::thread::Builder::new()
@@ -159,7 +211,7 @@ pub fn start(config: ServeConfig) -> Result<ServeHandle, StartError> {
                             driver = driver.as_str(),
                             "file server core started"
                         );
-                        accept_loop(listener, shutdown, root)
+                        accept_loop(listener, shutdown, core_config.site())
                     });
                     if let Err(e) = r {
                         tracing::error!(core = id, error = %e, "cannot build the runtime");
@@ -176,11 +228,11 @@ pub fn start(config: ServeConfig) -> Result<ServeHandle, StartError> {
     })
 }
 
-async fn accept_loop(listener: std::net::TcpListener, shutdown: Arc<Shutdown>, root: Arc<Path>) {
+async fn accept_loop(listener: std::net::TcpListener, shutdown: Arc<Shutdown>, site: Site) {
     let Ok(listener) = TcpListener::from_std(listener) else {
         return;
     };
-    let root: Rc<Path> = Rc::from(&*root);
+    let site = Rc::new(site);
     loop {
         let accepted = monoio::select! {
             biased;
@@ -189,7 +241,7 @@ async fn accept_loop(listener: std::net::TcpListener, shutdown: Arc<Shutdown>, r
         };
         if let Ok((stream, _)) = accepted {
             let _ = stream.set_nodelay(true);
-            monoio::spawn(serve_files(stream, Rc::clone(&root)));
+            monoio::spawn(serve_files(stream, Rc::clone(&site)));
         }
     }
 }
@@ -199,10 +251,13 @@ struct FileRequest {
     head_len: usize,
     head_only: bool,
     keep_alive: bool,
-    outcome: Result<PathBuf, u16>,
+    /// The target, for GET and HEAD; `None` for another method (405).
+    target: Option<String>,
+    conditions: Conditions,
+    accept_encoding: Option<String>,
 }
 
-fn parse_file_request(buf: &[u8], root: &Path) -> Result<Option<FileRequest>, ()> {
+fn parse_file_request(buf: &[u8]) -> Result<Option<FileRequest>, ()> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -215,7 +270,10 @@ fn parse_file_request(buf: &[u8], root: &Path) -> Result<Option<FileRequest>, ()
     };
     let mut close = false;
     let mut keep = false;
+    let mut conditions = Conditions::default();
+    let mut accept_encoding = None;
     for h in req.headers.iter() {
+        let text = || String::from_utf8_lossy(h.value).into_owned();
         if name_is(h.name, "connection") {
             close |= has_token(h.value, "close");
             keep |= has_token(h.value, "keep-alive");
@@ -223,111 +281,47 @@ fn parse_file_request(buf: &[u8], root: &Path) -> Result<Option<FileRequest>, ()
             || name_is(h.name, "transfer-encoding")
         {
             return Err(());
+        } else if name_is(h.name, "if-none-match") {
+            conditions.if_none_match = Some(text());
+        } else if name_is(h.name, "if-modified-since") {
+            conditions.if_modified_since = Some(text());
+        } else if name_is(h.name, "range") {
+            conditions.range = Some(text());
+        } else if name_is(h.name, "if-range") {
+            conditions.if_range = Some(text());
+        } else if name_is(h.name, "accept-encoding") {
+            accept_encoding = Some(text());
         }
     }
-    let outcome = if method == "GET" || method == "HEAD" {
-        resolve(root, path)
-    } else {
-        Err(405)
-    };
     Ok(Some(FileRequest {
         head_len,
         head_only: method == "HEAD",
         keep_alive: if minor == 1 { !close } else { keep && !close },
-        outcome,
+        target: (method == "GET" || method == "HEAD").then(|| path.to_owned()),
+        conditions,
+        accept_encoding,
     }))
 }
 
-/// Maps a request target to a file inside `root`, or the status to answer.
-///
-/// # Errors
-/// 400 for an undecodable path, 404 for anything missing or outside `root`.
-pub fn resolve(root: &Path, target: &str) -> Result<PathBuf, u16> {
-    let path = target.split(['?', '#']).next().unwrap_or("/");
-    let decoded = percent_decode(path).ok_or(400u16)?;
-    if !decoded.starts_with('/') || decoded.contains(['\0', '\\']) {
-        return Err(400);
-    }
-    let mut full = root.to_path_buf();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => return Err(404),
-            s => full.push(s),
-        }
-    }
-    let mut canonical = full.canonicalize().map_err(|_| 404u16)?;
-    if !canonical.starts_with(root) {
-        return Err(404);
-    }
-    if canonical.is_dir() {
-        canonical = canonical
-            .join("index.html")
-            .canonicalize()
-            .map_err(|_| 404u16)?;
-        if !canonical.starts_with(root) {
-            return Err(404);
-        }
-    }
-    if canonical.is_file() {
-        Ok(canonical)
-    } else {
-        Err(404)
+/// The file to send for `target`, the Cache-Control to send it with, or the status to answer.
+fn choose_file(site: &Site, target: &str) -> Result<(PathBuf, bool), u16> {
+    match resolve::resolve(&site.root, target) {
+        Resolved::File(path) => Ok((path, false)),
+        Resolved::Refused(status) => Err(status),
+        Resolved::Missing if site.spa => match resolve::resolve(&site.root, "/") {
+            Resolved::File(index) => Ok((index, true)),
+            _ => Err(404),
+        },
+        Resolved::Missing => Err(404),
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The Content-Type for a file name.
-#[must_use]
-pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "ico" => "image/x-icon",
-        "wasm" => "application/wasm",
-        "pdf" => "application/pdf",
-        "xml" => "application/xml",
-        "woff2" => "font/woff2",
-        "woff" => "font/woff",
-        _ => "application/octet-stream",
-    }
-}
-
-async fn serve_files(mut stream: TcpStream, root: Rc<Path>) {
+async fn serve_files(mut stream: TcpStream, site: Rc<Site>) {
     let mut rbuf = Vec::with_capacity(8 * 1024);
     let mut out = Vec::with_capacity(64 * 1024);
     loop {
         let req = loop {
-            match parse_file_request(&rbuf, &root) {
+            match parse_file_request(&rbuf) {
                 Ok(Some(r)) => break r,
                 Ok(None) => {}
                 Err(()) => {
@@ -346,105 +340,113 @@ async fn serve_files(mut stream: TcpStream, root: Rc<Path>) {
         };
         rbuf.drain(..req.head_len);
         out.clear();
-        let ok = match req.outcome {
+        let close = !req.keep_alive;
+        let chosen = match &req.target {
+            None => Err(405),
+            Some(target) => choose_file(&site, target),
+        };
+        let ok = match chosen {
             Err(status) => {
-                let text = if status == 405 {
-                    "Method not allowed."
-                } else {
-                    "Not found."
+                let text = match status {
+                    405 => "Method not allowed.",
+                    400 => "Bad request.",
+                    _ => "Not found.",
                 };
-                crate::http::write_error(&mut out, status, text, !req.keep_alive, req.head_only);
+                crate::http::write_error(&mut out, status, text, close, req.head_only);
                 write_all(&mut stream, &mut out).await.is_ok()
             }
-            Ok(path) => {
-                send_file(&mut stream, &mut out, &path, req.head_only, req.keep_alive).await
+            Ok((path, fallback)) => {
+                let cache = if fallback {
+                    "no-cache"
+                } else {
+                    site.cache_control.as_str()
+                };
+                send_file(&mut stream, &mut out, &site, &req, &path, cache).await
             }
         };
-        if !ok || !req.keep_alive {
+        if !ok || close {
             return;
         }
+    }
+}
+
+/// The representation of `path` to send: its precompressed sibling when the client accepts
+/// one, else the file itself; with whether variants exist (`Vary`). A client that accepts no
+/// coding costs no lookup: what it gets, the identity, is right for everyone, so it needs no
+/// `Vary` (as nginx's `gzip_static`).
+fn pick_variant(
+    site: &Site,
+    path: &Path,
+    accept_encoding: Option<&str>,
+) -> (PathBuf, Option<Coding>, bool) {
+    let wants_any = accept_encoding.is_some_and(|a| Coding::ALL.iter().any(|&c| accepts(a, c)));
+    if !wants_any {
+        return (path.to_path_buf(), None, false);
+    }
+    let variants = siblings(&site.root, path);
+    let varies = !variants.is_empty();
+    let chosen = accept_encoding.and_then(|accept| {
+        variants
+            .into_iter()
+            .find(|(coding, _)| accepts(accept, *coding))
+    });
+    match chosen {
+        Some((coding, sibling)) => (sibling, Some(coding), varies),
+        None => (path.to_path_buf(), None, varies),
     }
 }
 
 async fn send_file(
     stream: &mut TcpStream,
     out: &mut Vec<u8>,
+    site: &Site,
+    req: &FileRequest,
     path: &Path,
-    head_only: bool,
-    keep: bool,
+    cache_control: &str,
 ) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        crate::http::write_error(out, 404, "Not found.", !keep, head_only);
+    let close = !req.keep_alive;
+    let (file_path, coding, varies) = pick_variant(site, path, req.accept_encoding.as_deref());
+    let opened = std::fs::File::open(&file_path).and_then(|f| f.metadata().map(|m| (f, m)));
+    let Ok((file, meta)) = opened else {
+        crate::http::write_error(out, 404, "Not found.", close, req.head_only);
         return write_all(stream, out).await.is_ok();
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    out.extend_from_slice(b"HTTP/1.1 200 ");
-    out.extend_from_slice(reason(200).as_bytes());
-    out.extend_from_slice(b"\r\nContent-Type: ");
-    out.extend_from_slice(content_type(path).as_bytes());
-    out.extend_from_slice(b"\r\nContent-Length: ");
-    out.extend_from_slice(len.to_string().as_bytes());
-    if !keep {
-        out.extend_from_slice(b"\r\nConnection: close");
-    }
-    out.extend_from_slice(b"\r\n\r\n");
-    if head_only {
+    let rep = Representation {
+        len: meta.len(),
+        modified: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+        inode: meta.ino(),
+        coding,
+    };
+    let reply = decide(&req.conditions, &rep);
+    let fields = HeadFields {
+        // The type of what was asked for, not of its `.gz` sibling.
+        content_type: content_type(path),
+        cache_control,
+        varies,
+        close,
+    };
+    write_head(out, &reply, &rep, &fields);
+    let Some((mut offset, mut left)) = reply.body.filter(|_| !req.head_only) else {
         return write_all(stream, out).await.is_ok();
-    }
-    let mut left = len;
-    loop {
+    };
+    // The head goes out with the first piece of the body.
+    while left > 0 {
         let start = out.len();
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(64 * 1024);
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(CHUNK);
         out.resize(start + want, 0);
-        let n = match file.read(&mut out[start..]) {
+        let n = match file.read_at(&mut out[start..], offset) {
+            Ok(0) | Err(_) => return false,
             Ok(n) => n,
-            Err(_) => return false,
         };
         out.truncate(start + n);
-        left = left.saturating_sub(n as u64);
+        offset += n as u64;
+        left -= n as u64;
         if write_all(stream, out).await.is_err() {
             return false;
         }
-        if n == 0 || left == 0 {
-            return left == 0;
-        }
     }
+    true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_inside_the_root_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::write(root.join("index.html"), "hi").unwrap();
-        std::fs::create_dir(root.join("sub")).unwrap();
-        std::fs::write(root.join("sub/a.css"), "x").unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("secret"), "s").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret"), root.join("link")).unwrap();
-        assert_eq!(resolve(&root, "/").unwrap(), root.join("index.html"));
-        assert_eq!(
-            resolve(&root, "/sub/a.css?v=1").unwrap(),
-            root.join("sub/a.css")
-        );
-        assert_eq!(resolve(&root, "/sub/../index.html"), Err(404));
-        assert_eq!(resolve(&root, "/%2e%2e/etc/passwd"), Err(404));
-        assert_eq!(resolve(&root, "/link"), Err(404));
-        assert_eq!(resolve(&root, "/missing"), Err(404));
-        assert_eq!(resolve(&root, "/sub"), Err(404));
-        assert_eq!(resolve(&root, "/a%00b"), Err(400));
-    }
-
-    #[test]
-    fn content_types() {
-        assert_eq!(
-            content_type(Path::new("a.HTML")),
-            "text/html; charset=utf-8"
-        );
-        assert_eq!(content_type(Path::new("a.wasm")), "application/wasm");
-        assert_eq!(content_type(Path::new("a")), "application/octet-stream");
-    }
-}
+/// The most of a file read and written at once.
+const CHUNK: usize = 256 * 1024;
