@@ -14,7 +14,11 @@ pub fn program(test: &str, name: &str, install: &str) -> Option<PathBuf> {
     if found.is_some() {
         return found;
     }
-    let why = format!("{name} is needed on PATH ({install})");
+    skip(test, &format!("{name} is needed on PATH ({install})"))
+}
+
+/// Says that `test` skips and why; fails it instead when `SKR8TR_REQUIRE_EXTERNAL` is set.
+pub fn skip<T>(test: &str, why: &str) -> Option<T> {
     assert!(
         std::env::var_os("SKR8TR_REQUIRE_EXTERNAL").is_none(),
         "{test}: {why}"

@@ -24,6 +24,22 @@ pub struct EngineConfig {
     pub cgroups: CgroupMode,
     /// Ended replicas kept for `status` and `logs` (the oldest are forgotten first).
     pub keep_finished: usize,
+    /// `--vm-accel`: how QEMU runs guests.
+    pub vm_accel: VmAccel,
+}
+
+/// How QEMU runs `type vm` guests (`--vm-accel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum VmAccel {
+    /// KVM when `/dev/kvm` can be opened, falling back to TCG if KVM fails to start; TCG
+    /// without it.
+    #[default]
+    Auto,
+    /// KVM only (a guest that cannot have it does not start).
+    Kvm,
+    /// TCG, QEMU's emulator: slower, but needs nothing of the host (or of a nested KVM that
+    /// misbehaves).
+    Tcg,
 }
 
 impl EngineConfig {
@@ -37,6 +53,7 @@ impl EngineConfig {
             stop_gate_timeout: Duration::from_secs(1),
             cgroups: CgroupMode::Auto,
             keep_finished: 64,
+            vm_accel: VmAccel::Auto,
         }
     }
 }

@@ -25,7 +25,7 @@ use skr8tr_proto::name::{AppName, NodeId, ReplicaId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use crate::config::EngineConfig;
+pub use crate::config::{EngineConfig, VmAccel};
 use crate::events::{Event, EventSink, Events};
 use crate::exec::{self, ExecError, ExecOutput};
 use crate::limits::{AppliedLimits, CgroupBackend};

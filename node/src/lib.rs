@@ -36,6 +36,7 @@ pub mod limits;
 pub mod logs;
 pub mod ports;
 pub mod process;
+mod qmp;
 pub mod records;
 mod replica;
 pub mod spawn;
@@ -46,7 +47,7 @@ mod sys;
 pub use agent::{AgentConfig, AgentError, AgentExit};
 pub use engine::{
     Engine, EngineConfig, EngineError, ExecRequestError, KillOutcome, LaunchError, Launched,
-    ReplicaStatus, StartReport,
+    ReplicaStatus, StartReport, VmAccel,
 };
 pub use events::{Event, Events, StopGate};
 pub use exec::ExecOutput;

@@ -105,6 +105,47 @@ pub async fn stop_group(handle: &mut ProcHandle, pgid: u32, drain: Duration) -> 
     termination
 }
 
+/// How long QEMU has after SIGTERM (once the guest ignored its power button for the drain).
+const VM_TERM_GRACE: Duration = Duration::from_secs(5);
+
+/// Stops a QEMU guest: presses its ACPI power button through `qmp` and gives it `drain` to
+/// shut down; then [`stop_group`] (SIGTERM, which ends QEMU, then SIGKILL). Returns how QEMU
+/// ended and whether the guest shut down by itself.
+///
+/// # Cancel safety
+/// Not cancel safe, like [`stop_group`].
+pub async fn stop_vm(
+    handle: &mut ProcHandle,
+    pgid: u32,
+    qmp: &std::path::Path,
+    drain: Duration,
+) -> (Termination, bool) {
+    match crate::qmp::powerdown(qmp).await {
+        Ok(()) => {
+            if let Ok(t) = tokio::time::timeout(drain, handle.wait()).await {
+                kill_group_leftovers(pgid);
+                return (t, true);
+            }
+            tracing::info!(
+                pgid,
+                "the guest did not power off within its drain; signalling QEMU"
+            );
+        }
+        Err(e) => {
+            tracing::warn!(pgid, socket = %qmp.display(), error = %e, "cannot press the guest's power button; signalling QEMU");
+        }
+    }
+    (
+        stop_group(
+            handle,
+            pgid,
+            VM_TERM_GRACE.min(drain.max(Duration::from_millis(100))),
+        )
+        .await,
+        false,
+    )
+}
+
 /// SIGKILLs whatever remains of a group whose leader has ended, so a replica's helpers never
 /// outlive it as orphans.
 pub fn kill_group_leftovers(pgid: u32) {

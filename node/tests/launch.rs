@@ -435,3 +435,112 @@ async fn a_second_launch_during_build_is_refused_and_a_kill_cancels_it() {
     assert_eq!(n.engine.status()[0].phase, Phase::Exited);
     assert!(n.engine.status()[0].pid.is_none());
 }
+
+/// `qemu-img` on PATH; `None` (saying so) when the test should skip, unless
+/// `SKR8TR_REQUIRE_EXTERNAL` is set (as in CI), when it fails.
+fn qemu_img(test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("qemu-img"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("SKR8TR_REQUIRE_EXTERNAL").is_none(),
+            "{test}: qemu-img is needed (apt-get install qemu-utils)"
+        );
+        eprintln!("skipped {test}: qemu-img is needed (apt-get install qemu-utils)");
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_vm_disk_format_is_detected_and_a_backed_image_is_refused() {
+    let Some(qemu_img) = qemu_img("a_vm_disk_format_is_detected_and_a_backed_image_is_refused")
+    else {
+        return;
+    };
+    let n = node().await;
+    let dir = n.dir.path().to_path_buf();
+    let create = |args: &[&str]| {
+        let out = std::process::Command::new(&qemu_img)
+            .arg("create")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let base = dir.join("base.raw");
+    let disk = dir.join("disk.qcow2");
+    let backed = dir.join("backed.qcow2");
+    create(&["-f", "raw", base.to_str().unwrap(), "1M"]);
+    create(&["-f", "qcow2", disk.to_str().unwrap(), "1M"]);
+    create(&[
+        "-f",
+        "qcow2",
+        "-F",
+        "raw",
+        "-b",
+        base.to_str().unwrap(),
+        backed.to_str().unwrap(),
+    ]);
+    // A stand-in QEMU that prints its command line (the real one is in the bundle's tests).
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("qemu-system-x86_64");
+    std::fs::write(&fake, "#!/bin/sh\necho \"qemu $*\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = EnvVar {
+        key: "PATH".into(),
+        value: format!(
+            "{}:{}:/usr/bin:/bin",
+            bin.display(),
+            qemu_img.parent().unwrap().display()
+        ),
+    };
+    let vm = |name: &str, rootfs: &std::path::Path| {
+        let mut a = app(name, "unused", &[]);
+        a.exec = None;
+        a.kind = WorkloadKind::Vm;
+        a.env = vec![path.clone()];
+        a.vm = Some(skr8tr_proto::manifest::Vm {
+            hypervisor: skr8tr_proto::manifest::Hypervisor::Qemu,
+            kernel: "/vm/vmlinuz".into(),
+            initrd: None,
+            rootfs: Some(rootfs.display().to_string()),
+            vcpus: 1,
+            memory: skr8tr_proto::manifest::ByteSize(128 << 20),
+            net: None,
+            args: Vec::new(),
+        });
+        a
+    };
+    n.engine
+        .launch(rid("vm1"), 1, vm("vm", &disk))
+        .await
+        .unwrap();
+    n.events
+        .wait_for(|s| matches!(s, Seen::Exited { .. }))
+        .await;
+    let log = n.engine.logs(&rid("vm1")).unwrap().join("\n");
+    assert!(
+        log.contains(&format!("file={},format=qcow2,if=virtio", disk.display())),
+        "{log}"
+    );
+    let err = n
+        .engine
+        .launch(rid("vm2"), 1, vm("vm2", &backed))
+        .await
+        .unwrap_err();
+    let LaunchError::Spawn {
+        source: SpawnError::Disk(disk_error),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(
+        disk_error.to_string().contains("backing file"),
+        "{disk_error}"
+    );
+}

@@ -92,6 +92,16 @@ impl Mesh {
     }
 
     fn node(&self, state_dir: &Path, stop_workloads: bool) -> Running {
+        self.node_with(state_dir, stop_workloads, |_| {})
+    }
+
+    /// A node agent whose configuration `tune` adjusts first.
+    fn node_with(
+        &self,
+        state_dir: &Path,
+        stop_workloads: bool,
+        tune: impl FnOnce(&mut skr8tr_node::agent::AgentConfig) + Send + 'static,
+    ) -> Running {
         let (hb, tower) = (self.conductor.addrs[1], self.tower_addr);
         let dir = state_dir.to_path_buf();
         start("node", false, 1, move |driver, mut s, stop| async move {
@@ -100,6 +110,7 @@ impl Mesh {
             config.tower = tower;
             config.heartbeat = Duration::from_millis(250);
             config.stop_workloads_on_exit = stop_workloads;
+            tune(&mut config);
             skr8tr_node::agent::run(driver, s.remove(0), config, async {
                 let _ = stop.await;
             })

@@ -195,6 +195,7 @@ fn vm_legacy_boots_qemu() {
         vm: Some(Vm {
             hypervisor: Hypervisor::Qemu,
             kernel: "/var/lib/skr8tr/vms/billing/vmlinuz".into(),
+            initrd: None,
             rootfs: Some("/var/lib/skr8tr/vms/billing/rootfs.qcow2".into()),
             vcpus: 4,
             memory: ByteSize(8 * GB),

@@ -12,6 +12,7 @@ use skr8tr_daemon::{AddressError, MeshKeyArgs};
 use skr8tr_proto::name::{NameError, NodeId};
 
 use super::{AgentConfig, DEFAULT_METRICS_PORT};
+use crate::config::VmAccel;
 
 /// The agent's flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +36,9 @@ pub struct AgentOptions {
     /// GPUs this node offers to `gpu N` apps [default: the /dev/nvidiaN devices found].
     #[arg(long, value_name = "N")]
     pub gpus: Option<u32>,
+    /// How QEMU runs `type vm` guests: KVM when /dev/kvm opens (else TCG), KVM only, or TCG.
+    #[arg(long, value_enum, default_value_t = VmAccel::Auto)]
+    pub vm_accel: VmAccel,
 }
 
 /// A flag the agent cannot run with.
@@ -82,6 +86,7 @@ impl AgentOptions {
         config.heartbeat = Duration::from_millis(self.heartbeat_ms);
         config.stop_workloads_on_exit = self.stop_workloads_on_exit;
         config.gpus = self.gpus;
+        config.engine.vm_accel = self.vm_accel;
         if self.metrics != "off" {
             let addr = skr8tr_daemon::parse_host_port(&self.metrics, lo, DEFAULT_METRICS_PORT)
                 .map_err(OptionsError::MetricsAddress)?;
@@ -131,6 +136,7 @@ mod tests {
             heartbeat_ms: 1000,
             stop_workloads_on_exit: false,
             gpus: None,
+            vm_accel: VmAccel::Auto,
         }
     }
 
@@ -144,10 +150,12 @@ mod tests {
             heartbeat_ms: 250,
             stop_workloads_on_exit: true,
             gpus: Some(2),
+            vm_accel: VmAccel::Tcg,
         }
         .apply(&mut config)
         .unwrap();
         assert_eq!(config.gpus, Some(2));
+        assert_eq!(config.engine.vm_accel, VmAccel::Tcg);
         assert_eq!(config.advertise, Some("10.0.0.7".parse().unwrap()));
         assert_eq!(config.node_id.as_ref().map(NodeId::as_str), Some("edge-1"));
         assert_eq!(config.heartbeat, Duration::from_millis(250));

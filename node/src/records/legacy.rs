@@ -207,6 +207,7 @@ impl LegacyApp {
                             Hypervisor::keyword,
                         )?,
                         kernel: v.kernel,
+                        initrd: None,
                         rootfs: v.rootfs,
                         vcpus: v.vcpus,
                         memory: ByteSize(v.memory),
@@ -287,6 +288,7 @@ mod tests {
         app.vm = Some(Vm {
             hypervisor: Hypervisor::Firecracker,
             kernel: "/k".into(),
+            initrd: None,
             rootfs: None,
             vcpus: 2,
             memory: ByteSize(1 << 30),

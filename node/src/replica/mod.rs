@@ -90,6 +90,7 @@ impl Replica {
             state_dir: &ctx.config.state_dir,
             log_path: &self.log_path,
             cgroups: &ctx.cgroups,
+            vm_accel: ctx.config.vm_accel,
         }
     }
 

@@ -27,6 +27,7 @@ use crate::logs;
 use crate::process;
 use crate::records::EndedRecord;
 use crate::supervise::{ExitDecision, Lifecycle, Phase, StopCause, Termination, UnhealthyAction};
+use skr8tr_proto::manifest::Hypervisor;
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), ProbeError>> + Send>>;
 
@@ -287,10 +288,34 @@ impl ReplicaTask {
         });
         let gate_timeout = self.ctx.config.stop_gate_timeout;
         let pid = running.pid;
+        let drain = self.replica.app.drain;
+        let qmp = self
+            .replica
+            .app
+            .vm
+            .as_ref()
+            .filter(|vm| vm.hypervisor == Hypervisor::Qemu)
+            .map(|_| {
+                let work_dir = crate::spawn::vm_work_dir(&self.ctx.config.state_dir);
+                crate::spawn::plan::qmp_socket(&work_dir, &self.replica.id)
+            });
+        let log_path = self.replica.log_path.clone();
         let termination = tokio::select! {
-            _ = tokio::time::timeout(gate_timeout, released) => {
-                process::stop_group(&mut running.handle, pid, self.replica.app.drain).await
-            }
+            _ = tokio::time::timeout(gate_timeout, released) => match &qmp {
+                Some(socket) => {
+                    logs::append_note(&log_path, "pressing the guest's ACPI power button (QMP system_powerdown)");
+                    let (t, clean) = process::stop_vm(&mut running.handle, pid, socket, drain).await;
+                    let how = if clean {
+                        "the guest powered off"
+                    } else {
+                        "the guest did not power off: QEMU signalled"
+                    };
+                    logs::append_note(&log_path, how);
+                    let _ = std::fs::remove_file(socket);
+                    t
+                }
+                None => process::stop_group(&mut running.handle, pid, drain).await,
+            },
             t = running.handle.wait() => {
                 process::kill_group_leftovers(pid);
                 t

@@ -13,6 +13,7 @@
 //! its `build` steps and `exec` (module `exec`) alike. This module does not wait for, watch or
 //! stop the process (see `process`), nor decide when to start one (see `replica`).
 
+pub mod disk;
 pub mod plan;
 
 use std::ffi::{OsStr, OsString};
@@ -26,6 +27,7 @@ use std::process::Stdio;
 use skr8tr_proto::manifest::App;
 use skr8tr_proto::name::ReplicaId;
 
+use crate::config::VmAccel;
 use crate::limits::{AppliedLimits, CgroupBackend, LimitEnforcement};
 use crate::logs::{self, LogError};
 use crate::process::termination_of;
@@ -53,6 +55,8 @@ pub enum SpawnError {
          it does not run apps with a `secret` (install wasmtime for those)"
     )]
     WasmSecrets { runtime: String },
+    #[error(transparent)]
+    Disk(#[from] disk::DiskError),
     #[error("vm net {net:?} is not supported by this hypervisor (use a tap device name)")]
     VmNet { net: String },
     #[error("cannot create volume directory {}", path.display())]
@@ -93,6 +97,7 @@ pub struct SpawnSpec<'a> {
     pub state_dir: &'a Path,
     pub log_path: &'a Path,
     pub cgroups: &'a CgroupBackend,
+    pub vm_accel: VmAccel,
 }
 
 /// A started process.
@@ -180,14 +185,23 @@ struct PlanInputs {
     volume_dirs: Vec<PathBuf>,
     work_dir: PathBuf,
     inherited: Vec<(String, OsString)>,
+    accel: &'static str,
+    disk_format: Option<String>,
 }
 
 impl PlanInputs {
     fn of(spec: &SpawnSpec<'_>) -> Self {
         Self {
             volume_dirs: plan::volume_dirs(spec.app, spec.state_dir),
-            work_dir: spec.state_dir.join("vm"),
+            work_dir: vm_work_dir(spec.state_dir),
             inherited: inherited_env(),
+            accel: match spec.vm_accel {
+                VmAccel::Kvm => "kvm",
+                VmAccel::Tcg => "tcg",
+                VmAccel::Auto if kvm_usable() => "kvm:tcg",
+                VmAccel::Auto => "tcg",
+            },
+            disk_format: None,
         }
     }
 
@@ -199,8 +213,28 @@ impl PlanInputs {
             volume_dirs: &self.volume_dirs,
             work_dir: &self.work_dir,
             inherited: &self.inherited,
+            vm: plan::VmHost {
+                accel: self.accel,
+                disk_format: self.disk_format.as_deref(),
+            },
         }
     }
+}
+
+/// Where generated VM files live (a Firecracker config, a QEMU monitor socket): inside the
+/// node's state directory, never a predictable path under /tmp.
+#[must_use]
+pub fn vm_work_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("vm")
+}
+
+/// Whether this process can open `/dev/kvm` for reading and writing.
+fn kvm_usable() -> bool {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
 }
 
 /// The replica's environment (as in its process), for `exec` into it.
@@ -222,6 +256,20 @@ pub fn prepare(spec: &SpawnSpec<'_>) -> Result<CommandPlan, SpawnError> {
             path: dir.clone(),
             source,
         })?;
+    }
+    let mut inputs = inputs;
+    if let Some(rootfs) = spec.app.vm.as_ref().and_then(|vm| vm.rootfs.as_deref()) {
+        let env = plan::environment(spec.app, &inputs.context(spec));
+        let qemu_img = SystemResolver::for_env(&env).find("qemu-img");
+        inputs.disk_format = Some(disk::format(Path::new(rootfs), qemu_img.as_deref())?);
+    }
+    if spec.app.vm.is_some() {
+        fs::create_dir_all(&inputs.work_dir).map_err(|source| SpawnError::WriteFile {
+            path: inputs.work_dir.clone(),
+            source,
+        })?;
+        // A monitor socket left by a QEMU that was killed would stop the next one binding.
+        let _ = fs::remove_file(plan::qmp_socket(&inputs.work_dir, spec.replica));
     }
     let ctx = inputs.context(spec);
     let env = plan::environment(spec.app, &ctx);

@@ -43,6 +43,24 @@ pub struct PlanContext<'a> {
     pub work_dir: &'a Path,
     /// The inherited part of the agent's environment ([`INHERITED_ENV`]).
     pub inherited: &'a [(String, OsString)],
+    /// How this node runs VMs.
+    pub vm: VmHost<'a>,
+}
+
+/// What the node found about running VMs.
+#[derive(Debug, Clone, Copy)]
+pub struct VmHost<'a> {
+    /// QEMU's `-machine accel=`: `kvm:tcg`, `kvm` or `tcg`.
+    pub accel: &'a str,
+    /// The format of the VM's `rootfs`, detected (`raw`, `qcow2`, …).
+    pub disk_format: Option<&'a str>,
+}
+
+/// The QEMU monitor (QMP) socket of `replica` in `work_dir`: the node presses the guest's
+/// power button through it before it signals QEMU.
+#[must_use]
+pub fn qmp_socket(work_dir: &Path, replica: &ReplicaId) -> PathBuf {
+    work_dir.join(format!("{replica}.qmp"))
 }
 
 /// One process to start.
@@ -152,7 +170,7 @@ pub fn plan(
                     app: app.name.to_string(),
                 })?;
                 match vm.hypervisor {
-                    Hypervisor::Qemu => qemu(app, vm, ctx.port, resolver)?,
+                    Hypervisor::Qemu => qemu(app, vm, ctx, resolver)?,
                     Hypervisor::Firecracker => {
                         let (program, args, file) = firecracker(app, vm, ctx, resolver)?;
                         files.push(file);
@@ -267,18 +285,29 @@ fn tap_name(net: &str) -> Option<&str> {
 fn qemu(
     app: &App,
     vm: &Vm,
-    port: Option<u16>,
+    ctx: &PlanContext<'_>,
     resolver: &dyn Resolver,
 ) -> Result<(PathBuf, Vec<OsString>), SpawnError> {
     const QEMU: &str = "qemu-system-x86_64";
     let program = resolver.find(QEMU).ok_or_else(|| SpawnError::NotFound {
         program: QEMU.to_owned(),
     })?;
+    let port = ctx.port;
+    // `max` is every feature the accelerator offers (the host's under KVM); `host` needs KVM.
+    let cpu = if ctx.vm.accel == "kvm" { "host" } else { "max" };
+    let mut cmdline = kernel_cmdline(app, "console=ttyS0 reboot=k panic=1", vm.rootfs.is_some());
+    if let Some(port) = port {
+        // The guest learns the port it must serve from its kernel command line.
+        cmdline.push_str(&format!(" skr8tr.port={port}"));
+    }
+    let qmp = qmp_socket(ctx.work_dir, ctx.replica);
     let mut args: Vec<String> = [
         "-nographic",
         "-no-reboot",
         "-machine",
-        "accel=kvm:tcg",
+        &format!("accel={}", ctx.vm.accel),
+        "-cpu",
+        cpu,
         "-smp",
         &vm.vcpus.max(1).to_string(),
         "-m",
@@ -286,38 +315,48 @@ fn qemu(
         "-kernel",
         &vm.kernel,
         "-append",
-        &kernel_cmdline(app, "console=ttyS0 reboot=k panic=1", vm.rootfs.is_some()),
+        &cmdline,
+        "-qmp",
+        &format!("unix:{},server=on,wait=off", qmp.display()),
     ]
     .map(str::to_owned)
     .to_vec();
+    if let Some(initrd) = &vm.initrd {
+        args.extend(["-initrd".to_owned(), initrd.clone()]);
+    }
     if let Some(rootfs) = &vm.rootfs {
+        let format = ctx.vm.disk_format.unwrap_or("raw");
         args.extend([
             "-drive".to_owned(),
-            format!("file={rootfs},format=raw,if=virtio"),
+            format!("file={rootfs},format={format},if=virtio"),
         ]);
     }
-    // No `net` but a port: user networking forwarding the port, so the replica is reachable
-    // on 127.0.0.1:PORT like any other.
-    let net = vm.net.as_deref().or(port.map(|_| "user"));
-    match net.map(tap_name) {
-        None => args.extend(["-nic".to_owned(), "none".to_owned()]),
-        Some(None) => {
-            let fwd = port.map_or(String::new(), |p| {
-                format!(",hostfwd=tcp:127.0.0.1:{p}-:{p}")
-            });
-            args.extend([
-                "-netdev".to_owned(),
-                format!("user,id=net0{fwd}"),
-                "-device".to_owned(),
-                "virtio-net-pci,netdev=net0".to_owned(),
-            ]);
-        }
-        Some(Some(tap)) => args.extend([
+    // A port is reached on 127.0.0.1:PORT like any replica's: QEMU's user network forwards
+    // it to the guest's first NIC (10.0.2.15). A tap `net` is a second NIC beside it, or the
+    // only one without a port.
+    let tap = vm.net.as_deref().and_then(tap_name);
+    let user = port.is_some() || vm.net.as_deref() == Some("user");
+    if user {
+        let fwd = port.map_or(String::new(), |p| {
+            format!(",hostfwd=tcp:127.0.0.1:{p}-:{p}")
+        });
+        args.extend([
             "-netdev".to_owned(),
-            format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
+            format!("user,id=net0{fwd}"),
             "-device".to_owned(),
             "virtio-net-pci,netdev=net0".to_owned(),
-        ]),
+        ]);
+    }
+    if let Some(tap) = tap {
+        args.extend([
+            "-netdev".to_owned(),
+            format!("tap,id=net1,ifname={tap},script=no,downscript=no"),
+            "-device".to_owned(),
+            "virtio-net-pci,netdev=net1".to_owned(),
+        ]);
+    }
+    if !user && tap.is_none() {
+        args.extend(["-nic".to_owned(), "none".to_owned()]);
     }
     args.extend(vm.args.iter().cloned());
     Ok((program, args.into_iter().map(OsString::from).collect()))
@@ -345,6 +384,9 @@ fn firecracker(
         "drives": [],
         "machine-config": { "vcpu_count": vm.vcpus.max(1), "mem_size_mib": memory_mib(vm) },
     });
+    if let Some(initrd) = &vm.initrd {
+        config["boot-source"]["initrd_path"] = serde_json::json!(initrd);
+    }
     if let Some(rootfs) = &vm.rootfs {
         config["drives"] = serde_json::json!([{
             "drive_id": "rootfs",

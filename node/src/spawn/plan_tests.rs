@@ -33,6 +33,10 @@ fn ctx<'a>(replica: &'a ReplicaId, port: Option<u16>, volumes: &'a [PathBuf]) ->
         volume_dirs: volumes,
         work_dir: Path::new("/state/vm"),
         inherited: &[],
+        vm: VmHost {
+            accel: "kvm:tcg",
+            disk_format: None,
+        },
     }
 }
 
@@ -255,6 +259,7 @@ fn vm_app(hypervisor: Hypervisor, net: Option<&str>) -> App {
     a.vm = Some(Vm {
         hypervisor,
         kernel: "/vm/vmlinux".into(),
+        initrd: None,
         rootfs: Some("/vm/rootfs.ext4".into()),
         vcpus: 2,
         memory: ByteSize(512 << 20),
@@ -277,6 +282,7 @@ fn qemu_command_line() {
     let args = strs(&p.args);
     let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
     assert!(has(["-smp", "2"]) && has(["-m", "512"]) && has(["-kernel", "/vm/vmlinux"]));
+    assert!(has(["-machine", "accel=kvm:tcg"]) && has(["-cpu", "max"]));
     assert!(has(["-drive", "file=/vm/rootfs.ext4,format=raw,if=virtio"]));
     assert!(has([
         "-netdev",
@@ -284,17 +290,56 @@ fn qemu_command_line() {
     ]));
     assert!(has([
         "-append",
-        "console=ttyS0 reboot=k panic=1 root=/dev/vda rw init=/sbin/app"
+        "console=ttyS0 reboot=k panic=1 root=/dev/vda rw init=/sbin/app skr8tr.port=8080"
     ]));
+    assert!(has(["-qmp", "unix:/state/vm/r.qmp,server=on,wait=off"]));
     assert_eq!(args.last(), Some(&"-snapshot"));
 
+    // A detected qcow2 disk, KVM only, an initramfs.
+    let mut initrd = vm_app(Hypervisor::Qemu, None);
+    if let Some(vm) = initrd.vm.as_mut() {
+        vm.initrd = Some("/vm/initrd.gz".into());
+    }
+    let mut c = ctx(&r, None, &[]);
+    c.vm = VmHost {
+        accel: "kvm",
+        disk_format: Some("qcow2"),
+    };
+    let p = plan(&initrd, &c, &qemu).unwrap();
+    let args = strs(&p.args);
+    let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
+    assert!(has([
+        "-drive",
+        "file=/vm/rootfs.ext4,format=qcow2,if=virtio"
+    ]));
+    assert!(has(["-machine", "accel=kvm"]) && has(["-cpu", "host"]));
+    assert!(has(["-initrd", "/vm/initrd.gz"]));
+
+    // A tap without a port is the only NIC; with a port it is the second, after the user
+    // network that forwards the port.
     let p = plan(
         &vm_app(Hypervisor::Qemu, Some("tap:tap7")),
         &ctx(&r, None, &[]),
         &qemu,
     )
     .unwrap();
-    assert!(strs(&p.args).contains(&"tap,id=net0,ifname=tap7,script=no,downscript=no"));
+    let args = strs(&p.args);
+    assert!(args.contains(&"tap,id=net1,ifname=tap7,script=no,downscript=no"));
+    assert!(!args.iter().any(|a| a.starts_with("user,")));
+    let p = plan(
+        &vm_app(Hypervisor::Qemu, Some("tap0")),
+        &ctx(&r, Some(9000), &[]),
+        &qemu,
+    )
+    .unwrap();
+    let args = strs(&p.args);
+    let user = args
+        .iter()
+        .position(|a| a.starts_with("user,id=net0,hostfwd=tcp:127.0.0.1:9000-:9000"));
+    let tap = args
+        .iter()
+        .position(|a| a.starts_with("tap,id=net1,ifname=tap0"));
+    assert!(user.is_some() && tap.is_some() && user < tap, "{args:?}");
     let p = plan(&vm_app(Hypervisor::Qemu, None), &ctx(&r, None, &[]), &qemu).unwrap();
     assert!(strs(&p.args).windows(2).any(|w| w == ["-nic", "none"]));
     let err = plan(

@@ -533,7 +533,7 @@ pub(super) fn vm(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Vm> {
     let before = c.count();
     let mut seen = Seen::default();
     let mut hypervisor = None;
-    let (mut kernel, mut rootfs, mut net) = (None, None, None);
+    let (mut kernel, mut initrd, mut rootfs, mut net) = (None, None, None, None);
     let mut vcpus = limits::DEFAULT_VCPUS;
     let mut memory = ByteSize(limits::DEFAULT_VM_MEMORY);
     let mut args = Vec::new();
@@ -552,6 +552,7 @@ pub(super) fn vm(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Vm> {
             )
         }
         "rootfs" => rootfs = c.text(s, "the path of the root filesystem image"),
+        "initrd" => initrd = c.text(s, "the path of an initramfs, like `/var/lib/vms/initrd.gz`"),
         "vcpus" => vcpus = c.number_u32(s, limits::VCPUS).unwrap_or(vcpus),
         "memory" => memory = c.size(s, limits::VM_MEMORY).unwrap_or(memory),
         "net" => net = c.text(s, "a network (tap device or bridge), like `tap0`"),
@@ -573,6 +574,7 @@ pub(super) fn vm(stmt: &Stmt, c: &mut Checker<'_>) -> Option<Vm> {
     Some(Vm {
         hypervisor: hypervisor?,
         kernel: kernel?,
+        initrd,
         rootfs,
         vcpus,
         memory,

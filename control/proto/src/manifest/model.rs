@@ -342,6 +342,8 @@ pub struct Serve {
 pub struct Vm {
     pub hypervisor: Hypervisor,
     pub kernel: String,
+    /// `initrd PATH`: an initramfs the kernel starts from (a guest that needs no disk).
+    pub initrd: Option<String>,
     pub rootfs: Option<String>,
     pub vcpus: u32,
     pub memory: ByteSize,

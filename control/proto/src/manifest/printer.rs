@@ -227,6 +227,9 @@ fn print_app(out: &mut Out, app: &App, options: &PrintOptions) {
         out.open("vm");
         out.line("hypervisor", &[vm.hypervisor.keyword()]);
         out.kv("kernel", &vm.kernel);
+        if let Some(initrd) = &vm.initrd {
+            out.kv("initrd", initrd);
+        }
         if let Some(rootfs) = &vm.rootfs {
             out.kv("rootfs", rootfs);
         }

@@ -201,15 +201,17 @@ fn vm() -> impl Strategy<Value = Vm> {
         prop_oneof![Just(Hypervisor::Qemu), Just(Hypervisor::Firecracker)],
         nonempty_text(),
         option::of(nonempty_text()),
+        option::of(nonempty_text()),
         range_u32(limits::VCPUS),
         size(limits::VM_MEMORY),
         option::of(nonempty_text()),
         vec(text(), 0..4),
     )
         .prop_map(
-            |(hypervisor, kernel, rootfs, vcpus, memory, net, args)| Vm {
+            |(hypervisor, kernel, initrd, rootfs, vcpus, memory, net, args)| Vm {
                 hypervisor,
                 kernel,
+                initrd,
                 rootfs,
                 vcpus,
                 memory,

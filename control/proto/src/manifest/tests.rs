@@ -269,6 +269,7 @@ fn env_secret_volume_build_serve_vm() {
         Vm {
             hypervisor: Hypervisor::Firecracker,
             kernel: "/k".into(),
+            initrd: None,
             rootfs: None,
             vcpus: 1,
             memory: ByteSize(512 << 20),

@@ -94,6 +94,7 @@ pub(super) const BLOCK_KEYS: &[(&str, &[&str])] = &[
         &[
             "hypervisor",
             "kernel",
+            "initrd",
             "rootfs",
             "vcpus",
             "memory",
