@@ -95,7 +95,7 @@ fn env_key() -> impl Strategy<Value = String> {
         .prop_filter("reserved", |k| !limits::RESERVED_ENV.contains(&k.as_str()))
 }
 
-fn health(has_port: bool) -> impl Strategy<Value = Health> {
+fn health(has_port: bool) -> BoxedStrategy<Health> {
     let http = ("/[^\n]{0,12}", range_u32(limits::HTTP_STATUS)).prop_map(|(path, status)| {
         HealthCheck::Http {
             path,
@@ -124,9 +124,10 @@ fn health(has_port: bool) -> impl Strategy<Value = Health> {
                 }
             })
         })
+        .boxed()
 }
 
-fn scale() -> impl Strategy<Value = Scale> {
+fn scale() -> BoxedStrategy<Scale> {
     (
         range_u32(limits::SCALE_MIN),
         2_u8..=100,
@@ -141,9 +142,10 @@ fn scale() -> impl Strategy<Value = Scale> {
                 cooldown,
             })
         })
+        .boxed()
 }
 
-fn rollout() -> impl Strategy<Value = RolloutPolicy> {
+fn rollout() -> BoxedStrategy<RolloutPolicy> {
     (
         duration(limits::SETTLE_MS),
         duration(limits::HEALTHY_DEADLINE_MS),
@@ -158,6 +160,7 @@ fn rollout() -> impl Strategy<Value = RolloutPolicy> {
                 canary,
             },
         )
+        .boxed()
 }
 
 /// `env` and `secret` with unique keys, none in both.
@@ -186,17 +189,19 @@ fn volume() -> impl Strategy<Value = Volume> {
     (abs_path(), option::of(env_key())).prop_map(|(path, env)| Volume { path, env })
 }
 
-fn build(with_out: bool) -> impl Strategy<Value = Build> {
+fn build(with_out: bool) -> BoxedStrategy<Build> {
     let runs = vec(nonempty_text(), if with_out { 0..3 } else { 1..3 });
     let out = if with_out {
         nonempty_text().prop_map(Some).boxed()
     } else {
         Just(None).boxed()
     };
-    (runs, out).prop_map(|(run, out)| Build { run, out })
+    (runs, out)
+        .prop_map(|(run, out)| Build { run, out })
+        .boxed()
 }
 
-fn vm() -> impl Strategy<Value = Vm> {
+fn vm() -> BoxedStrategy<Vm> {
     (
         prop_oneof![Just(Hypervisor::Qemu), Just(Hypervisor::Firecracker)],
         nonempty_text(),
@@ -219,6 +224,7 @@ fn vm() -> impl Strategy<Value = Vm> {
                 args,
             },
         )
+        .boxed()
 }
 
 /// A valid host name: one to four labels of letters, digits and inner `-`, lower case.
@@ -227,7 +233,7 @@ fn host_name() -> impl Strategy<Value = String> {
 }
 
 /// A valid route: any host form, a prefix with the characters a path may hold, any options.
-pub(crate) fn route() -> impl Strategy<Value = RouteSpec> {
+pub(crate) fn route() -> BoxedStrategy<RouteSpec> {
     let host = option::of(prop_oneof![
         host_name().prop_map(RouteHost::Exact),
         host_name().prop_map(RouteHost::Wildcard),
@@ -253,24 +259,26 @@ pub(crate) fn route() -> impl Strategy<Value = RouteSpec> {
                 https_only,
             },
         );
-    (host, "/[A-Za-z0-9._~!$&'()*+,;=:@%/{}\"-]{0,12}", options).prop_map(
-        |(host, prefix, options)| RouteSpec {
+    (host, "/[A-Za-z0-9._~!$&'()*+,;=:@%/{}\"-]{0,12}", options)
+        .prop_map(|(host, prefix, options)| RouteSpec {
             host,
             prefix,
             options,
-        },
-    )
+        })
+        .boxed()
 }
 
 /// Up to three routes with distinct targets.
-fn routes() -> impl Strategy<Value = Vec<RouteSpec>> {
-    vec(route(), 0..4).prop_map(|routes| {
-        let mut seen = std::collections::HashSet::new();
-        routes
-            .into_iter()
-            .filter(|r| seen.insert(r.target()))
-            .collect()
-    })
+fn routes() -> BoxedStrategy<Vec<RouteSpec>> {
+    vec(route(), 0..4)
+        .prop_map(|routes| {
+            let mut seen = std::collections::HashSet::new();
+            routes
+                .into_iter()
+                .filter(|r| seen.insert(r.target()))
+                .collect()
+        })
+        .boxed()
 }
 
 /// What an app runs: exactly one of the shapes the parser accepts.
@@ -282,7 +290,7 @@ enum Runs {
     Vm(Vm, Option<Build>),
 }
 
-fn runs() -> impl Strategy<Value = (WorkloadKind, Runs)> {
+fn runs() -> BoxedStrategy<(WorkloadKind, Runs)> {
     let kind = prop_oneof![
         Just(WorkloadKind::Service),
         Just(WorkloadKind::Job),
@@ -312,10 +320,11 @@ fn runs() -> impl Strategy<Value = (WorkloadKind, Runs)> {
         (kind, serve, option::of(build(false))).prop_map(|(k, s, b)| (k, Runs::Serve(s, b))),
         (vm(), option::of(build(false))).prop_map(|(v, b)| (WorkloadKind::Vm, Runs::Vm(v, b))),
     ]
+    .boxed()
 }
 
 /// A valid app: every field in range, every cross-field rule respected.
-pub(crate) fn app() -> impl Strategy<Value = App> {
+pub(crate) fn app() -> BoxedStrategy<App> {
     let restart = prop_oneof![
         Just(RestartPolicy::Always),
         Just(RestartPolicy::OnFailure),
@@ -404,10 +413,11 @@ pub(crate) fn app() -> impl Strategy<Value = App> {
                 }
             },
         )
+        .boxed()
 }
 
 /// A cron schedule: five- and six-field patterns and nicknames, in a few zones.
-fn schedule() -> impl Strategy<Value = Schedule> {
+fn schedule() -> BoxedStrategy<Schedule> {
     (
         prop_oneof![
             Just("*/5 * * * *"),
@@ -422,6 +432,7 @@ fn schedule() -> impl Strategy<Value = Schedule> {
             cron: cron.to_owned(),
             timezone: timezone.to_owned(),
         })
+        .boxed()
 }
 
 /// A valid manifest: one to four apps with distinct names.
